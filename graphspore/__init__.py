@@ -1,0 +1,1 @@
+"""graphspore: a MindSpore-style static-graph training framework compiled through LLVM."""

@@ -1,0 +1,359 @@
+"""The graph IR's data: source locations, SSA values, ops, graphs, and the builder.
+
+A graph is an ordered list of ops (each with exactly one result) over typed SSA values, with
+inputs and outputs. Ops are appended through a `Builder`; the builder in use is a thread-local
+"current builder" so that op functions (`ir.ops.add(x, y)`), VJP rules and composites are plain
+Python code that emits into whatever graph is being built. An `EagerBuilder` instead runs each
+op's numpy reference at once: eager mode and graph mode share every line of op code.
+"""
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .types import DType, TensorType
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """A source position `file:line:col` (line 1-based, col 0-based as in Python's ast)."""
+
+    file: str
+    line: int
+    col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col + 1}"
+
+    def mlir(self) -> str:
+        name = self.file.replace("\\", "\\\\").replace('"', '\\"')
+        return f'loc("{name}":{self.line}:{self.col + 1})'
+
+    def source_line(self) -> str | None:
+        text = linecache.getline(self.file, self.line)
+        return text.rstrip("\n") if text else None
+
+
+class GraphsporeError(Exception):
+    """The one error type users see for problems in their program.
+
+    The message reads `file:line:col: error: <what>`, then the source line and a caret, then
+    an optional hint saying what is supported instead.
+    """
+
+    def __init__(self, message: str, loc: Loc | None = None, hint: str | None = None):
+        self.message, self.loc, self.hint = message, loc, hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        if self.loc is None:
+            text = f"error: {self.message}"
+        else:
+            text = f"{self.loc}: error: {self.message}"
+            line = self.loc.source_line()
+            if line is not None:
+                stripped = line.lstrip()
+                indent = len(line) - len(stripped)
+                caret = " " * max(self.loc.col - indent, 0) + "^"
+                text += f"\n    {stripped}\n    {caret}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+_PACKAGE_DIRS: tuple[str, ...] = ()
+
+
+def register_package_dir(path: str) -> None:
+    """Mark a directory as framework code, skipped when locating the user's frame."""
+    global _PACKAGE_DIRS
+    _PACKAGE_DIRS = _PACKAGE_DIRS + (os.path.dirname(os.path.abspath(path)),)
+
+
+register_package_dir(os.path.dirname(__file__))  # ir/ itself
+
+
+def user_loc(depth: int = 1) -> Loc | None:
+    """The innermost stack frame outside the framework: where an eager error points."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        file = os.path.abspath(frame.f_code.co_filename)
+        if not file.startswith(_PACKAGE_DIRS) and "importlib" not in file:
+            return Loc(frame.f_code.co_filename, frame.f_lineno, 0)
+        frame = frame.f_back
+    return None
+
+
+class Value:
+    """An SSA value: its type, the op that produced it (None for a graph input), a name hint
+    taken from the user's variable, and for eager values the concrete numpy data."""
+
+    __slots__ = ("type", "op", "name", "data", "__weakref__")
+
+    def __init__(self, type: TensorType, op: "Op | None" = None, name: str | None = None,
+                 data: np.ndarray | None = None):
+        self.type, self.op, self.name, self.data = type, op, name, data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.rank
+
+    def __repr__(self) -> str:
+        return f"<Value {self.name or hex(id(self))}: {self.type}>"
+
+    # Operators emit ops into the current builder (lazy import: ir.ops builds on this module).
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().sub(self, o)
+    def __rsub__(self, o): return _ops().sub(o, self)
+    def __mul__(self, o): return _ops().mul(self, o)
+    def __rmul__(self, o): return _ops().mul(o, self)
+    def __truediv__(self, o): return _ops().div(self, o)
+    def __rtruediv__(self, o): return _ops().div(o, self)
+    def __pow__(self, o): return _ops().pow(self, o)
+    def __rpow__(self, o): return _ops().pow(o, self)
+    def __neg__(self): return _ops().neg(self)
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+@dataclass(eq=False, slots=True)
+class Op:
+    """One operation: `%result = "name"(operands) {attrs} : (types) -> type loc(...)`."""
+
+    name: str
+    operands: tuple[Value, ...]
+    attrs: dict[str, Any]
+    result: Value | None = None
+    loc: Loc | None = None
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name} -> {self.result.type if self.result else '?'}>"
+
+
+@dataclass(eq=False)
+class Graph:
+    """An ordered op list with inputs and outputs.
+
+    `bindings` maps an input to the host object it is bound to (a Parameter): such inputs are
+    weights, supplied by the runtime from the object rather than by the caller. `updates` lists
+    (weight input, new value) pairs: in-place assignments performed when the graph finishes.
+    """
+
+    name: str
+    inputs: list[Value] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+    bindings: dict[Value, Any] = field(default_factory=dict)
+    updates: list[tuple[Value, Value]] = field(default_factory=list)
+    loc: Loc | None = None
+
+    @property
+    def args(self) -> list[Value]:
+        """Inputs the caller supplies (those not bound to a Parameter)."""
+        return [v for v in self.inputs if v not in self.bindings]
+
+    @property
+    def weights(self) -> list[Value]:
+        return [v for v in self.inputs if v in self.bindings]
+
+    def users(self) -> dict[Value, list[Op]]:
+        out: dict[Value, list[Op]] = {}
+        for op in self.ops:
+            for v in op.operands:
+                out.setdefault(v, []).append(op)
+        return out
+
+    def __str__(self) -> str:
+        from .printer import print_graph
+        return print_graph(self)
+
+
+class Builder:
+    """Appends ops to a graph, inferring result types; `loc` is stamped on every new op."""
+
+    def __init__(self, graph: Graph | None = None):
+        self.graph = graph if graph is not None else Graph("main")
+        self.loc: Loc | None = None
+        self._bound: dict[int, Value] = {}     # id(host object) -> its current value
+
+    def bound_input(self, obj: Any, type: TensorType, name: str | None = None) -> Value:
+        """The value of host object `obj` (a Parameter) in this graph: one input per object,
+        or the value last assigned to it by `assign`."""
+        value = self._bound.get(id(obj))
+        if value is None:
+            value = self.input(type, name, binding=obj)
+            self._bound[id(obj)] = value
+        return value
+
+    def assign(self, obj: Any, new: Value) -> None:
+        """Record the in-place update `obj := new`; later reads of `obj` see `new`."""
+        old = self.bound_input(obj, new.type, getattr(obj, "name", None))
+        if old.type != new.type:
+            raise GraphsporeError(f"assign: parameter {getattr(obj, 'name', '?')} is {old.type}"
+                                  f", value is {new.type}", self.loc)
+        weight = next(v for v in self.graph.inputs if self.graph.bindings.get(v) is obj)
+        self.graph.updates = [(w, v) for w, v in self.graph.updates if w is not weight]
+        self.graph.updates.append((weight, new))
+        self._bound[id(obj)] = new
+
+    def input(self, type: TensorType, name: str | None = None, binding: Any = None) -> Value:
+        value = Value(type, None, name)
+        self.graph.inputs.append(value)
+        if binding is not None:
+            self.graph.bindings[value] = binding
+        return value
+
+    def add_op(self, name: str, operands: Iterable[Value], attrs: dict[str, Any]) -> Value:
+        from .ops import OPS
+        operands = tuple(operands)
+        opdef = OPS.get(name)
+        if opdef is None:
+            raise GraphsporeError(f"unknown op '{name}'", self.loc)
+        for v in operands:
+            if not isinstance(v, Value):
+                raise TypeError(f"{name}: operand {v!r} is not an IR value")
+        try:
+            result_type = opdef.infer(*[v.type for v in operands], **attrs)
+        except (ValueError, TypeError) as exc:
+            short = name.split(".", 1)[-1]
+            raise GraphsporeError(f"{short}: {exc}", self.loc or user_loc()) from None
+        op = Op(name, operands, dict(attrs), None, self.loc)
+        op.result = self._result(op, opdef, result_type)
+        return op.result
+
+    def _result(self, op: Op, opdef, result_type: TensorType) -> Value:
+        self.graph.ops.append(op)
+        return Value(result_type, op)
+
+
+class EagerBuilder(Builder):
+    """Runs each op's numpy reference immediately; values carry `.data`. Nothing is recorded."""
+
+    def _result(self, op: Op, opdef, result_type: TensorType) -> Value:
+        data = opdef.reference(*[v.data for v in op.operands], **op.attrs)
+        data = np.asarray(data, dtype=result_type.dtype.np)
+        if data.shape != result_type.shape:
+            raise AssertionError(f"{op.name}: reference gave shape {data.shape}, "
+                                 f"infer said {result_type.shape}")
+        return Value(result_type, op, data=data)
+
+    def input(self, type: TensorType, name: str | None = None, binding: Any = None) -> Value:
+        raise TypeError("eager values are made with eager_value(), not input()")
+
+
+def eager_value(array) -> Value:
+    """Wrap a numpy array as an eager (concrete) value."""
+    array = np.asarray(array)
+    dtype = DType.from_numpy(array.dtype)
+    if array.dtype != dtype.np:
+        array = array.astype(dtype.np)
+    return Value(TensorType(array.shape, dtype), None, data=array)
+
+
+_state = threading.local()
+_EAGER = EagerBuilder()
+
+
+def current_builder() -> Builder:
+    """The builder ops are emitted into: the innermost `building(...)`, else the eager one."""
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else _EAGER
+
+
+class building:
+    """Context manager making `builder` current: `with building(Builder(g)) as b: ...`."""
+
+    def __init__(self, builder: Builder):
+        self.builder = builder
+
+    def __enter__(self) -> Builder:
+        if not hasattr(_state, "stack"):
+            _state.stack = []
+        _state.stack.append(self.builder)
+        return self.builder
+
+    def __exit__(self, *exc) -> None:
+        _state.stack.pop()
+
+
+class at_loc:
+    """Context manager setting the current builder's location for the ops emitted inside."""
+
+    def __init__(self, loc: Loc | None):
+        self.loc = loc
+
+    def __enter__(self):
+        b = current_builder()
+        self.saved, b.loc = b.loc, (self.loc if self.loc is not None else b.loc)
+        return b
+
+    def __exit__(self, *exc):
+        current_builder().loc = self.saved
+
+
+def inline_graph(graph: Graph, args: list[Value]) -> list[Value]:
+    """Emit `graph` into the current builder: `args` feed its unbound inputs in order, its
+    bound inputs map to the current graph's value of the same host object, and its updates
+    are replayed as assignments. Returns the output values."""
+    builder = current_builder()
+    if len(args) != len(graph.args):
+        raise ValueError(f"{graph.name} takes {len(graph.args)} arguments, got {len(args)}")
+    it = iter(args)
+    inputs = [builder.bound_input(graph.bindings[v], v.type, v.name) if v in graph.bindings
+              else next(it) for v in graph.inputs]
+    env: dict[Value, Value] = {}
+    outs = clone_ops(graph, inputs, lambda op, new: env.__setitem__(op.result, new))
+    env.update(zip(graph.inputs, inputs))
+    for weight, new in graph.updates:
+        builder.assign(graph.bindings[weight], env[new])
+    return outs
+
+
+def clone_ops(graph: Graph, inputs: list[Value],
+              on_op: Callable[[Op, Value], None] | None = None) -> list[Value]:
+    """Re-emit `graph`'s ops into the current builder with its inputs replaced by `inputs`.
+
+    Returns the values of the graph's outputs. Used for inlining and by autodiff to copy the
+    forward pass; `on_op(old_op, new_value)` lets the caller record the mapping.
+    """
+    if len(inputs) != len(graph.inputs):
+        raise ValueError(f"graph {graph.name} takes {len(graph.inputs)} inputs, "
+                         f"got {len(inputs)}")
+    env: dict[Value, Value] = dict(zip(graph.inputs, inputs))
+    builder = current_builder()
+    saved = builder.loc
+    try:
+        for op in graph.ops:
+            builder.loc = op.loc
+            new = builder.add_op(op.name, [env[v] for v in op.operands], op.attrs)
+            new.name = op.result.name
+            env[op.result] = new
+            if on_op is not None:
+                on_op(op, new)
+    finally:
+        builder.loc = saved
+    return [env[v] for v in graph.outputs]

@@ -1,0 +1,154 @@
+"""Types of the graph IR: dtypes, tensor types with their MLIR spelling, broadcasting, promotion.
+
+Every SSA value is a tensor (a scalar is a rank-0 tensor), so one `TensorType` covers all values.
+Promotion follows MindSpore: bool < integer < float; Python scalars are *weak* (they take the
+tensor's dtype when the kinds agree, and the default dtype of their kind otherwise).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DType(enum.Enum):
+    """Element types; the value is the MLIR spelling."""
+
+    f32 = "f32"
+    f64 = "f64"
+    i32 = "i32"
+    i64 = "i64"
+    bool = "i1"
+
+    @property
+    def np(self) -> np.dtype:
+        return _TO_NUMPY[self]
+
+    @property
+    def mlir(self) -> str:
+        return self.value
+
+    @property
+    def is_float(self) -> bool:
+        return self in (DType.f32, DType.f64)
+
+    @property
+    def is_int(self) -> bool:
+        return self in (DType.i32, DType.i64)
+
+    @property
+    def is_bool(self) -> bool:
+        return self is DType.bool
+
+    @property
+    def itemsize(self) -> int:
+        return self.np.itemsize
+
+    @property
+    def kind(self) -> int:
+        """0 for bool, 1 for integers, 2 for floats: the promotion lattice's levels."""
+        return 2 if self.is_float else 1 if self.is_int else 0
+
+    def __repr__(self) -> str:
+        return f"DType.{self.name}"
+
+    @staticmethod
+    def from_numpy(dt) -> "DType":
+        dt = np.dtype(dt)
+        if dt not in _FROM_NUMPY:
+            raise TypeError(f"unsupported dtype {dt}; supported: float32, float64, int32, "
+                            f"int64, bool")
+        return _FROM_NUMPY[dt]
+
+
+_TO_NUMPY = {DType.f32: np.dtype(np.float32), DType.f64: np.dtype(np.float64),
+             DType.i32: np.dtype(np.int32), DType.i64: np.dtype(np.int64),
+             DType.bool: np.dtype(np.bool_)}
+_FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
+# numpy types that are accepted by mapping onto the nearest supported dtype
+_FROM_NUMPY.update({np.dtype(np.float16): DType.f32, np.dtype(np.int8): DType.i32,
+                    np.dtype(np.int16): DType.i32, np.dtype(np.uint8): DType.i32,
+                    np.dtype(np.uint16): DType.i32, np.dtype(np.uint32): DType.i64})
+
+
+@dataclass(frozen=True, slots=True)
+class TensorType:
+    """A static tensor type: `tensor<5x3xf32>`, or `tensor<f32>` for rank 0."""
+
+    shape: tuple[int, ...]
+    dtype: DType
+
+    def __post_init__(self):
+        if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in self.shape):
+            raise ValueError(f"invalid shape {self.shape}")
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def with_dtype(self, dtype: DType) -> "TensorType":
+        return TensorType(self.shape, dtype)
+
+    def with_shape(self, shape) -> "TensorType":
+        return TensorType(tuple(shape), self.dtype)
+
+    def __str__(self) -> str:
+        dims = "".join(f"{d}x" for d in self.shape)
+        return f"tensor<{dims}{self.dtype.mlir}>"
+
+    __repr__ = __str__
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy broadcasting of static shapes; raises ValueError naming the shapes."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ValueError("shapes " + ", ".join(str(tuple(s)) for s in shapes)
+                             + " cannot be broadcast together")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def promote(a: DType, b: DType) -> DType:
+    """Result dtype of a binary op on two tensors (MindSpore/numpy lattice)."""
+    if a is b:
+        return a
+    if a.kind != b.kind:
+        return a if a.kind > b.kind else b
+    return a if a.itemsize >= b.itemsize else b
+
+
+def scalar_dtype(value) -> DType:
+    """Default dtype of a Python scalar: bool -> bool, int -> int64, float -> float32."""
+    if isinstance(value, (bool, np.bool_)):
+        return DType.bool
+    if isinstance(value, (int, np.integer)):
+        return DType.i64
+    if isinstance(value, (float, np.floating)):
+        return DType.f32
+    raise TypeError(f"expected a Python number, got {type(value).__name__}")
+
+
+def promote_weak(tensor: DType, scalar) -> DType:
+    """dtype of `tensor op scalar` where the scalar is a Python number (weakly typed).
+
+    `f32 * 2.0 -> f32`, `i32 + 1 -> i32`, `bool - 1 -> i64`, `i64 * 1.5 -> f32`.
+    """
+    kind = scalar_dtype(scalar)
+    if kind.kind <= tensor.kind:
+        return tensor
+    return kind
