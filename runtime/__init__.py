@@ -1,0 +1,19 @@
+"""graphspore.runtime: LLVM host target, JIT engine with on-disk object cache, buffers, and the
+Executable that checks arguments and calls compiled kernels.
+
+Imports only llvmlite, numpy and the standard library (plus scipy_openblas32, located lazily by
+:mod:`.blas`).
+"""
+
+from .blas import ensure_blas
+from .buffers import WorkspacePool, aligned_empty
+from .cache import cache_dir, clear as clear_cache
+from .engine import CompileError, CompiledModule, compile_module
+from .executable import ArgumentError, Executable
+from .target import add_function_attributes, function_attributes, host
+
+__all__ = [
+    "ArgumentError", "CompileError", "CompiledModule", "Executable", "WorkspacePool",
+    "add_function_attributes", "aligned_empty", "cache_dir", "clear_cache", "compile_module",
+    "ensure_blas", "function_attributes", "host",
+]

@@ -1,0 +1,28 @@
+"""`python -m benchmarks [kernels|training]...`: graphspore against numpy, in one process."""
+from __future__ import annotations
+
+import sys
+
+from .timing import Table
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or ["kernels", "training"]
+    table = Table("graphspore vs numpy (same process; ratio > 1 means graphspore is faster "
+                  "for throughput rows, slower for time rows)")
+    if "kernels" in chosen:
+        from . import kernels
+        kernels.run(table)
+    if "training" in chosen:
+        try:
+            from . import training
+        except ImportError as exc:
+            print(f"training benchmarks unavailable: {exc}")
+        else:
+            training.run(table)
+    table.print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

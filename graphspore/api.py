@@ -1,0 +1,322 @@
+"""grad, value_and_grad and jit: MindSpore's functional API over compiled graphs.
+
+A call computes the abstract signature of its arguments; a cache hit runs the native program
+at once. A miss parses the function (frontend), differentiates it (ir.passes.autodiff) for
+grad objects, and compiles it (compiler). Grad and jit objects can be called inside other
+compiled functions: there they emit their graph into the caller's (`__gs_inline__`), so a
+whole training step is one native call, and grad(grad(f)) differentiates a gradient graph.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+
+from . import frontend
+from .ir import Graph, TensorType, GraphsporeError, current_builder, EagerBuilder
+from .ir.core import inline_graph, building, Builder
+from .ir.passes.autodiff import vjp_graph
+from .signature import abstract, cache_key, flatten_tensors, check_differentiable
+from .compiler import compile_program
+
+
+def _wrap_tensor(array):
+    from .tensor import Tensor
+    return Tensor._from_array(array)
+
+
+def _in_graph() -> bool:
+    return not isinstance(current_builder(), EagerBuilder)
+
+
+def _name_of(fn) -> str:
+    if getattr(fn, "__gs_cell__", False):
+        return type(fn).__name__
+    return getattr(fn, "__name__", type(fn).__name__).replace("<lambda>", "lambda")
+
+
+def build_graph(fn, abstract_args: tuple, kwargs: dict) -> tuple[Graph, object]:
+    """The graph of `fn` specialised to `abstract_args`, and its output tree."""
+    if hasattr(fn, "_build"):
+        return fn._build(abstract_args, kwargs)
+    parsed = frontend.parse(fn, list(abstract_args), kwargs, name=_name_of(fn))
+    return parsed.graph, parsed.out_tree
+
+
+class _Compiled:
+    """Per-signature cache of compiled programs for one callable."""
+
+    def __init__(self):
+        self._programs: dict = {}
+
+    def _abstract(self, args, kwargs):
+        abstract_args = tuple(abstract(a, f"argument {i}") for i, a in enumerate(args))
+        abstract_kwargs = {k: abstract(v, f"argument '{k}'") for k, v in kwargs.items()}
+        return abstract_args, abstract_kwargs
+
+    def _run(self, args, kwargs):
+        key = cache_key(args, kwargs)
+        program = self._programs.get(key)
+        if program is None:
+            abstract_args, abstract_kwargs = self._abstract(args, kwargs)
+            graph, tree = self._build(abstract_args, abstract_kwargs)
+            program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
+            self._programs[key] = program
+        return program.run(flatten_tensors(args) + flatten_tensors(kwargs.values()))
+
+    def program_for(self, *args, **kwargs):
+        """The compiled program for these arguments' signature (compiling it if needed)."""
+        self._run(args, kwargs)
+        return self._programs[cache_key(args, kwargs)]
+
+    def __gs_inline__(self, *args, **kwargs):
+        """Emit this callable's graph into the graph being built; return its result."""
+        abstract_args = tuple(abstract_of(a) for a in args)
+        abstract_kwargs = {k: abstract_of(v) for k, v in kwargs.items()}
+        graph, tree = self._build(abstract_args, abstract_kwargs)
+        outs = inline_graph(graph, tensor_values(list(args) + list(kwargs.values())))
+        return rebuild_values(tree, outs)
+
+    _is_grad = False
+
+
+class JitFunction(_Compiled):
+    """`jit(fn)`: compile `fn` (function or Cell) per signature and run it natively."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        functools.update_wrapper(self, fn, updated=())
+
+    def __call__(self, *args, **kwargs):
+        if _in_graph():
+            return self.__gs_inline__(*args, **kwargs)
+        return self._run(args, kwargs)
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        bound = _BOUND.get((id(self), id(obj)))
+        if bound is None:
+            bound = JitFunction(self.fn.__get__(obj, objtype))
+            _BOUND[(id(self), id(obj))] = bound
+        return bound
+
+    def _build(self, abstract_args, kwargs):
+        return build_graph(self.fn, abstract_args, kwargs)
+
+
+_BOUND: dict = {}
+
+
+def jit(function=None, *, mode="PSJit", jit_config=None, input_signature=None,
+        hash_args=None, jit_level=None, dynamic=0, fullgraph=False, backend=None,
+        **options):
+    """MindSpore's `jit`: as `@jit`, `@jit(...)` or `jit(fn)`. Options other than the
+    function are accepted for compatibility and do not change the compilation."""
+    if function is None:
+        return lambda fn: JitFunction(fn)
+    return JitFunction(function)
+
+
+_CELL_PROGRAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def call_compiled(fn, args, kwargs):
+    """Compile `fn` (a Cell in GRAPH_MODE) for these arguments and run it."""
+    compiled = _CELL_PROGRAMS.get(fn)
+    if compiled is None:
+        compiled = JitFunction.__new__(JitFunction)
+        _Compiled.__init__(compiled)
+        compiled.fn = fn
+        _CELL_PROGRAMS[fn] = compiled
+    return compiled._run(tuple(args), dict(kwargs))
+
+
+# ---------------------------------------------------------------------------- gradients
+
+class GradFunction(_Compiled):
+    """`grad(fn, ...)` / `value_and_grad(fn, ...)` with MindSpore 2.x return structures."""
+
+    _is_grad = True
+
+    def __init__(self, fn, grad_position, weights, has_aux, with_value):
+        super().__init__()
+        if grad_position is None and weights is None:
+            raise ValueError("grad: 'grad_position' and 'weights' cannot both be None; give "
+                             "the positions of the inputs to differentiate or the weights")
+        self.fn, self.has_aux, self.with_value = fn, has_aux, with_value
+        self.positions = _check_positions(grad_position)
+        self.weights, self.weights_single = _weight_list(weights)
+        self.positions_single = self.positions is not None and len(self.positions) == 1
+        self.__name__ = f"grad_{_name_of(fn)}"
+
+    def __call__(self, *args, **kwargs):
+        if _in_graph():
+            return self.__gs_inline__(*args, **kwargs)
+        self._check_arity(args)
+        return self._run(args, kwargs)
+
+    def _check_arity(self, args):
+        fn = self.fn.construct if getattr(self.fn, "__gs_cell__", False) else self.fn
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return
+        required = [p.name for p in sig.parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                           p.POSITIONAL_OR_KEYWORD)]
+        if len(args) < len(required):
+            missing = ", ".join(f"'{n}'" for n in required[len(args):])
+            raise TypeError(f"{_name_of(self.fn)}() missing {len(required) - len(args)} "
+                            f"required positional argument(s): {missing} (called with "
+                            f"{len(args)} of {len(required)})")
+
+    def _build(self, abstract_args, kwargs):
+        forward, tree = build_graph(self.fn, abstract_args, kwargs)
+        tensor_positions = [i for i, a in enumerate(abstract_args) if isinstance(a, TensorType)]
+        wrt = []
+        for p in self.positions or ():
+            if p >= len(abstract_args):
+                raise ValueError(f"grad_position {p} is out of range: the function was called "
+                                 f"with {len(abstract_args)} arguments")
+            if not isinstance(abstract_args[p], TensorType):
+                raise TypeError(f"cannot take the gradient with respect to argument {p}: it is "
+                                f"{abstract_args[p]!r}, not a Tensor")
+            check_differentiable(abstract_args[p], f"argument {p}")
+            wrt.append(forward.inputs.index(forward.args[tensor_positions.index(p)]))
+        for w in self.weights:
+            wrt.append(_weight_input(forward, w))
+        outputs = _flat_outputs(tree)
+        if self.has_aux and len(outputs) < 2:
+            raise ValueError("has_aux=True requires the function to return a tuple of at "
+                             "least two outputs (the first is differentiated, the rest are "
+                             "auxiliary)")
+        forward = _with_outputs(forward, [forward.outputs[i] for i in outputs])
+        full = vjp_graph(forward, wrt, self.has_aux, name=self.__name__)
+        n_out = len(outputs)
+        grads = list(range(n_out, n_out + len(wrt)))
+        grad_tree = self._grad_tree(grads)
+        if not self.with_value:
+            keep = grads + (list(range(1, n_out)) if self.has_aux else [])
+            result = _with_outputs(full, [full.outputs[i] for i in keep])
+            mapping = {old: k for k, old in enumerate(keep)}
+            if self.has_aux:
+                aux = _renumber(tuple(tree[1:]), {o: k for k, o in enumerate(outputs)})
+                return result, (_renumber(grad_tree, mapping), _renumber(aux, mapping))
+            return result, _renumber(grad_tree, mapping)
+        value_tree = _renumber(tree, {o: k for k, o in enumerate(outputs)})
+        return full, (value_tree, grad_tree)
+
+    def _grad_tree(self, grads):
+        n_pos = len(self.positions or ())
+        pos, wts = grads[:n_pos], grads[n_pos:]
+        pos_tree = (pos[0] if self.positions_single else tuple(pos)) if self.positions else None
+        wts_tree = (wts[0] if self.weights_single else tuple(wts)) if self.weights else None
+        if self.positions is None:
+            return wts_tree
+        if not self.weights:
+            return pos_tree
+        return (pos_tree, wts_tree)
+
+
+def _check_positions(grad_position):
+    if grad_position is None:
+        return None
+    single = isinstance(grad_position, int) and not isinstance(grad_position, bool)
+    positions = (grad_position,) if single else grad_position
+    if not isinstance(positions, tuple) or not positions or not all(
+            isinstance(p, int) and not isinstance(p, bool) for p in positions):
+        raise TypeError(f"grad_position must be an int or a non-empty tuple of ints, got "
+                        f"{grad_position!r}")
+    for p in positions:
+        if p < 0:
+            raise ValueError(f"grad_position must be non-negative, got {p}")
+    return positions
+
+
+def _weight_list(weights):
+    if weights is None:
+        return [], False
+    if getattr(weights, "__gs_parameter__", False):
+        return [weights], True
+    weights = list(weights)
+    for w in weights:
+        if not getattr(w, "__gs_parameter__", False):
+            raise TypeError(f"weights must be Parameters, got {type(w).__name__}")
+    return weights, False
+
+
+def _weight_input(graph: Graph, param) -> int:
+    for i, v in enumerate(graph.inputs):
+        if graph.bindings.get(v) is param:
+            return i
+    check_differentiable(param.ir_type, f"parameter '{param.name}'")
+    with building(Builder(graph)) as b:     # an unused weight: an input with zero gradient
+        b.bound_input(param, param.ir_type, param.name)
+    return len(graph.inputs) - 1
+
+
+def _flat_outputs(tree) -> list[int]:
+    if type(tree) is int:
+        return [tree]
+    if type(tree) is tuple and len(tree) == 2 and tree[0] == "const":
+        return []
+    return [i for t in tree for i in _flat_outputs(t)]
+
+
+def _renumber(tree, mapping):
+    if type(tree) is int:
+        return mapping[tree]
+    if tree is None or (type(tree) is tuple and len(tree) == 2 and tree[0] == "const"):
+        return tree
+    items = [_renumber(t, mapping) for t in tree]
+    return items if type(tree) is list else tuple(items)
+
+
+def _with_outputs(graph: Graph, outputs) -> Graph:
+    return Graph(graph.name, graph.inputs, graph.ops, list(outputs), graph.bindings,
+                 graph.updates, graph.loc)
+
+
+def abstract_of(x):
+    """Abstract value of an argument met while building a graph (IR Value or constant)."""
+    from .ir import Value
+    if isinstance(x, Value):
+        return x.type
+    if isinstance(x, (tuple, list)):
+        return tuple(abstract_of(v) for v in x)
+    return abstract(x, "argument")
+
+
+def tensor_values(args) -> list:
+    from .ir import Value
+    out = []
+    for a in args:
+        if isinstance(a, Value):
+            out.append(a)
+        elif isinstance(a, (tuple, list)):
+            out.extend(tensor_values(a))
+    return out
+
+
+def rebuild_values(tree, outs):
+    if type(tree) is int:
+        return outs[tree]
+    if tree is None or (type(tree) is tuple and len(tree) == 2 and tree[0] == "const"):
+        return None if tree is None else tree[1]
+    items = [rebuild_values(t, outs) for t in tree]
+    return items if type(tree) is list else tuple(items)
+
+
+def grad(fn, grad_position=0, weights=None, has_aux=False, return_ids=False):
+    """Gradient function of `fn` (MindSpore 2.x `mindspore.grad`)."""
+    return GradFunction(fn, grad_position, weights, has_aux, with_value=False)
+
+
+def value_and_grad(fn, grad_position=0, weights=None, has_aux=False, return_ids=False):
+    """`(value, gradients)` function of `fn` (MindSpore 2.x `mindspore.value_and_grad`)."""
+    return GradFunction(fn, grad_position, weights, has_aux, with_value=True)
+
+
+__all__ = ["jit", "grad", "value_and_grad", "call_compiled", "GraphsporeError"]

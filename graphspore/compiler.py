@@ -1,0 +1,132 @@
+"""The compile pipeline for one specialised graph, and the program object that runs it.
+
+parse (done by the caller) -> [autodiff] -> simplify -> fuse + memory plan + lower (codegen)
+-> LLVM -> native (runtime). The verifier runs after every graph stage and each stage can be
+dumped (`ir.dump`). A `Program` maps host objects onto the executable's buffers and rebuilds
+the Python structure of the result.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .ir import Graph, GraphsporeError
+from .ir import dump as ir_dump
+from .ir.passes import run_pipeline, PIPELINE
+from .ir.verify import verify
+from . import codegen, runtime
+
+_COMPILE_LOCK = threading.RLock()
+
+
+@dataclass
+class CompileStats:
+    """What the dump summary table reports for one compiled function."""
+
+    name: str
+    signature: str
+    ops_before: int
+    ops_after: int
+    kernels: int
+    workspace_bytes: int
+    compile_ms: float
+    cache_hit: bool
+
+
+STATS: list[CompileStats] = []
+
+
+@dataclass
+class Program:
+    """A compiled graph ready to run: `sources[i]` says where input i comes from (an int k =
+    the k-th tensor argument; otherwise the bound Parameter object)."""
+
+    executable: Any
+    sources: list
+    out_tree: Any
+    graph: Graph
+    module: Any = None
+    stats: CompileStats | None = None
+    _wrap: Any = field(default=None, repr=False)
+
+    def run(self, tensor_arrays: list) -> Any:
+        arrays = [tensor_arrays[s] if type(s) is int else s._array for s in self.sources]
+        outputs = self.executable(*arrays)
+        return rebuild(self.out_tree, outputs, self._wrap)
+
+
+    def run_into(self, tensor_arrays: list, outputs: list) -> None:
+        """Run writing into caller-owned output arrays (benchmarks, reused buffers)."""
+        arrays = [tensor_arrays[s] if type(s) is int else s._array for s in self.sources]
+        self.executable.call_into(arrays, outputs)
+
+
+def rebuild(tree, outputs: list, wrap) -> Any:
+    """Rebuild the Python result: ints index `outputs`, ("const", v) is a constant."""
+    if type(tree) is int:
+        return wrap(outputs[tree])
+    if tree is None:
+        return None
+    if type(tree) is tuple and len(tree) == 2 and tree[0] == "const":
+        return tree[1]
+    if type(tree) is list:
+        return [rebuild(t, outputs, wrap) for t in tree]
+    return tuple(rebuild(t, outputs, wrap) for t in tree)
+
+
+def signature_text(graph: Graph) -> str:
+    return ", ".join(str(v.type) for v in graph.args)
+
+
+def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
+    """Run the passes and the backend over a parsed (and possibly differentiated) graph."""
+    with _COMPILE_LOCK:
+        start = time.perf_counter()
+        name = graph.name
+        verify(graph)
+        ops_before = len(graph.ops)
+        ir_dump.dump_graph(name, "grad" if grad_stage else "graph", graph)
+        optimized = run_pipeline(graph, PIPELINE)
+        ir_dump.dump_graph(name, "opt", optimized)
+        result = codegen.compile_graph(optimized, entry=_symbol(name))
+        ir_dump.dump_text(name, "loops", result.loops_text, "loops")
+        module = runtime.compile_module(result.llvm_ir, [_symbol(name)])
+        ir_dump.dump_text(name, "llvm", module.llvm_ir, "ll")
+        if ir_dump.wants("asm"):
+            ir_dump.dump_text(name, "asm", module.asm, "s")
+        executable = runtime.Executable(module, _symbol(name), result.input_specs,
+                                        result.output_specs, result.workspace_bytes,
+                                        input_names=[v.name or f"arg{i}" for i, v in
+                                                     enumerate(optimized.inputs)])
+        stats = CompileStats(name, signature_text(graph), ops_before, len(optimized.ops),
+                             result.kernels, result.workspace_bytes,
+                             (time.perf_counter() - start) * 1e3,
+                             getattr(module, "cache_hit", False))
+        STATS.append(stats)
+        ir_dump.record_stats(stats)
+        return Program(executable, sources_for(optimized), out_tree, optimized, module, stats, wrap)
+
+
+def _symbol(name: str) -> str:
+    clean = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return f"gs_{clean}"
+
+
+def sources_for(graph: Graph) -> list:
+    """Where each graph input comes from at call time: arg index or bound Parameter."""
+    sources, k = [], 0
+    for v in graph.inputs:
+        if v in graph.bindings:
+            sources.append(graph.bindings[v])
+        else:
+            sources.append(k)
+            k += 1
+    return sources
+
+
+__all__ = ["Program", "compile_program", "sources_for", "rebuild", "STATS", "GraphsporeError",
+           "np"]

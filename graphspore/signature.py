@@ -1,0 +1,66 @@
+"""Abstract signatures of calls: what a compiled graph is specialised to, and the cache key.
+
+A Tensor argument becomes its `TensorType`; Python numbers, strings, None and tuples of them
+are part of the signature by value (they are folded while parsing).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import DType, TensorType, GraphsporeError
+
+
+def abstract(value, where: str):
+    """The abstract value of one argument: a TensorType, or a hashable Python constant."""
+    if getattr(value, "__gs_tensor__", False):
+        return value.ir_type
+    if isinstance(value, np.ndarray):
+        return TensorType(value.shape, DType.from_numpy(value.dtype))
+    if value is None or isinstance(value, (bool, int, float, str, np.number)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(abstract(v, where) for v in value)
+    raise TypeError(f"{where}: unsupported argument type {type(value).__name__}; expected a "
+                    f"Tensor, a Python number, a string, None or a tuple of them")
+
+
+def cache_key(args: tuple, kwargs: dict) -> tuple:
+    """A hashable key for a call: tensors by (shape, dtype), constants by value and type."""
+    key = []
+    for a in args:
+        arr = getattr(a, "_array", None)
+        if arr is not None:
+            key.append((arr.shape, arr.dtype))
+        elif isinstance(a, np.ndarray):
+            key.append((a.shape, a.dtype, "np"))
+        elif isinstance(a, (tuple, list)):
+            key.append((type(a), cache_key(tuple(a), {})))
+        else:
+            key.append((type(a), a))
+    if kwargs:
+        key.append(tuple(sorted((k, cache_key((v,), {})) for k, v in kwargs.items())))
+    return tuple(key)
+
+
+def flatten_tensors(args) -> list:
+    """Host arrays of the tensor arguments, depth-first, in the order the graph takes them."""
+    out = []
+    for a in args:
+        arr = getattr(a, "_array", None)
+        if arr is not None:
+            out.append(arr)
+        elif isinstance(a, np.ndarray):
+            out.append(a)
+        elif isinstance(a, (tuple, list)):
+            out.extend(flatten_tensors(a))
+    return out
+
+
+def check_differentiable(t: TensorType, what: str) -> None:
+    if not t.dtype.is_float:
+        raise TypeError(f"cannot take the gradient with respect to {what}: it is a "
+                        f"{t.dtype.name} tensor ({t}); gradients exist only for float tensors")
+
+
+__all__ = ["abstract", "cache_key", "flatten_tensors", "check_differentiable",
+           "GraphsporeError"]

@@ -1,0 +1,74 @@
+"""Reverse-mode autodiff as a graph pass: `vjp_graph(graph, wrt)` -> value-and-gradient graph.
+
+The result is an ordinary graph built from the per-op VJP rules (graph code in the same ops),
+so the pass applies to its own output: grad of grad needs nothing more.
+"""
+from __future__ import annotations
+
+from ..core import Builder, Graph, Value, building, clone_ops
+from .. import ops
+
+
+def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
+              name: str | None = None) -> Graph:
+    """Graph computing `graph`'s outputs followed by the gradient for each input in `wrt`.
+
+    Expects a verified graph; `wrt` indexes `graph.inputs` (float inputs only). MindSpore
+    semantics: every float output is seeded with a sensitivity of ones (their gradients add),
+    or only the first output when `has_aux`. Guarantees one gradient per `wrt` entry with the
+    input's type (zeros when no path leads to it).
+
+    1. Copy the forward ops into a new graph, remembering old value -> new value.
+    2. Keep only ops on a path from a `wrt` input (forward reachability).
+    3. Seed the outputs' cotangents with ones; walk the kept ops in reverse; for each op whose
+       result has a cotangent, apply its VJP rule at the op's location, sum each operand
+       cotangent back to the operand's shape and accumulate it. `stop_gradient` and ops
+       without a rule cut the flow. Zero cotangents stay symbolic (absent).
+    4. Outputs: the forward outputs, then the gradients (materialised zeros where absent).
+    """
+    result = Graph(name or f"{graph.name}_grad", loc=graph.loc)
+    builder = Builder(result)
+    with building(builder):
+        inputs = [builder.input(v.type, v.name, graph.bindings.get(v)) for v in graph.inputs]
+        new: dict[Value, Value] = dict(zip(graph.inputs, inputs))
+        outputs = clone_ops(graph, inputs, lambda op, v: new.__setitem__(op.result, v))
+        result.updates = [(new[w], new[v]) for w, v in graph.updates]
+
+        active = {graph.inputs[i] for i in wrt}
+        for op in graph.ops:
+            if any(x in active for x in op.operands):
+                active.add(op.result)
+
+        cotangent: dict[Value, Value] = {}
+        seeds = graph.outputs[:1] if has_aux else graph.outputs
+        for out in seeds:
+            if out in active and out.dtype.is_float:
+                _accumulate(cotangent, out, ops.ones_like(new[out]))
+
+        for op in reversed(graph.ops):
+            g = cotangent.pop(op.result, None)
+            rule = ops.OPS[op.name].vjp
+            if g is None or rule is None or op.name == "gs.stop_gradient":
+                continue
+            builder.loc = op.loc
+            xs = [new[x] for x in op.operands]
+            grads = rule(g, new[op.result], *xs, **op.attrs)
+            for x, dx in zip(op.operands, grads):
+                if dx is not None and x in active and x.dtype.is_float:
+                    _accumulate(cotangent, x, ops.unbroadcast(dx, x.shape))
+        builder.loc = graph.loc
+
+        result.outputs = list(outputs)
+        for i in wrt:
+            x = graph.inputs[i]
+            g = cotangent.get(x)
+            g = ops.zeros_like(inputs[i]) if g is None else g
+            g.name = g.name or f"d_{x.name or i}"
+            result.outputs.append(g)
+    return result
+
+
+def _accumulate(cotangent: dict[Value, Value], x: Value, g: Value) -> None:
+    if g.dtype is not x.dtype:
+        g = ops.cast(g, dtype=x.dtype)
+    cotangent[x] = g if x not in cotangent else cotangent[x] + g

@@ -1,0 +1,244 @@
+"""Compile LLVM IR text to native code: parse, verify, optimise at O3, MCJIT, on-disk object cache.
+
+One call, :func:`compile_module`, does the whole job and returns a :class:`CompiledModule`:
+
+1. Add what the runtime needs to the text: the host's function attributes
+   (:func:`.target.add_function_attributes`) and, for every entry with the kernel signature
+   ``void @e(ptr)``, a trampoline ``void @e__py(ptr %tuple)`` (see :func:`trampoline_ir`).
+   The result is ``CompiledModule.llvm_ir``: exactly the text that is compiled and hashed.
+2. Look the text up in the object cache (:mod:`.cache`). On a hit the module is only parsed
+   and MCJIT loads the cached object: no optimisation, no codegen.
+3. On a miss: parse, verify, run the new pass manager's O3 pipeline with loop and SLP
+   vectorisation, then MCJIT; the object code is stored in the cache as it is produced.
+
+Every external symbol the module declares must resolve (BLAS symbols are bound on demand) or a
+:class:`CompileError` is raised: MCJIT would otherwise abort the process at finalisation.
+
+All LLVM work happens under one process-wide lock: llvmlite serialises single C calls, but a
+module being built or optimised from two threads at once is still a race.
+"""
+
+import re
+import threading
+import time
+
+import llvmlite.binding as llvm
+
+from . import blas, cache
+from .target import add_function_attributes, host
+
+LLVM_LOCK = threading.RLock()
+TRAMPOLINE_SUFFIX = "__py"
+_NAME = re.compile(r"^[A-Za-z_$.][A-Za-z0-9_$.]*$")
+
+
+class CompileError(RuntimeError):
+    """LLVM rejected the module (parse or verify error, or an unresolved external symbol)."""
+
+
+def trampoline_ir(entry):
+    """IR text of ``void @<entry>__py(ptr %tuple)``.
+
+    ``%tuple`` is a CPython tuple of numpy arrays. The trampoline reads the tuple length
+    (``ob_size`` at byte 16), each item ``ob_item[i]`` (byte 24 + 8 i) and each array's
+    ``data`` pointer (``PyArrayObject_fields.data`` at byte 16), stores them in a stack array
+    and calls ``@<entry>`` with it. This is what makes the per-call overhead a fraction of a
+    microsecond: Python passes one object and never touches ``arr.ctypes``. The layout is
+    checked from Python once before use (:mod:`.executable`).
+    """
+    return f"""
+define void @"{entry}{TRAMPOLINE_SUFFIX}"(ptr %tuple) {{
+entry:
+  %size.addr = getelementptr inbounds i8, ptr %tuple, i64 16
+  %n = load i64, ptr %size.addr
+  %items = getelementptr inbounds i8, ptr %tuple, i64 24
+  %buffers = alloca ptr, i64 %n, align 16
+  br label %head
+head:
+  %i = phi i64 [ 0, %entry ], [ %next, %body ]
+  %done = icmp sge i64 %i, %n
+  br i1 %done, label %call, label %body
+body:
+  %item.addr = getelementptr inbounds ptr, ptr %items, i64 %i
+  %array = load ptr, ptr %item.addr
+  %data.addr = getelementptr inbounds i8, ptr %array, i64 16
+  %data = load ptr, ptr %data.addr
+  %slot = getelementptr inbounds ptr, ptr %buffers, i64 %i
+  store ptr %data, ptr %slot
+  %next = add i64 %i, 1
+  br label %head
+call:
+  call void @"{entry}"(ptr %buffers)
+  ret void
+}}
+"""
+
+
+def _has_kernel_signature(ir_text, entry):
+    """True when ``entry`` is defined as ``void @entry(ptr ...)`` (one pointer parameter)."""
+    pattern = re.compile(r"^define\b([^\n@]*)@\"?" + re.escape(entry) + r"\"?\(([^)]*)\)",
+                         re.MULTILINE)
+    match = pattern.search(ir_text)
+    if match is None:
+        return False
+    returns_void = re.search(r"\bvoid\s*$", match.group(1).strip() + " ") is not None
+    params = [p.strip() for p in match.group(2).split(",") if p.strip()]
+    return returns_void and len(params) == 1 and params[0].startswith("ptr")
+
+
+def prepare_ir(llvm_ir, entry_names):
+    """The text the runtime actually compiles for ``llvm_ir`` (attributes and trampolines)."""
+    text = llvm_ir
+    for entry in entry_names:
+        if _has_kernel_signature(text, entry):
+            text = text.rstrip() + "\n" + trampoline_ir(entry)
+    return add_function_attributes(text)
+
+
+class CompiledModule:
+    """Native code for one LLVM module; keeps its execution engine alive while referenced."""
+
+    def __init__(self, llvm_ir, entry_names, engine, module, cache_hit, compile_ms, key):
+        self.llvm_ir = llvm_ir
+        self.entry_names = tuple(entry_names)
+        self.cache_hit = cache_hit
+        self.compile_ms = compile_ms
+        self.cache_key = key
+        self._engine = engine
+        self._module = module  # optimised on a miss, as parsed on a hit
+        self._optimized = None if cache_hit else module
+        self._optimized_ir = None
+        self._asm = None
+        self._addresses = {}
+
+    def address(self, name):
+        """Native address of function ``name``; KeyError if the module does not define it."""
+        address = self._addresses.get(name)
+        if address is None:
+            with LLVM_LOCK:
+                address = self._engine.get_function_address(name)
+            if not address:
+                raise KeyError(f"compiled module has no function {name!r}")
+            self._addresses[name] = address
+        return address
+
+    def has_trampoline(self, entry):
+        """True if ``<entry>__py`` was generated for ``entry``."""
+        return f'@"{entry}{TRAMPOLINE_SUFFIX}"(' in self.llvm_ir
+
+    def _optimized_module(self):
+        # On a cache hit the engine holds the unoptimised module; optimise a fresh copy.
+        if self._optimized is None:
+            with LLVM_LOCK:
+                module = _parse(self.llvm_ir)
+                _optimize(module)
+                self._optimized = module
+        return self._optimized
+
+    @property
+    def optimized_ir(self):
+        """LLVM IR after the O3 pipeline (recomputed lazily after a cache hit)."""
+        if self._optimized_ir is None:
+            module = self._optimized_module()
+            with LLVM_LOCK:
+                self._optimized_ir = str(module)
+        return self._optimized_ir
+
+    @property
+    def asm(self):
+        """Native assembly of the optimised module (computed lazily)."""
+        if self._asm is None:
+            module = self._optimized_module()
+            with LLVM_LOCK:
+                self._asm = host().target_machine.emit_assembly(module)
+        return self._asm
+
+    def __repr__(self):
+        return (f"CompiledModule(entries={list(self.entry_names)}, cache_hit={self.cache_hit}, "
+                f"compile_ms={self.compile_ms:.1f})")
+
+
+def _error_with_line(kind, error, text):
+    message = str(error)
+    match = re.search(r"<string>:(\d+):(\d+)", message)
+    if match:
+        lines = text.splitlines()
+        number = int(match.group(1))
+        if 0 < number <= len(lines):
+            message += f"\n  line {number}: {lines[number - 1].strip()}"
+    return CompileError(f"{kind}: {message}")
+
+
+def _parse(text):
+    target = host()
+    try:
+        module = llvm.parse_assembly(text)
+    except RuntimeError as error:
+        raise _error_with_line("LLVM IR parse error", error, text) from None
+    module.triple = target.triple
+    module.data_layout = target.data_layout
+    return module
+
+
+def _optimize(module):
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True  # off by default in llvmlite
+    options.loop_unrolling = True
+    builder = llvm.create_pass_builder(host().target_machine, options)
+    builder.getModulePassManager().run(module, builder)
+
+
+def _check_symbols(module, entry_names):
+    for entry in entry_names:
+        try:
+            function = module.get_function(entry)
+        except NameError:
+            raise CompileError(f"entry function {entry!r} is not in the module") from None
+        if function.is_declaration:
+            raise CompileError(f"entry function {entry!r} is declared but not defined")
+    for function in module.functions:
+        name = function.name
+        if not function.is_declaration or name.startswith("llvm."):
+            continue
+        if name in blas.SYMBOLS and not blas.ensure_blas():
+            raise CompileError(f"module calls {name} but scipy-openblas32 is not available")
+        if not llvm.address_of_symbol(name):
+            raise CompileError(f"module declares external function {name!r}, "
+                               "which is not defined in this process")
+
+
+def compile_module(llvm_ir, entry_names):
+    """Compile ``llvm_ir`` (str) for the host and return a :class:`CompiledModule`.
+
+    ``entry_names`` are functions that must be defined; those with signature ``void (ptr)`` get
+    a ``<name>__py`` trampoline. Raises :class:`CompileError` on any LLVM error.
+    """
+    if not isinstance(llvm_ir, str):
+        raise TypeError(f"llvm_ir must be str, got {type(llvm_ir).__name__}")
+    entry_names = list(entry_names)
+    for entry in entry_names:
+        if not isinstance(entry, str) or not _NAME.match(entry):
+            raise CompileError(f"invalid entry name {entry!r}")
+    start = time.perf_counter()
+    target = host()
+    text = prepare_ir(llvm_ir, entry_names)
+    key = cache.cache_key(text, target.triple, target.cpu, target.features)
+    cached = cache.load(key)
+    with LLVM_LOCK:
+        module = _parse(text)
+        _check_symbols(module, entry_names)
+        if cached is None:
+            try:
+                module.verify()
+            except RuntimeError as error:
+                raise _error_with_line("LLVM IR verification failed", error, text) from None
+            _optimize(module)
+        engine = llvm.create_mcjit_compiler(module, target.target_machine)
+        if cached is None:
+            engine.set_object_cache(notify_func=lambda _module, data: cache.store(key, data))
+        else:
+            engine.set_object_cache(getbuffer_func=lambda _module: cached)
+        engine.finalize_object()
+    elapsed = (time.perf_counter() - start) * 1000.0
+    return CompiledModule(text, entry_names, engine, module, cached is not None, elapsed, key)

@@ -1,0 +1,228 @@
+"""grad / value_and_grad / jit: MindSpore 2.x return structures, higher order, errors, and the
+seed tutorials, with expected values from closed forms."""
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphspore as ms
+from graphspore import Tensor, Parameter, ops, grad, value_and_grad, jit
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def close(a, b, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(np.asarray(a.asnumpy() if hasattr(a, "asnumpy") else a),
+                               np.asarray(b), rtol=rtol, atol=atol)
+
+
+# f(x, y) = sum(x * y * w) + sum(b * x)  ->  df/dx = y*w + b, df/dy = x*w, df/dw = sum..., etc.
+X = np.array([1.0, 2.0, 3.0], np.float32)
+Y = np.array([0.5, -1.0, 2.0], np.float32)
+W0 = np.array([2.0, 3.0, -1.0], np.float32)
+B0 = np.array([0.25, 0.5, 1.0], np.float32)
+w = Parameter(Tensor(W0), name="w")
+b = Parameter(Tensor(B0), name="b")
+
+
+def f(x, y):
+    return (x * y * w).sum() + (b * x).sum()
+
+
+def f2(x, y):
+    return (x * y * w).sum(), (b * x).sum()
+
+
+x_t, y_t = Tensor(X), Tensor(Y)
+DX, DY, DW, DB = Y * W0 + B0, X * W0, X * Y, X
+
+
+def test_grad_default_position_is_bare_tensor():
+    g = grad(f)(x_t, y_t)
+    assert isinstance(g, Tensor)
+    close(g, DX)
+
+
+def test_grad_positions_tuple():
+    gx, gy = grad(f, (0, 1))(x_t, y_t)
+    close(gx, DX)
+    close(gy, DY)
+
+
+def test_grad_single_position_tuple_is_bare():
+    g = grad(f, (0,))(x_t, y_t)
+    assert isinstance(g, Tensor)
+    close(g, DX)
+
+
+def test_grad_weights_only():
+    gw, gb = grad(f, None, weights=[w, b])(x_t, y_t)
+    close(gw, DW)
+    close(gb, DB)
+
+
+def test_grad_single_weight_is_bare_and_list_is_tuple():
+    assert isinstance(grad(f, None, weights=w)(x_t, y_t), Tensor)
+    out = grad(f, None, weights=[w])(x_t, y_t)
+    assert isinstance(out, tuple) and len(out) == 1
+    close(out[0], DW)
+
+
+def test_grad_position_and_weights():
+    gx, (gw, gb) = grad(f, 0, weights=[w, b])(x_t, y_t)
+    close(gx, DX)
+    close(gw, DW)
+    close(gb, DB)
+    (gx, gy), (gw, gb) = grad(f, (0, 1), weights=[w, b])(x_t, y_t)
+    close(gy, DY)
+
+
+def test_value_and_grad_structure():
+    value, (gx, gy) = value_and_grad(f, (0, 1))(x_t, y_t)
+    close(value, (X * Y * W0).sum() + (B0 * X).sum())
+    close(gx, DX)
+    value, gw = value_and_grad(f, None, weights=w)(x_t, y_t)
+    close(gw, DW)
+
+
+def test_tuple_outputs_gradients_are_summed():
+    close(grad(f2)(x_t, y_t), DX)
+
+
+def test_has_aux():
+    gx, aux = grad(f2, 0, has_aux=True)(x_t, y_t)
+    close(gx, Y * W0)
+    assert isinstance(aux, tuple) and len(aux) == 1
+    close(aux[0], (B0 * X).sum())
+    (v0, v1), gx = value_and_grad(f2, 0, has_aux=True)(x_t, y_t)
+    close(v0, (X * Y * W0).sum())
+    close(gx, Y * W0)
+
+
+def test_has_aux_with_single_output_raises():
+    with pytest.raises(ValueError, match="has_aux"):
+        grad(f, 0, has_aux=True)(x_t, y_t)
+
+
+def test_unused_input_and_weight_get_zeros():
+    u = Parameter(Tensor(np.ones((2, 2), np.float32)), name="unused")
+    gx, gy = grad(lambda x, y: (x * 2).sum(), (0, 1))(x_t, y_t)
+    close(gy, np.zeros(3))
+    gu = grad(lambda x: (x * 2).sum(), None, weights=u)(x_t)
+    close(gu, np.zeros((2, 2)))
+
+
+def test_bad_grad_arguments():
+    with pytest.raises(ValueError, match="both be None"):
+        grad(f, None)
+    with pytest.raises(ValueError, match="non-negative"):
+        grad(f, -1)
+    with pytest.raises(ValueError, match="out of range"):
+        grad(f, 5)(x_t, y_t)
+
+
+def test_missing_arguments_raise_type_error_naming_them():
+    def loss(inputs, targets, W, b):
+        return (inputs * W).sum() + b.sum()
+    with pytest.raises(TypeError, match="'W', 'b'"):
+        grad(loss, 3)(x_t, y_t)
+
+
+def test_grad_wrt_bool_or_int_raises():
+    with pytest.raises(TypeError, match="bool"):
+        grad(lambda x, t: (x * t).sum(), 1)(x_t, Tensor([True, False, True]))
+    with pytest.raises(TypeError, match="i64|int"):
+        grad(lambda x, t: (x * t).sum(), 1)(x_t, Tensor([1, 2, 3]))
+
+
+def test_higher_order_polynomial():
+    p = lambda x: x**3 - 2*x + 1
+    one = Tensor(1.0)
+    close(p(one), 0.0)
+    close(grad(p)(one), 1.0)
+    close(grad(grad(p))(one), 6.0)
+    close(grad(grad(grad(p)))(one), 6.0)
+    close(grad(grad(grad(grad(p))))(one), 0.0)
+    x = Tensor(np.array([-2.0, 0.5, 3.0], np.float32))
+    close(grad(grad(lambda x: (x**3).sum()))(x), 6 * x.asnumpy())
+
+
+def test_new_shape_after_old_shape_gives_right_gradient():
+    m = lambda x: ops.mean(x * x)
+    close(grad(m)(Tensor(np.ones(4, np.float32))), np.full(4, 2 / 4))
+    close(grad(m)(Tensor(np.ones(10, np.float32))), np.full(10, 2 / 10))
+    close(grad(m)(Tensor(np.ones(4, np.float32))), np.full(4, 2 / 4))
+
+
+def test_jit_runs_native_and_caches():
+    @jit
+    def h(x, y):
+        return ops.sigmoid(x) * y + 1
+
+    out = h(x_t, y_t)
+    close(out, 1 / (1 + np.exp(-X)) * Y + 1)
+    h(x_t, y_t)
+    assert len(h._programs) == 1
+    h(Tensor(np.ones((2, 2), np.float32)), Tensor(np.ones((2, 2), np.float32)))
+    assert len(h._programs) == 2
+
+
+def test_grad_is_one_native_program_per_signature():
+    g = grad(f, (0, 1))
+    g(x_t, y_t)
+    g(x_t, y_t)
+    assert len(g._programs) == 1
+
+
+def test_grad_of_cell_weights():
+    class Net(ms.nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.w = Parameter(Tensor(W0), name="w")
+
+        def construct(self, x):
+            return (self.w * x * x).sum()
+
+    net = Net()
+    (gw,) = grad(lambda x: net(x), None, weights=net.trainable_params())(x_t)
+    close(gw, X * X)
+
+
+# ------------------------------------------------------------------- the seed tutorials
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_seed_000_autodiff_tutorial(capsys):
+    g = runpy.run_path(str(EXAMPLES / "tutorial_autodiff.py"))
+    x, y = g["x"].asnumpy().astype(np.float64), g["y"].asnumpy().astype(np.float64)
+    w_, b_ = g["w"].asnumpy().astype(np.float64), g["b"].asnumpy().astype(np.float64)
+    z = x @ w_ + b_
+    expected_loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+    close(g["loss"], expected_loss, rtol=1e-5)
+    dz = (_sigmoid(z) - y) / z.size                     # d mean(BCE) / dz
+    gw, gb = g["grads"]
+    close(gw, np.outer(x, dz), rtol=1e-4)
+    close(gb, dz, rtol=1e-4)
+    out = capsys.readouterr().out
+    assert "Tensor(shape=[5, 3], dtype=Float32, value=" in out
+
+
+def test_seed_002_function_grad_tutorial(capsys):
+    g = runpy.run_path(str(EXAMPLES / "tutorial_function_grad.py"))
+    close(g["f"](Tensor(1.0)), 0.0)
+    close(g["dfdx"](Tensor(1.0)), 1.0)
+    close(g["d2fdx"](Tensor(1.0)), 6.0)
+    inputs = g["inputs"].asnumpy().astype(np.float64)
+    t = g["targets"].asnumpy().astype(np.float64)
+    W_, b_ = g["W"].asnumpy().astype(np.float64), g["b"].asnumpy().astype(np.float64)
+    p = _sigmoid(inputs @ W_ + b_)
+    # loss = -sum(log(p*t + (1-p)*(1-t))) = -sum(t log p + (1-t) log(1-p)) for t in {0,1}
+    dz = p - t
+    close(g["loss"], -np.sum(np.log(p * t + (1 - p) * (1 - t))), rtol=1e-5)
+    close(g["W_grad"], inputs.T @ dz, rtol=1e-4, atol=1e-5)
+    close(g["b_grad"], [dz.sum()], rtol=1e-4, atol=1e-5)
+    out = capsys.readouterr().out
+    assert "x_grad:" in out and "y_grad: TypeError" in out
