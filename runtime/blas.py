@@ -7,11 +7,12 @@ when the package or library is missing; the engine then refuses modules that nee
 clear error instead of letting MCJIT abort on an unresolved symbol.
 
 Threads. numpy bundles its own OpenBLAS (``libscipy_openblas64_``, different symbols) with its own
-thread pool. Two pools spinning on the same few cores slow each other down a lot (measured in
-shared/notes: numpy matmul and 2-thread sgemm both halved). The default here is
-``GRAPHSPORE_BLAS_THREADS`` if set, else ``min(2, os.cpu_count())``: on the 2-core dev VM two
-threads gave about 1.6x over one thread for n >= 256 when numpy's pool is idle, which is the
-normal state while compiled code runs (numpy does no arithmetic on that path).
+thread pool, and OpenBLAS workers spin for a while after each call. Measured on the 2-core VM,
+f32 256^3: scipy-openblas 1 thread 68-85 GFLOP/s, 2 threads 106; numpy 119-122. But alternating
+one compiled product with one numpy product (what tests, the reference interpreter and eager
+mode do all the time) took 0.73-0.81 ms per pair with 1 thread and 8-16 ms with 2 threads:
+the two spinning pools starve each other. So the default is **1 thread**; set
+``GRAPHSPORE_BLAS_THREADS`` (or call :func:`set_num_threads`) for pure compiled workloads.
 """
 
 import ctypes
@@ -70,7 +71,7 @@ def _default_threads():
             return max(1, int(requested))
         except ValueError:
             pass
-    return max(1, min(2, os.cpu_count() or 1))
+    return 1
 
 
 def set_num_threads(count):

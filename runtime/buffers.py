@@ -22,10 +22,10 @@ def aligned_empty(shape, dtype, align=ALIGNMENT):
     count = 1
     for d in shape:
         count *= d
-    nbytes = count * dtype.itemsize
+    nbytes = max(count, 1) * dtype.itemsize  # numpy resets the pointer of empty byte slices
     raw = np.empty(nbytes + align, dtype=np.uint8)
     offset = (-raw.ctypes.data) % align
-    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+    return raw[offset:offset + nbytes].view(dtype)[:count].reshape(shape)
 
 
 class WorkspacePool:

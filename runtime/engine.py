@@ -105,8 +105,8 @@ class CompiledModule:
         self.compile_ms = compile_ms
         self.cache_key = key
         self._engine = engine
-        self._module = module  # optimised on a miss, as parsed on a hit
-        self._optimized = None if cache_hit else module
+        self._module = module  # owned by the engine: optimised on a miss, as parsed on a hit
+        self._optimized = None
         self._optimized_ir = None
         self._asm = None
         self._addresses = {}
@@ -127,7 +127,8 @@ class CompiledModule:
         return f'@"{entry}{TRAMPOLINE_SUFFIX}"(' in self.llvm_ir
 
     def _optimized_module(self):
-        # On a cache hit the engine holds the unoptimised module; optimise a fresh copy.
+        # A private optimised copy: the engine's module is unoptimised after a cache hit, and
+        # emitting assembly from a module MCJIT has already code-generated is unreliable.
         if self._optimized is None:
             with LLVM_LOCK:
                 module = _parse(self.llvm_ir)
@@ -139,7 +140,7 @@ class CompiledModule:
     def optimized_ir(self):
         """LLVM IR after the O3 pipeline (recomputed lazily after a cache hit)."""
         if self._optimized_ir is None:
-            module = self._optimized_module()
+            module = self._module if not self.cache_hit else self._optimized_module()
             with LLVM_LOCK:
                 self._optimized_ir = str(module)
         return self._optimized_ir
@@ -234,7 +235,7 @@ def compile_module(llvm_ir, entry_names):
             except RuntimeError as error:
                 raise _error_with_line("LLVM IR verification failed", error, text) from None
             _optimize(module)
-        engine = llvm.create_mcjit_compiler(module, target.target_machine)
+        engine = llvm.create_mcjit_compiler(module, target.create_target_machine())
         if cached is None:
             engine.set_object_cache(notify_func=lambda _module, data: cache.store(key, data))
         else:

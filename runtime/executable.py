@@ -135,6 +135,27 @@ class Executable:
                 pool.release(workspace)
         return outputs
 
+    def call_into(self, arrays, outputs):
+        """Run writing into caller-owned `outputs` (checked like inputs); returns None.
+
+        For reused output buffers: the benchmarks and loops that overwrite one result."""
+        arrays = self._normalize(tuple(arrays))
+        if len(outputs) != len(self.output_specs):
+            raise ArgumentError(f"expected {len(self.output_specs)} output buffers, got "
+                                f"{len(outputs)}")
+        for index, (out, (shape, dtype)) in enumerate(zip(outputs, self.output_specs)):
+            if not (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
+                    and out.flags.c_contiguous and out.flags.writeable):
+                raise ArgumentError(f"output {index}: expected a writeable C-contiguous "
+                                    f"{_spec_text(shape, dtype)} array")
+        pool = self._pool
+        workspace = self._dummy if pool is None else pool.acquire()
+        try:
+            self._run((*arrays, *outputs, workspace))
+        finally:
+            if pool is not None:
+                pool.release(workspace)
+
     def _run(self, buffers):
         if self._by_tuple is not None:
             self._by_tuple(buffers)

@@ -24,7 +24,7 @@ _HOST = None
 class HostTarget:
     """The process' host target machine and what it reports about the CPU."""
 
-    __slots__ = ("target_machine", "triple", "data_layout", "cpu", "features",
+    __slots__ = ("_target", "target_machine", "triple", "data_layout", "cpu", "features",
                  "has_avx512", "has_avx2", "vector_width_bits")
 
     def __init__(self):
@@ -36,9 +36,8 @@ class HostTarget:
             self.features = llvm.get_host_cpu_features().flatten()
         except RuntimeError:  # some hosts cannot report features; LLVM then uses the cpu name
             self.features = ""
-        target = llvm.Target.from_triple(self.triple)
-        self.target_machine = target.create_target_machine(
-            cpu=self.cpu, features=self.features, opt=3, jit=True)
+        self._target = llvm.Target.from_triple(self.triple)
+        self.target_machine = self.create_target_machine()
         self.data_layout = str(self.target_machine.target_data)
         enabled = set(f[1:] for f in self.features.split(",") if f.startswith("+"))
         self.has_avx512 = "avx512f" in enabled
@@ -49,6 +48,17 @@ class HostTarget:
             self.vector_width_bits = 256
         else:
             self.vector_width_bits = 128
+
+    def create_target_machine(self):
+        """A new host TargetMachine (opt=3, JIT code model), about 0.2 ms.
+
+        Every MCJIT engine needs its own: llvmlite's ``create_mcjit_compiler`` transfers
+        ownership of the TargetMachine to the engine, which destroys it when disposed. The
+        shared ``target_machine`` attribute is for pass builders and assembly output only and
+        must never be handed to an engine.
+        """
+        return self._target.create_target_machine(
+            cpu=self.cpu, features=self.features, opt=3, jit=True)
 
     def __repr__(self):
         return (f"HostTarget(triple={self.triple!r}, cpu={self.cpu!r}, "
@@ -75,7 +85,8 @@ def function_attributes():
     return []
 
 
-_DEFINE = re.compile(r"^(define\b[^\n]*?)(\s*\{)\s*$", re.MULTILINE)
+# "{" ends the define line, or stands alone on the next line (llvmlite.ir's layout).
+_DEFINE = re.compile(r"^(define\b[^\n]*?)([ \t]*\n?\{)[ \t]*$", re.MULTILINE)
 _GROUP = re.compile(r"^attributes\s+#(\d+)\s*=", re.MULTILINE)
 
 
@@ -83,11 +94,14 @@ def add_function_attributes(ir_text, attributes=None):
     """Return ``ir_text`` with ``attributes`` (default :func:`function_attributes`) added to every
     function definition, as one new attribute group.
 
-    Definitions whose line already mentions ``prefer-vector-width`` are left alone, so applying
-    this twice is harmless. The group number is one above the largest in the text.
+    Definitions whose line already mentions ``prefer-vector-width`` are left alone, and text
+    that already holds the group is returned unchanged, so applying this twice is harmless.
+    The group number is one above the largest in the text. A ``define`` may reference several
+    groups (``#0 #1``); LLVM merges them.
     """
     attrs = function_attributes() if attributes is None else list(attributes)
-    if not attrs:
+    body = " ".join(attrs)
+    if not attrs or f"= {{ {body} }}" in ir_text:  # empty, or already applied by us
         return ir_text
     numbers = [int(n) for n in _GROUP.findall(ir_text)]
     group = max(numbers) + 1 if numbers else 0
@@ -103,4 +117,4 @@ def add_function_attributes(ir_text, attributes=None):
     text = _DEFINE.sub(tag, ir_text)
     if not used:
         return ir_text
-    return f"{text.rstrip()}\n\nattributes #{group} = {{ {' '.join(attrs)} }}\n"
+    return f"{text.rstrip()}\n\nattributes #{group} = {{ {body} }}\n"

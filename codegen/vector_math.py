@@ -1,0 +1,253 @@
+"""Polynomial exp, log, tanh and sigmoid as straight-line LLVM IR (scalar or vector).
+
+Each function takes an ``llvmlite.ir.IRBuilder`` and a value of type float, double or a vector
+of them, and returns a value of the same type. The code uses only arithmetic, compares,
+selects, bit casts and the ``llvm.rint/fabs/copysign/minnum/maxnum`` intrinsics, all of which
+lower to single SIMD instructions, so the loop vectoriser widens loops that call these helpers
+(``llvm.exp`` instead would be scalarised into one libm call per lane). No fast-math flags are
+used except ``contract`` (FMA), because ``nnan``/``ninf`` would let LLVM delete the NaN and
+infinity handling below.
+
+Algorithms and accuracy (max relative error against float64/exact, measured in
+``tests/test_vector_math.py``):
+
+- ``exp`` f32: Cephes ``expf``: ``n = rint(x log2 e)``, Cody-Waite reduction
+  ``r = x - n ln2`` with ln2 split in two, a degree-6 polynomial, then the scale ``2^n`` is
+  applied as two factors ``2^(n>>1) 2^(n - (n>>1))`` so that overflow gives inf and underflow
+  gives denormals/0 without special cases. About 1.2e-7.
+- ``exp`` f64: the same reduction with fdlibm's ``ln2_hi/ln2_lo`` and the Taylor series of
+  ``expm1(r)`` to degree 13 (|r| <= ln2/2, truncation below 1e-17). About 2e-16.
+- ``log`` f64: fdlibm's scheme: ``x = 2^e m`` with ``m`` in ``(sqrt(2)/2, sqrt(2)]`` from the
+  bits, ``f = m - 1``, ``s = f/(2+f)``, ``log(1+f) = f - hfsq + s (hfsq + R(s^2))`` with the
+  atanh series for ``R`` (10 terms). Denormal inputs are pre-scaled by 2^54.
+- ``tanh`` f64: ``copysign(em / (em + 2), x)`` with ``em = expm1(2|x|)``, |x| clamped to 22
+  (where tanh rounds to 1), so it saturates to +-1, is odd and exact at 0.
+- ``sigmoid`` f64: ``e = exp(-|x|)``, ``s = 1/(1+e)``, result ``s`` for x >= 0 else ``e s``:
+  never overflows and keeps relative accuracy in both tails.
+- ``log``, ``tanh``, ``sigmoid`` f32 are computed in double and rounded once (about 6e-8):
+  f32 polynomials for them compose several roundings and miss the 2e-7 bound. The price is
+  half the vector width for those three ops.
+
+Special values: exp(-inf) = 0, exp(inf) = inf, log(0) = -inf, log(x < 0) = nan,
+log(inf) = inf, and NaN propagates through all four (explicit selects, since minnum/maxnum
+would swallow it).
+"""
+
+import math
+import struct
+
+from llvmlite import ir
+
+_CONTRACT = ("contract",)
+
+# Cephes expf constants (single precision).
+_EXPF_C1 = 0.693359375
+_EXPF_C2 = -2.12194440e-4
+_EXPF_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+              4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
+# fdlibm ln2 split: ln2_hi has 32 trailing zero bits, so n * ln2_hi is exact for |n| < 2^20.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_EXPM1_DEGREE = 13
+_LOG_TERMS = 10
+
+
+class _Kind:
+    """Facts about a float/double (vector) type needed to emit the code."""
+
+    def __init__(self, ty):
+        if isinstance(ty, ir.VectorType):
+            element, lanes = ty.element, ty.count
+        else:
+            element, lanes = ty, None
+        if isinstance(element, ir.FloatType):
+            self.bits, self.suffix = 32, "f32"
+        elif isinstance(element, ir.DoubleType):
+            self.bits, self.suffix = 64, "f64"
+        else:
+            raise TypeError(f"vector_math supports float, double and vectors of them, got {ty}")
+        self.type = ty
+        self.lanes = lanes
+        self.int_type = self._wrap(ir.IntType(self.bits), lanes)
+        if lanes is not None:
+            self.suffix = f"v{lanes}{self.suffix}"
+        self.bool_type = self._wrap(ir.IntType(1), lanes)
+
+    @staticmethod
+    def _wrap(element, lanes):
+        return element if lanes is None else ir.VectorType(element, lanes)
+
+    def double_type(self):
+        return self._wrap(ir.DoubleType(), self.lanes)
+
+    def float_type(self):
+        return self._wrap(ir.FloatType(), self.lanes)
+
+
+def _round_to_f32(value):
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def _const(kind, value):
+    """A float constant of ``kind.type`` (splat for vectors), exactly representable."""
+    if kind.bits == 32 and math.isfinite(value):
+        value = _round_to_f32(value)
+    return ir.Constant(kind.type, value)
+
+
+def _iconst(kind, value):
+    return ir.Constant(kind.int_type, value)
+
+
+def _intrinsic(builder, name, *args):
+    """Call ``llvm.<name>.<type suffix>`` on args of one float type, declaring it if needed."""
+    kind = _Kind(args[0].type)
+    full_name = f"llvm.{name}.{kind.suffix}"
+    module = builder.module
+    function = module.globals.get(full_name)
+    if function is None:
+        function_type = ir.FunctionType(kind.type, [kind.type] * len(args))
+        function = ir.Function(module, function_type, full_name)
+    return builder.call(function, list(args))
+
+
+def _horner(builder, kind, r, coefficients):
+    """c0 r^(k-1) + ... + c_(k-1), coefficients from the highest degree down."""
+    acc = _const(kind, coefficients[0])
+    for coefficient in coefficients[1:]:
+        acc = builder.fadd(builder.fmul(acc, r, flags=_CONTRACT), _const(kind, coefficient),
+                           flags=_CONTRACT)
+    return acc
+
+
+def _is_nan(builder, x):
+    return builder.fcmp_unordered("uno", x, x)
+
+
+def _pow2(builder, kind, n_int):
+    """2^n as a float of ``kind`` from an integer (vector) n within the normal exponent range."""
+    mantissa_bits = 23 if kind.bits == 32 else 52
+    bias = 127 if kind.bits == 32 else 1023
+    biased = builder.add(n_int, _iconst(kind, bias))
+    return builder.bitcast(builder.shl(biased, _iconst(kind, mantissa_bits)), kind.type)
+
+
+def _reduce(builder, kind, x):
+    """n = rint(x / ln2) as float and int, and r = x - n ln2 (two-step Cody-Waite)."""
+    n = _intrinsic(builder, "rint", builder.fmul(x, _const(kind, 1.0 / math.log(2.0))))
+    high, low = (_EXPF_C1, _EXPF_C2) if kind.bits == 32 else (_LN2_HI, _LN2_LO)
+    r = builder.fsub(x, builder.fmul(n, _const(kind, high), flags=_CONTRACT), flags=_CONTRACT)
+    r = builder.fsub(r, builder.fmul(n, _const(kind, low), flags=_CONTRACT), flags=_CONTRACT)
+    return n, builder.fptosi(n, kind.int_type), r
+
+
+def _expm1_reduced(builder, kind, r):
+    """expm1(r) for |r| <= ln2/2, double precision Taylor series to degree 13."""
+    coefficients = [1.0 / math.factorial(k) for k in range(_EXPM1_DEGREE, 1, -1)]
+    q = _horner(builder, kind, r, coefficients)
+    r2 = builder.fmul(r, r)
+    return builder.fadd(r, builder.fmul(r2, q, flags=_CONTRACT), flags=_CONTRACT)
+
+
+def exp(builder, x):
+    """e^x for float/double (vector) ``x``; see the module docstring for the algorithm."""
+    kind = _Kind(x.type)
+    low, high = (-104.0, 89.0) if kind.bits == 32 else (-746.0, 710.0)
+    clamped = _intrinsic(builder, "maxnum", _intrinsic(builder, "minnum", x, _const(kind, high)),
+                         _const(kind, low))
+    _, n_int, r = _reduce(builder, kind, clamped)
+    if kind.bits == 32:
+        poly = _horner(builder, kind, r, _EXPF_POLY)
+        r2 = builder.fmul(r, r)
+        p = builder.fadd(builder.fmul(r2, poly, flags=_CONTRACT), r, flags=_CONTRACT)
+        p = builder.fadd(p, _const(kind, 1.0))
+    else:
+        p = builder.fadd(_expm1_reduced(builder, kind, r), _const(kind, 1.0))
+    half = builder.ashr(n_int, _iconst(kind, 1))
+    rest = builder.sub(n_int, half)
+    result = builder.fmul(builder.fmul(p, _pow2(builder, kind, half)),
+                          _pow2(builder, kind, rest))
+    return builder.select(_is_nan(builder, x), x, result)
+
+
+def _expm1_small(builder, kind, x):
+    """expm1(x) for double x in [0, 44]: 2^n expm1(r) + (2^n - 1), no overflow possible."""
+    _, n_int, r = _reduce(builder, kind, x)
+    scale = _pow2(builder, kind, n_int)
+    p = _expm1_reduced(builder, kind, r)
+    return builder.fadd(builder.fmul(scale, p, flags=_CONTRACT),
+                        builder.fsub(scale, _const(kind, 1.0)), flags=_CONTRACT)
+
+
+def _via_double(builder, x, function):
+    """Apply a double-precision ``function`` to f32 ``x`` and round the result once."""
+    kind = _Kind(x.type)
+    if kind.bits == 64:
+        return function(builder, x)
+    wide = builder.fpext(x, kind.double_type())
+    return builder.fptrunc(function(builder, wide), kind.type)
+
+
+def _log_f64(builder, x):
+    kind = _Kind(x.type)
+    tiny = builder.fcmp_ordered("<", x, _const(kind, 2.0 ** -1022))
+    scaled = builder.select(tiny, builder.fmul(x, _const(kind, 2.0 ** 54)), x)
+    bits = builder.bitcast(scaled, kind.int_type)
+    exponent = builder.sub(builder.and_(builder.lshr(bits, _iconst(kind, 52)),
+                                        _iconst(kind, 0x7FF)), _iconst(kind, 1023))
+    exponent = builder.sub(exponent, builder.select(tiny, _iconst(kind, 54), _iconst(kind, 0)))
+    mantissa_bits = builder.or_(builder.and_(bits, _iconst(kind, (1 << 52) - 1)),
+                                _iconst(kind, 1023 << 52))
+    m = builder.bitcast(mantissa_bits, kind.type)
+    big = builder.fcmp_ordered(">", m, _const(kind, math.sqrt(2.0)))
+    m = builder.select(big, builder.fmul(m, _const(kind, 0.5)), m)
+    exponent = builder.add(exponent, builder.select(big, _iconst(kind, 1), _iconst(kind, 0)))
+    e = builder.sitofp(exponent, kind.type)
+    f = builder.fsub(m, _const(kind, 1.0))
+    s = builder.fdiv(f, builder.fadd(f, _const(kind, 2.0)))
+    z = builder.fmul(s, s)
+    series = [2.0 / (2 * k + 1) for k in range(_LOG_TERMS, 0, -1)]
+    big_r = builder.fmul(z, _horner(builder, kind, z, series))
+    hfsq = builder.fmul(_const(kind, 0.5), builder.fmul(f, f))
+    inner = builder.fadd(builder.fmul(s, builder.fadd(hfsq, big_r), flags=_CONTRACT),
+                         builder.fmul(e, _const(kind, _LN2_LO)), flags=_CONTRACT)
+    tail = builder.fsub(builder.fsub(hfsq, inner), f)
+    result = builder.fsub(builder.fmul(e, _const(kind, _LN2_HI), flags=_CONTRACT), tail,
+                          flags=_CONTRACT)
+    result = builder.select(builder.fcmp_ordered("==", x, _const(kind, math.inf)), x, result)
+    result = builder.select(builder.fcmp_ordered("==", x, _const(kind, 0.0)),
+                            _const(kind, -math.inf), result)
+    return builder.select(builder.fcmp_unordered("<", x, _const(kind, 0.0)),
+                          _const(kind, math.nan), result)
+
+
+def log(builder, x):
+    """Natural logarithm for float/double (vector) ``x`` (f32 computed in double)."""
+    return _via_double(builder, x, _log_f64)
+
+
+def _tanh_f64(builder, x):
+    kind = _Kind(x.type)
+    magnitude = _intrinsic(builder, "minnum", _intrinsic(builder, "fabs", x), _const(kind, 22.0))
+    em = _expm1_small(builder, kind, builder.fmul(magnitude, _const(kind, 2.0)))
+    t = builder.fdiv(em, builder.fadd(em, _const(kind, 2.0)))
+    result = _intrinsic(builder, "copysign", t, x)
+    return builder.select(_is_nan(builder, x), x, result)
+
+
+def tanh(builder, x):
+    """Hyperbolic tangent for float/double (vector) ``x`` (f32 computed in double)."""
+    return _via_double(builder, x, _tanh_f64)
+
+
+def _sigmoid_f64(builder, x):
+    kind = _Kind(x.type)
+    e = exp(builder, builder.fneg(_intrinsic(builder, "fabs", x)))
+    s = builder.fdiv(_const(kind, 1.0), builder.fadd(_const(kind, 1.0), e))
+    non_negative = builder.fcmp_ordered(">=", x, _const(kind, 0.0))
+    return builder.select(non_negative, s, builder.fmul(e, s))
+
+
+def sigmoid(builder, x):
+    """Logistic function 1/(1+e^-x) for float/double (vector) ``x`` (f32 computed in double)."""
+    return _via_double(builder, x, _sigmoid_f64)

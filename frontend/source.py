@@ -1,0 +1,188 @@
+"""Source retrieval: the AST node of a function, lambda or method, with real file positions.
+
+graphspore parses Python source, so every function it compiles must have source. Rather than
+`inspect.getsource` + `textwrap.dedent` (which loses columns and cannot isolate a lambda that
+shares its line with other code), the whole file is parsed once from `linecache` and indexed
+by line: line and column numbers are then the file's own with no arithmetic, and a lambda is
+found among the lambdas of `co_firstlineno` by its argument names and, when several match, by
+the positions of its bytecode (`co_positions()`) lying inside its body.
+
+Results are cached per code object, so re-parsing a function costs a dictionary look-up.
+"""
+from __future__ import annotations
+
+import ast
+import linecache
+from dataclasses import dataclass
+
+from ..ir.core import Loc
+
+
+class SourceError(Exception):
+    """The source of a function cannot be found; the translator reports it at the call."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSource:
+    """A function's AST node (`ast.FunctionDef` or `ast.Lambda`), its file, a display name,
+    and the names local to its body (Python's rule: assigned anywhere in the function)."""
+
+    node: ast.FunctionDef | ast.Lambda
+    file: str
+    name: str
+    local_names: frozenset
+
+
+_BY_CODE: dict = {}                   # code object -> FunctionSource
+_FILES: dict[str, tuple] = {}         # file -> (text, {line: [function and lambda nodes]})
+
+
+def function_source(fn) -> FunctionSource:
+    """The FunctionSource of a Python function or lambda (not a bound method: unwrap first)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise SourceError(f"'{_name(fn)}' is not a Python function")
+    found = _BY_CODE.get(code)
+    if found is None:
+        found = _locate(code)
+        _BY_CODE[code] = found
+    return found
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", type(fn).__name__)
+
+
+def _locate(code) -> FunctionSource:
+    file = code.co_filename
+    index = _file_index(file, code.co_name)
+    candidates = index.get(code.co_firstlineno, [])
+    if code.co_name == "<lambda>":
+        node = _pick_lambda(code, [n for n in candidates if isinstance(n, ast.Lambda)])
+        name = "lambda"
+    else:
+        named = [n for n in candidates if not isinstance(n, ast.Lambda)
+                 and n.name == code.co_name]
+        if not named:
+            raise SourceError(f"cannot find the definition of '{code.co_name}' in {file} "
+                              f"line {code.co_firstlineno}; the file changed after import?",
+                              "reload the module that defines it")
+        node = named[0]
+        name = code.co_name
+    if isinstance(node, ast.AsyncFunctionDef):
+        raise SourceError(f"'{name}' is an async function",
+                          "graphs are built from plain `def` functions and lambdas")
+    return FunctionSource(node, file, name, local_names(node))
+
+
+def _file_index(file: str, what: str) -> dict:
+    """Parse `file` (cached while its text is unchanged) and index its defs by first line."""
+    lines = linecache.getlines(file)
+    if not lines:
+        raise SourceError(
+            f"the source of '{what}' is not available (it was defined in {file})",
+            "graphspore compiles Python source: define the function in a .py file or a "
+            "notebook cell, not with `python -c`, exec() or the plain REPL")
+    text = "".join(lines)
+    cached = _FILES.get(file)
+    if cached is not None and cached[0] == text:
+        return cached[1]
+    try:
+        tree = ast.parse(text, filename=file)
+    except SyntaxError as exc:
+        raise SourceError(f"cannot parse {file}: {exc.msg} (line {exc.lineno})") from None
+    index: dict[int, list] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            index.setdefault(first, []).append(node)
+        elif isinstance(node, ast.Lambda):
+            index.setdefault(node.lineno, []).append(node)
+    _FILES[file] = (text, index)
+    return index
+
+
+def _pick_lambda(code, lambdas: list) -> ast.Lambda:
+    """The lambda of `code` among those starting on its first line: same parameter names;
+    then the innermost one whose body contains every bytecode position of `code`."""
+    params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount
+                               + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)]
+    same = [n for n in lambdas if tuple(_param_names(n.args)) == tuple(params)]
+    if len(same) > 1:
+        positions = {(line, col) for line, _, col, _ in code.co_positions()
+                     if line is not None and col is not None}
+        inside = [n for n in same if all(_contains(n.body, p) for p in positions)]
+        same = sorted(inside, key=_span) or same
+    if not same:
+        raise SourceError(f"cannot find the lambda defined at {code.co_filename} line "
+                          f"{code.co_firstlineno}; the file changed after import?")
+    return same[0]
+
+
+def _param_names(args: ast.arguments) -> list[str]:
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    return names
+
+
+def _contains(node: ast.AST, position: tuple[int, int]) -> bool:
+    start = (node.lineno, node.col_offset)
+    end = (node.end_lineno, node.end_col_offset)
+    return start <= position < end
+
+
+def _span(node: ast.AST) -> tuple[int, int]:
+    return (node.end_lineno - node.lineno, node.end_col_offset - node.col_offset)
+
+
+class _Locals(ast.NodeVisitor):
+    """Collects the names bound in one function body, not descending into nested scopes."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.names.add(node.id)
+
+    def visit_FunctionDef(self, node) -> None:
+        self.names.add(node.name)
+        for d in node.decorator_list + node.args.defaults + node.args.kw_defaults:
+            if d is not None:
+                self.visit(d)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node) -> None:
+        for d in node.args.defaults + node.args.kw_defaults:
+            if d is not None:
+                self.visit(d)
+
+    def visit_comprehension_scope(self, node) -> None:
+        self.visit(node.generators[0].iter)   # only the first iterable is evaluated outside
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_comprehension_scope
+    visit_GeneratorExp = visit_comprehension_scope
+
+
+def local_names(node: ast.FunctionDef | ast.Lambda) -> frozenset:
+    """Parameters and every name assigned in the body of `node` (its local scope)."""
+    collector = _Locals()
+    body = node.body if isinstance(node.body, list) else [node.body]
+    for stmt in body:
+        collector.visit(stmt)
+    return frozenset(collector.names | set(_param_names(node.args)))
+
+
+def loc_of(file: str, node: ast.AST) -> Loc:
+    """The `Loc` of an AST node; ast columns count UTF-8 bytes, Loc columns characters."""
+    col = node.col_offset
+    line = linecache.getline(file, node.lineno)
+    if line and not line.isascii():
+        col = len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+    return Loc(file, node.lineno, col)

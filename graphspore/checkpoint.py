@@ -1,0 +1,246 @@
+"""Checkpoints: save and restore Parameters as safetensors files.
+
+The file is a safetensors file (`safetensors.numpy`): a JSON header naming each tensor, its
+dtype and shape, then the raw little-endian data. graphspore adds one metadata entry, the
+SHA-256 of the tensors' bytes, so corruption inside the data (which the header cannot see) is
+caught on load as well as truncation.
+
+Writes are atomic: the bytes go to a temporary file in the target's directory, are flushed and
+fsync'ed, and `os.replace` moves the file over the old one. A crash at any point leaves either
+the old checkpoint or the new one, never a mix.
+
+Every error names the file, and for a mismatch the parameter, the expected and the found
+shape or dtype.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+import numpy as np
+
+_DIGEST_KEY = "graphspore.sha256"
+_FORMAT_KEY = "format"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or does not fit the network."""
+
+
+def _digest(tensors: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        h.update(name.encode())
+        h.update(str(array.dtype).encode() + str(array.shape).encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def _host_array(value) -> np.ndarray:
+    if hasattr(value, "asnumpy"):
+        return np.asarray(value.asnumpy())
+    return np.asarray(value)
+
+
+def _named_arrays(save_obj) -> dict[str, np.ndarray]:
+    """Name -> host array for a Cell, a dict, or a list of Parameters / {'name','data'}."""
+    if getattr(save_obj, "__gs_cell__", False):
+        return {name: _host_array(p) for name, p in save_obj.parameters_and_names()}
+    if isinstance(save_obj, dict):
+        return {str(k): _host_array(v) for k, v in save_obj.items()}
+    if isinstance(save_obj, (list, tuple)):
+        out = {}
+        for item in save_obj:
+            if isinstance(item, dict):
+                if "name" not in item or "data" not in item:
+                    raise TypeError("save_checkpoint: list items must be Parameters or "
+                                    "{'name': ..., 'data': ...} dicts")
+                out[str(item["name"])] = _host_array(item["data"])
+            elif getattr(item, "__gs_parameter__", False):
+                out[item.name] = _host_array(item)
+            else:
+                raise TypeError(f"save_checkpoint: cannot save a {type(item).__name__} "
+                                f"list item; expected a Parameter or a name/data dict")
+        return out
+    raise TypeError(f"save_checkpoint: expected a Cell, a dict or a list, "
+                    f"got {type(save_obj).__name__}")
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:                       # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
+                    async_save: bool = False, append_dict: dict | None = None,
+                    enc_key=None, enc_mode="AES-GCM", choice_func=None, **kwargs) -> None:
+    """Save the parameters of `save_obj` (a Cell, a dict name -> Tensor/array, or a list of
+    Parameters or `{'name', 'data'}` dicts) to `ckpt_file_name` as safetensors.
+
+    `.ckpt` is appended when the name ends in neither `.ckpt` nor `.safetensors` (as MindSpore
+    does). `append_dict` adds extra named values (numbers or arrays, e.g. the epoch).
+    `choice_func(name) -> bool` selects which parameters to save.
+    """
+    from safetensors.numpy import save
+    if enc_key is not None:
+        raise NotImplementedError("save_checkpoint: encrypted checkpoints are not supported")
+    path = os.fspath(ckpt_file_name)
+    if not path.endswith((".ckpt", ".safetensors")):
+        path += ".ckpt"
+    tensors = _named_arrays(save_obj)
+    if choice_func is not None:
+        tensors = {k: v for k, v in tensors.items() if choice_func(k)}
+    for key, value in (append_dict or {}).items():
+        if str(key) in tensors:
+            raise ValueError(f"save_checkpoint: append_dict key '{key}' is also a parameter")
+        array = np.asarray(_host_array(value))
+        if array.dtype == np.float64 and not isinstance(value, np.ndarray):
+            array = array.astype(np.float32)
+        tensors[str(key)] = array
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    for name, array in tensors.items():
+        if array.dtype == object:
+            raise TypeError(f"save_checkpoint: '{name}' is not numeric data")
+    metadata = {_FORMAT_KEY: "graphspore", _DIGEST_KEY: _digest(tensors)}
+    _write_atomic(path, save(tensors, metadata=metadata))
+
+
+def _read_metadata(data: bytes) -> dict:
+    import json
+    import struct
+    if len(data) < 8:
+        return {}
+    (n,) = struct.unpack("<Q", data[:8])
+    try:
+        header = json.loads(data[8:8 + n])
+    except ValueError:
+        return {}
+    return header.get("__metadata__") or {}
+
+
+def load_checkpoint(ckpt_file_name: str, net=None, strict_load: bool = False,
+                    filter_prefix=None, dec_key=None, dec_mode="AES-GCM",
+                    specify_prefix=None, choice_func=None, **kwargs) -> "ParameterDict":
+    """Read a checkpoint into `{name: Parameter}` (loading it into `net` too when given).
+
+    Raises FileNotFoundError for a missing file and CheckpointError (naming the file) for a
+    truncated or corrupt one. `filter_prefix` drops names with the given prefix(es);
+    `specify_prefix` keeps only names with them; `choice_func(name)` keeps names it accepts.
+    """
+    from safetensors.numpy import load
+    from .tensor import Parameter, Tensor
+    path = os.fspath(ckpt_file_name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load_checkpoint: checkpoint file '{path}' does not exist")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        tensors = load(data)
+    except Exception as exc:
+        raise CheckpointError(f"load_checkpoint: '{path}' is not a valid checkpoint (truncated "
+                              f"or corrupt safetensors file: {exc})") from None
+    digest = _read_metadata(data).get(_DIGEST_KEY)
+    if digest is not None and digest != _digest(tensors):
+        raise CheckpointError(f"load_checkpoint: '{path}' is corrupt: its data does not match "
+                              f"the checksum written with it")
+    filters = _prefixes(filter_prefix)
+    keeps = _prefixes(specify_prefix)
+    out = ParameterDict()
+    out.source = path
+    for name, array in tensors.items():
+        if filters and name.startswith(filters):
+            continue
+        if keeps and not name.startswith(keeps):
+            continue
+        if choice_func is not None and not choice_func(name):
+            continue
+        out[name] = Parameter(Tensor(array.copy()), name=name)
+    if net is not None:
+        load_param_into_net(net, out, strict_load=strict_load)
+    return out
+
+
+def _prefixes(prefix) -> tuple[str, ...]:
+    if prefix is None:
+        return ()
+    return (prefix,) if isinstance(prefix, str) else tuple(prefix)
+
+
+class ParameterDict(dict):
+    """`{name: Parameter}` read from a checkpoint; `source` is the file it came from."""
+
+    source: str | None = None
+
+
+def load_param_into_net(net, parameter_dict: dict, strict_load: bool = False,
+                        remove_redundancy: bool = False) -> tuple[list[str], list[str]]:
+    """Copy `parameter_dict` into the Parameters of `net` with the same names.
+
+    Returns `(param_not_load, ckpt_not_load)`: the net's parameters that found no value and the
+    dict entries that matched no parameter. A shape mismatch raises CheckpointError naming the
+    parameter (and the file). A dtype mismatch raises when `strict_load`; otherwise a float value
+    is cast to a float parameter's dtype, as MindSpore does, and other mismatches raise.
+    """
+    if not getattr(net, "__gs_cell__", False):
+        raise TypeError(f"load_param_into_net: net must be a Cell, got {type(net).__name__}")
+    if not isinstance(parameter_dict, dict):
+        raise TypeError(f"load_param_into_net: parameter_dict must be a dict, "
+                        f"got {type(parameter_dict).__name__}")
+    source = getattr(parameter_dict, "source", None)
+    where = f" from '{source}'" if source else ""
+    params = dict(net.parameters_and_names())
+    staged = []
+    for name, param in params.items():
+        if name not in parameter_dict:
+            continue
+        value = _host_array(parameter_dict[name])
+        target = _host_array(param)
+        if value.shape != target.shape:
+            raise CheckpointError(f"load_param_into_net: parameter '{name}'{where} has shape "
+                                  f"{value.shape}, the network's has shape {target.shape}")
+        if value.dtype != target.dtype:
+            both_float = (np.issubdtype(value.dtype, np.floating)
+                          and np.issubdtype(target.dtype, np.floating))
+            if strict_load or not both_float:
+                raise CheckpointError(f"load_param_into_net: parameter '{name}'{where} has "
+                                      f"dtype {value.dtype}, the network's has dtype "
+                                      f"{target.dtype}")
+            value = value.astype(target.dtype)
+        staged.append((param, value))
+    for param, value in staged:       # all checks passed: now write, so a failure loads nothing
+        _set_data(param, value)
+    param_not_load = [n for n in params if n not in parameter_dict]
+    ckpt_not_load = [n for n in parameter_dict if n not in params]
+    return param_not_load, ckpt_not_load
+
+
+def _set_data(param, value: np.ndarray) -> None:
+    from .tensor import Tensor
+    param.set_data(Tensor(np.array(value, copy=True)))
+
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_param_into_net", "CheckpointError"]

@@ -1,0 +1,116 @@
+"""codegen.matmul: generated loops and the BLAS call against numpy, over shapes, transposes
+and dtypes; a large product must call scipy_cblas_*gemm."""
+
+import time
+
+import numpy as np
+import pytest
+from llvmlite import ir
+
+from graphspore.codegen import matmul
+from graphspore.runtime import Executable, compile_module
+
+NUMPY_TYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64}
+_PTR = ir.PointerType()
+_I64 = ir.IntType(64)
+
+
+def matmul_ir(m, n, k, dtype, transpose_a, transpose_b):
+    """A kernel ``mm`` (calling convention: A, B, C, workspace) computing one product."""
+    module = ir.Module()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), "mm")
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    a, b, c = [builder.load(builder.gep(function.args[0], [ir.Constant(_I64, i)],
+                                        source_etype=_PTR), typ=_PTR) for i in range(3)]
+    matmul.emit_matmul(builder, a, b, c, m, n, k, dtype, transpose_a, transpose_b)
+    builder.ret_void()
+    return str(module)
+
+
+def build(m, n, k, dtype="f32", transpose_a=False, transpose_b=False):
+    module = compile_module(matmul_ir(m, n, k, dtype, transpose_a, transpose_b), ["mm"])
+    element = NUMPY_TYPES[dtype]
+    a_shape = (k, m) if transpose_a else (m, k)
+    b_shape = (n, k) if transpose_b else (k, n)
+    executable = Executable(module, "mm", [(a_shape, element), (b_shape, element)],
+                            [((m, n), element)], 0)
+    return executable, a_shape, b_shape, module
+
+
+def operands(a_shape, b_shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype.startswith("i"):
+        return [rng.integers(-50, 50, shape).astype(NUMPY_TYPES[dtype])
+                for shape in (a_shape, b_shape)]
+    return [rng.standard_normal(shape).astype(NUMPY_TYPES[dtype]) for shape in (a_shape, b_shape)]
+
+
+def check(m, n, k, dtype, transpose_a, transpose_b):
+    executable, a_shape, b_shape, module = build(m, n, k, dtype, transpose_a, transpose_b)
+    a, b = operands(a_shape, b_shape, dtype)
+    expected = (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+    (c,) = executable(a, b)
+    if dtype.startswith("i"):
+        np.testing.assert_array_equal(c, expected)
+    else:
+        tolerance = 1e-5 if dtype == "f32" else 1e-12
+        np.testing.assert_allclose(c, expected, rtol=tolerance, atol=tolerance * max(k, 1))
+    return module
+
+
+SHAPES = [(1, 1, 1), (1, 7, 5), (6, 1, 4), (3, 5, 1), (4, 4, 0), (5, 3, 2), (16, 16, 16),
+          (17, 33, 9), (1, 64, 128), (64, 1, 96), (40, 50, 60)]
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b",
+                         [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_float32_matches_numpy(m, n, k, transpose_a, transpose_b):
+    check(m, n, k, "f32", transpose_a, transpose_b)
+
+
+@pytest.mark.parametrize("dtype", ["f64", "i32", "i64"])
+@pytest.mark.parametrize("m,n,k", [(1, 5, 3), (7, 2, 9), (20, 30, 25)])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_other_dtypes_match_numpy(dtype, m, n, k, transpose_b):
+    check(m, n, k, dtype, False, transpose_b)
+
+
+def test_zero_sized_products():
+    check(0, 5, 3, "f32", False, False)
+    check(4, 0, 3, "f64", False, True)
+    check(4, 5, 0, "i32", True, False)
+
+
+def test_large_float_product_calls_blas_small_does_not():
+    large = check(200, 150, 100, "f32", False, True)
+    assert "call void @\"scipy_cblas_sgemm\"" in large.llvm_ir
+    assert check(128, 64, 32, "f64", True, False).llvm_ir.count("@\"scipy_cblas_dgemm\"") == 2
+    small = check(8, 8, 8, "f32", False, False)
+    assert "scipy_cblas" not in small.llvm_ir
+    integer = check(40, 40, 40, "i32", False, False)
+    assert "scipy_cblas" not in integer.llvm_ir
+
+
+def test_bad_arguments_raise():
+    builder = ir.IRBuilder()
+    with pytest.raises(ValueError, match="dtype"):
+        matmul.emit_matmul(builder, None, None, None, 2, 2, 2, "f16")
+    with pytest.raises(ValueError, match="size k"):
+        matmul.emit_matmul(builder, None, None, None, 2, 2, -1, "f32")
+
+
+def test_report_gflops():
+    """Prints GFLOP/s of the compiled kernel against numpy (no assertion: shared machine)."""
+    for size in (16, 64, 256):
+        executable, a_shape, b_shape, _ = build(size, size, size)
+        a, b = operands(a_shape, b_shape, "f32")
+        rates = []
+        for run in (lambda: executable(a, b), lambda: a @ b):
+            run()
+            repeats = max(1, int(2e7 / size ** 3))
+            start = time.perf_counter()
+            for _ in range(repeats):
+                run()
+            rates.append(2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+        print(f"\nmatmul f32 n={size}: graphspore {rates[0]:.1f} GFLOP/s, numpy {rates[1]:.1f}")
