@@ -29,8 +29,14 @@ def op(name: str):
     fn = getattr(ir_ops, name, None)
     if fn is None:
         composite = importlib.import_module(".composite", ir_ops.__name__)
-        fn = getattr(composite, name)
+        fn = getattr(composite, name, None)
+    if fn is None:
+        raise LookupError(f"no op named '{name}' in ir.ops or ir.ops.composite")
     return fn
+
+
+def is_number(x) -> bool:
+    return isinstance(x, (bool, int, float, np.number, np.bool_))
 
 
 def _emit(name: str):
@@ -46,7 +52,7 @@ def _result_dtype(a, b) -> DType:
     for v in values[1:]:
         dtype = promote(dtype, v.dtype)
     for x in (a, b):
-        if not isinstance(x, Value) and ir_ops.is_number(x):
+        if not isinstance(x, Value) and is_number(x):
             dtype = promote_weak(dtype, x)
     return dtype
 
@@ -117,6 +123,32 @@ PYTHON_COMPARE = {
     ast.IsNot: operator.is_not, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
 
+
+# Python syntax the translator rejects: node type -> (what it is called, what to do instead)
+UNSUPPORTED = {
+    "Try": ("try/except", "errors are raised while the graph is built; remove the try"),
+    "TryStar": ("try/except*", "remove the try block"),
+    "With": ("the with statement", "call the code inside directly"),
+    "AsyncWith": ("async with", "compiled functions are synchronous"),
+    "AsyncFor": ("async for", "compiled functions are synchronous"),
+    "AsyncFunctionDef": ("async def", "compiled functions are synchronous"),
+    "Await": ("await", "compiled functions are synchronous"),
+    "Yield": ("yield", "return a tuple of results instead of generating them"),
+    "YieldFrom": ("yield from", "return a tuple of results instead of generating them"),
+    "Global": ("the global statement", "read module globals directly; keep state in "
+               "Parameters"),
+    "Nonlocal": ("the nonlocal statement", "return new values instead of rebinding"),
+    "Delete": ("del", "rebind the name instead"),
+    "ClassDef": ("a class definition inside a compiled function", "define it at module "
+                 "level"),
+    "Import": ("import inside a compiled function", "import at module level"),
+    "ImportFrom": ("import inside a compiled function", "import at module level"),
+    "Match": ("the match statement", "use if/elif on compile-time values"),
+    "NamedExpr": ("the walrus operator ':='", "assign in a separate statement"),
+    "Set": ("set displays", "use a tuple"),
+    "SetComp": ("set comprehensions", "use a tuple"),
+    "Starred": ("starred expressions here", "unpack a tuple of known length explicitly"),
+}
 
 # ------------------------------------------------------------------- Tensor methods
 

@@ -17,7 +17,6 @@ A call dispatches on what the callee is, in this order:
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 import inspect
 import sysconfig
@@ -26,53 +25,17 @@ import types
 import numpy as np
 
 from ..ir import ops as ir_ops
-from ..ir.core import GraphsporeError, Value, current_builder
+from ..ir.core import GraphsporeError, Value
 from ..ir.types import DType
 from .operators import BUILTINS, BUILTIN_HINTS, TensorMethod, builtin_name
-from .source import FunctionSource, SourceError, function_source
+from .source import (Frame, FunctionSource, LookupFailure, Scope, SourceError,
+                     function_source, local_names)
 
 MAX_INLINE_DEPTH = 64
 _LIBRARY_ROOTS = frozenset({"numpy", "math", "cmath", "scipy", "torch", "jax", "random",
                             "statistics", "operator", "functools", "itertools"})
 _STDLIB = sysconfig.get_paths()["stdlib"]
-
-
-class LookupFailure(Exception):
-    """A name is not defined (or used before assignment); the translator reports it."""
-
-
-class Scope:
-    """The names of one function activation. `local_names` are the names Python treats as
-    local (assigned somewhere in the body); `enclosing` is the Scope of the function a
-    nested def or lambda was created in; `cells` the closure of a host function."""
-
-    __slots__ = ("vars", "local_names", "enclosing", "cells", "globals")
-
-    def __init__(self, globals_: dict, local_names=frozenset(), enclosing: "Scope | None" = None,
-                 cells: dict | None = None):
-        self.vars: dict = {}
-        self.local_names, self.enclosing, self.cells = local_names, enclosing, cells
-        self.globals = globals_
-
-    def lookup(self, name: str) -> tuple[object, bool]:
-        """`(value, is_local)`; raises LookupFailure naming the problem."""
-        if name in self.vars:
-            return self.vars[name], True
-        if name in self.local_names:
-            raise LookupFailure(f"local variable '{name}' is used before it is assigned")
-        if self.enclosing is not None:
-            return self.enclosing.lookup(name)[0], True
-        if self.cells and name in self.cells:
-            try:
-                return self.cells[name].cell_contents, False
-            except ValueError:
-                raise LookupFailure(f"free variable '{name}' is used before it is "
-                                    f"assigned in the enclosing function") from None
-        if name in self.globals:
-            return self.globals[name], False
-        if hasattr(builtins, name):
-            return getattr(builtins, name), False
-        raise LookupFailure(f"name '{name}' is not defined")
+_PACKAGE_ROOT = __name__.split(".")[0]          # graphspore's own code is always inlined
 
 
 class LocalFunction:
@@ -98,44 +61,49 @@ def bind_arguments(name: str, spec: ast.arguments, args: tuple, kwargs: dict,
                    defaults: list, kw_defaults: dict) -> dict:
     """Python's argument binding for an inlined function: a dict parameter -> value."""
     positional = [a.arg for a in spec.posonlyargs + spec.args]
-    keywordable = set(positional[len(spec.posonlyargs):]) | {a.arg for a in spec.kwonlyargs}
     if len(args) > len(positional) and spec.vararg is None:
-        raise BindError(f"{name}() takes {len(positional)} positional argument"
-                        f"{'' if len(positional) == 1 else 's'} but {len(args)} were given")
+        raise BindError(f"{name}() takes {_count(len(positional), 'positional argument')} "
+                        f"but {len(args)} were given")
     bound = dict(zip(positional, args))
     if spec.vararg is not None:
         bound[spec.vararg.arg] = tuple(args[len(positional):])
+    extra = _bind_keywords(name, spec, positional, kwargs, bound)
+    defaults = dict(zip(positional[len(positional) - len(defaults):], defaults))
+    defaults.update(kw_defaults)
+    missing = []
+    for param in positional + [a.arg for a in spec.kwonlyargs]:
+        if param not in bound:
+            if param in defaults:
+                bound[param] = defaults[param]
+            else:
+                missing.append(param)
+    if missing:
+        raise BindError(f"{name}() missing {_count(len(missing), 'required argument')}: "
+                        + ", ".join(f"'{m}'" for m in missing))
+    if spec.kwarg is not None:
+        bound[spec.kwarg.arg] = extra
+    return bound
+
+
+def _bind_keywords(name: str, spec: ast.arguments, positional: list, kwargs: dict,
+                   bound: dict) -> dict:
+    """Bind keyword arguments into `bound`; returns those left for `**kwargs`."""
+    keywordable = set(positional[len(spec.posonlyargs):]) | {a.arg for a in spec.kwonlyargs}
     extra = {}
     for key, value in kwargs.items():
-        if key in bound and key in keywordable:
-            raise BindError(f"{name}() got multiple values for argument '{key}'")
         if key in keywordable:
+            if key in bound:
+                raise BindError(f"{name}() got multiple values for argument '{key}'")
             bound[key] = value
         elif spec.kwarg is not None:
             extra[key] = value
         else:
             raise BindError(f"{name}() got an unexpected keyword argument '{key}'")
-    first_default = len(positional) - len(defaults)
-    missing = []
-    for i, param in enumerate(positional):
-        if param not in bound:
-            if i >= first_default:
-                bound[param] = defaults[i - first_default]
-            else:
-                missing.append(param)
-    for param in (a.arg for a in spec.kwonlyargs):
-        if param not in bound:
-            if param in kw_defaults:
-                bound[param] = kw_defaults[param]
-            else:
-                missing.append(param)
-    if missing:
-        raise BindError(f"{name}() missing {len(missing)} required argument"
-                        f"{'' if len(missing) == 1 else 's'}: "
-                        + ", ".join(f"'{m}'" for m in missing))
-    if spec.kwarg is not None:
-        bound[spec.kwarg.arg] = extra
-    return bound
+    return extra
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def contains_value(x) -> bool:
@@ -157,6 +125,8 @@ def _is_library(fn) -> bool:
     """Functions of numpy, the standard library and installed packages are called, never
     inlined: their source is not graph code."""
     module = (getattr(fn, "__module__", None) or "").split(".")[0]
+    if module == _PACKAGE_ROOT:
+        return False
     if module in _LIBRARY_ROOTS:
         return True
     file = getattr(getattr(fn, "__code__", None), "co_filename", "")
@@ -180,7 +150,7 @@ class Calls:
         if isinstance(obj, Value) or obj is None or isinstance(obj, (int, float, str)):
             return obj
         if not isinstance(obj, type) and getattr(obj, "__gs_parameter__", False):
-            return current_builder().bound_input(obj, obj.ir_type, obj.name)
+            return self.builder.bound_input(obj, obj.ir_type, obj.name)
         if _is_host_tensor(obj) or isinstance(obj, np.ndarray):
             cached = self.constants.get(id(obj))
             if cached is None:
@@ -203,7 +173,12 @@ class Calls:
                                 args, kwargs)
         is_class = isinstance(fn, type)
         if not is_class and getattr(fn, "__gs_cell__", False):
-            return self.call(node, fn.construct, args, kwargs)
+            construct = fn.construct            # inlined even when the Cell is library code
+            if inspect.ismethod(construct) and isinstance(construct.__func__,
+                                                          types.FunctionType):
+                return self._inline_host(node, construct.__func__, (fn,) + tuple(args),
+                                         kwargs)
+            return self.call(node, construct, args, kwargs)
         if not is_class and hasattr(fn, "__gs_inline__"):
             return self._call_op(node, fn.__gs_inline__, args, kwargs, _name_of(fn))
         name = builtin_name(fn)
@@ -229,6 +204,10 @@ class Calls:
 
     def _call_builtin(self, node, name: str, fn, args, kwargs):
         impl = BUILTINS.get(name)
+        if name == "super":
+            if args:
+                return self._call_foreign(node, fn, args, kwargs)
+            return self._zero_argument_super(node)
         if impl is None:
             if isinstance(fn, type) and issubclass(fn, BaseException):
                 return self._call_foreign(node, fn, args, kwargs)
@@ -242,6 +221,17 @@ class Calls:
             raise
         except (TypeError, ValueError, AttributeError, IndexError) as exc:
             self.error(node, f"{name}(): {exc}", BUILTIN_HINTS.get(name))
+
+    def _zero_argument_super(self, node):
+        """`super()` in a method: Python's rule, the class cell and the first argument."""
+        spec = self.frame.function.node.args
+        first = (spec.posonlyargs + spec.args)[:1]
+        try:
+            cls = self.frame.scope.lookup("__class__")[0]
+            return super(cls, self.frame.scope.lookup(first[0].arg)[0])
+        except (LookupFailure, IndexError, TypeError):
+            self.error(node, "super() without arguments works only in a method",
+                       "call the parent's method explicitly: Parent.construct(self, x)")
 
     def _inline_host(self, node, fn, args, kwargs):
         try:
@@ -292,6 +282,99 @@ class Calls:
         return self.imported(result)
 
 
+class Binding:
+    """The naming half of the translator: reading names, binding assignment targets and
+    comprehension variables.
+    Expects `error`, `at`, `frame`, `eval`, `imported`, `unsupported` from the Translator."""
+
+    def expr_Name(self, node: ast.Name):
+        try:
+            value, local = self.frame.scope.lookup(node.id)
+        except LookupFailure as exc:
+            self.error(node, str(exc))
+        if local:
+            return value
+        self.at(node)
+        return self.imported(value)
+
+    def assign(self, target: ast.expr, value) -> None:
+        """Bind `value` to an assignment target; Values get the variable's name."""
+        if isinstance(target, ast.Name):
+            if isinstance(value, Value) and value.name is None and value.op is not None:
+                value.name = target.id
+            self.frame.scope.vars[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            self.unpack(target, value)
+        elif isinstance(target, ast.Attribute):
+            self.error(target, f"assignment to the attribute '{target.attr}' is not "
+                               f"supported in a compiled function",
+                       "compute new values into local variables; to update a Parameter "
+                       "use ops.assign(param, value)")
+        elif isinstance(target, ast.Subscript):
+            self.store_item(target, value)
+        else:
+            self.unsupported(target)
+
+    def unpack(self, target: ast.Tuple | ast.List, value) -> None:
+        starred = [e for e in target.elts if isinstance(e, ast.Starred)]
+        if starred:
+            self.error(starred[0], "starred assignment (a, *rest = ...) is not supported",
+                       "unpack every element explicitly, or slice the tuple")
+        if isinstance(value, Value):
+            self.error(target, f"cannot unpack a tensor ({value.type})",
+                       "index it with constant indices: a, b = x[0], x[1]")
+        if not isinstance(value, (tuple, list)):
+            self.error(target, f"cannot unpack a value of type {type(value).__name__}")
+        if len(value) != len(target.elts):
+            self.error(target, f"cannot unpack {len(value)} values into "
+                               f"{len(target.elts)} targets")
+        for element, item in zip(target.elts, value):
+            self.assign(element, item)
+
+    def store_item(self, target: ast.Subscript, value) -> None:
+        container, index = self.eval(target.value), self.eval(target.slice)
+        if isinstance(container, Value):
+            self.error(target, "tensors cannot be modified in place in a compiled function",
+                       "build a new tensor, e.g. with ops.select(mask, new, x)")
+        try:
+            container[index] = value
+        except Exception as exc:  # noqa: BLE001
+            self.error(target, f"item assignment failed: {type(exc).__name__}: {exc}")
+
+    def local_function(self, node: ast.FunctionDef | ast.Lambda, name: str) -> LocalFunction:
+        args = node.args
+        defaults = [self.eval(d) for d in args.defaults]
+        kw_defaults = {a.arg: self.eval(d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
+                       if d is not None}
+        source = FunctionSource(node, self.frame.file, name, local_names(node))
+        return LocalFunction(source, self.frame.scope, defaults, kw_defaults)
+
+    def comprehension(self, node, make_item):
+        """Run the generators of a comprehension in its own scope; collect `make_item()`."""
+        outer = self.frame
+        self.frame = Frame(outer.function, Scope(outer.scope.globals, enclosing=outer.scope))
+        out: list = []
+        try:
+            self._generate(node, node.generators, make_item, out)
+        finally:
+            self.frame = outer
+        return out
+
+    def _generate(self, node, generators, make_item, out: list) -> None:
+        if not generators:
+            out.append(make_item())
+            return
+        first = generators[0]
+        iterable = self.eval(first.iter)
+        if isinstance(iterable, Value):
+            self.error(first.iter, f"a comprehension over a tensor ({iterable.type}) is not "
+                                   f"supported", "iterate over range(x.shape[0]) and index")
+        for item in iterable:
+            self.assign(first.target, self.imported(item))
+            if all(self.truth(c, self.eval(c)) for c in first.ifs):
+                self._generate(node, generators[1:], make_item, out)
+
+
 def _name_of(fn) -> str:
     name = getattr(fn, "__name__", None) or getattr(fn, "short_name", None)
     return name if isinstance(name, str) else type(fn).__name__
@@ -307,5 +390,5 @@ def _qualified(fn) -> str:
     return str(name)
 
 
-__all__ = ["Scope", "LocalFunction", "Calls", "bind_arguments", "contains_value",
+__all__ = ["Scope", "LocalFunction", "Calls", "Binding", "bind_arguments", "contains_value",
            "LookupFailure"]

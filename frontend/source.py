@@ -8,10 +8,12 @@ found among the lambdas of `co_firstlineno` by its argument names and, when seve
 the positions of its bytecode (`co_positions()`) lying inside its body.
 
 Results are cached per code object, so re-parsing a function costs a dictionary look-up.
+`Scope` implements Python's name look-up rules over the names a function binds.
 """
 from __future__ import annotations
 
 import ast
+import builtins
 import linecache
 from dataclasses import dataclass
 
@@ -83,8 +85,9 @@ def _file_index(file: str, what: str) -> dict:
     """Parse `file` (cached while its text is unchanged) and index its defs by first line."""
     lines = linecache.getlines(file)
     if not lines:
+        shown = "lambda" if what == "<lambda>" else what
         raise SourceError(
-            f"the source of '{what}' is not available (it was defined in {file})",
+            f"the source of '{shown}' is not available (it was defined in {file})",
             "graphspore compiles Python source: define the function in a .py file or a "
             "notebook cell, not with `python -c`, exec() or the plain REPL")
     text = "".join(lines)
@@ -108,15 +111,15 @@ def _file_index(file: str, what: str) -> dict:
 
 def _pick_lambda(code, lambdas: list) -> ast.Lambda:
     """The lambda of `code` among those starting on its first line: same parameter names;
-    then the innermost one whose body contains every bytecode position of `code`."""
+    then the one whose body holds most bytecode positions of `code`, innermost first."""
     params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount
                                + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)]
     same = [n for n in lambdas if tuple(_param_names(n.args)) == tuple(params)]
     if len(same) > 1:
         positions = {(line, col) for line, _, col, _ in code.co_positions()
                      if line is not None and col is not None}
-        inside = [n for n in same if all(_contains(n.body, p) for p in positions)]
-        same = sorted(inside, key=_span) or same
+        # RESUME and RETURN carry the line's start: rank by how many positions fall inside
+        same.sort(key=lambda n: (-sum(_contains(n.body, p) for p in positions), _span(n)))
     if not same:
         raise SourceError(f"cannot find the lambda defined at {code.co_filename} line "
                           f"{code.co_firstlineno}; the file changed after import?")
@@ -156,7 +159,9 @@ class _Locals(ast.NodeVisitor):
                 self.visit(d)
 
     visit_AsyncFunctionDef = visit_FunctionDef
-    visit_ClassDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node) -> None:
+        self.names.add(node.name)
 
     def visit_Lambda(self, node) -> None:
         for d in node.args.defaults + node.args.kw_defaults:
@@ -186,3 +191,50 @@ def loc_of(file: str, node: ast.AST) -> Loc:
     if line and not line.isascii():
         col = len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
     return Loc(file, node.lineno, col)
+
+
+class LookupFailure(Exception):
+    """A name is not defined (or used before assignment); the translator reports it."""
+
+
+class Scope:
+    """The names of one function activation. `local_names` are the names Python treats as
+    local (assigned somewhere in the body); `enclosing` is the Scope of the function a
+    nested def or lambda was created in; `cells` the closure of a host function."""
+
+    __slots__ = ("vars", "local_names", "enclosing", "cells", "globals")
+
+    def __init__(self, globals_: dict, local_names=frozenset(), enclosing: "Scope | None" = None,
+                 cells: dict | None = None):
+        self.vars: dict = {}
+        self.local_names, self.enclosing, self.cells = local_names, enclosing, cells
+        self.globals = globals_
+
+    def lookup(self, name: str) -> tuple[object, bool]:
+        """`(value, is_local)`; raises LookupFailure naming the problem."""
+        if name in self.vars:
+            return self.vars[name], True
+        if name in self.local_names:
+            raise LookupFailure(f"local variable '{name}' is used before it is assigned")
+        if self.enclosing is not None:
+            return self.enclosing.lookup(name)
+        if self.cells and name in self.cells:
+            try:
+                return self.cells[name].cell_contents, False
+            except ValueError:
+                raise LookupFailure(f"free variable '{name}' is used before it is "
+                                    f"assigned in the enclosing function") from None
+        if name in self.globals:
+            return self.globals[name], False
+        if hasattr(builtins, name):
+            return getattr(builtins, name), False
+        raise LookupFailure(f"name '{name}' is not defined")
+
+
+class Frame:
+    """One activation of an inlined function: its source, file and scope."""
+
+    __slots__ = ("function", "file", "scope")
+
+    def __init__(self, function: FunctionSource, scope: Scope):
+        self.function, self.file, self.scope = function, function.file, scope

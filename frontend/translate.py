@@ -14,37 +14,11 @@ from typing import NoReturn
 
 from ..ir.core import Builder, GraphsporeError, Value
 from . import operators as tables
-from .resolve import Calls, LocalFunction, LookupFailure, Scope, contains_value
-from .source import FunctionSource, loc_of, local_names
+from .resolve import Binding, Calls, contains_value
+from .source import Frame, FunctionSource, Scope, loc_of
 
 MAX_ITERATIONS = 100_000
 
-# construct -> (what it is called, what is supported instead)
-UNSUPPORTED = {
-    "Try": ("try/except", "errors are raised while the graph is built; remove the try"),
-    "TryStar": ("try/except*", "remove the try block"),
-    "With": ("the with statement", "call the code inside directly"),
-    "AsyncWith": ("async with", "compiled functions are synchronous"),
-    "AsyncFor": ("async for", "compiled functions are synchronous"),
-    "AsyncFunctionDef": ("async def", "compiled functions are synchronous"),
-    "Await": ("await", "compiled functions are synchronous"),
-    "Yield": ("yield", "return a tuple of results instead of generating them"),
-    "YieldFrom": ("yield from", "return a tuple of results instead of generating them"),
-    "Global": ("the global statement", "read module globals directly; keep state in "
-               "Parameters"),
-    "Nonlocal": ("the nonlocal statement", "return new values instead of rebinding"),
-    "Delete": ("del", "rebind the name instead"),
-    "ClassDef": ("a class definition inside a compiled function", "define it at module "
-                 "level"),
-    "Import": ("import inside a compiled function", "import at module level"),
-    "ImportFrom": ("import inside a compiled function", "import at module level"),
-    "Match": ("the match statement", "use if/elif on compile-time values"),
-    "JoinedStr": ("f-strings", "format strings outside the compiled function"),
-    "NamedExpr": ("the walrus operator ':='", "assign in a separate statement"),
-    "Set": ("set displays", "use a tuple"),
-    "SetComp": ("set comprehensions", "use a tuple"),
-    "Starred": ("starred expressions here", "unpack a tuple of known length explicitly"),
-}
 TENSOR_CONDITION_HINT = ("Python control flow is evaluated while the graph is built and needs "
                          "values known then (constants, shapes); to choose between tensors "
                          "elementwise use ops.select(cond, x, y)")
@@ -60,16 +34,7 @@ class _Return:
 BREAK, CONTINUE = object(), object()
 
 
-class Frame:
-    """One activation of an inlined function: its source file and its scope."""
-
-    __slots__ = ("file", "scope")
-
-    def __init__(self, file: str, scope: Scope):
-        self.file, self.scope = file, scope
-
-
-class Translator(Calls):
+class Translator(Calls, Binding):
     """Evaluates function bodies into `builder`; inlining nests activations (`frame`)."""
 
     def __init__(self, builder: Builder):
@@ -91,13 +56,13 @@ class Translator(Calls):
             self.builder.loc = loc_of(self.frame.file, node)
 
     def unsupported(self, node: ast.AST) -> NoReturn:
-        what, hint = UNSUPPORTED.get(type(node).__name__,
-                                     (f"'{type(node).__name__}' syntax", None))
+        kind = type(node).__name__
+        what, hint = tables.UNSUPPORTED.get(kind, (f"'{kind}' syntax", None))
         self.error(node, f"{what} is not supported in a compiled function", hint)
 
     def run_body(self, source: FunctionSource, scope: Scope):
         """Run a function's body in `scope`; its return value (None without return)."""
-        saved, self.frame = self.frame, Frame(source.file, scope)
+        saved, self.frame = self.frame, Frame(source, scope)
         self.depth += 1
         try:
             if isinstance(source.node, ast.Lambda):
@@ -181,10 +146,8 @@ class Translator(Calls):
                 self.error(node, f"the loop ran more than {MAX_ITERATIONS} iterations while "
                                  f"parsing", "loops are unrolled: keep them short")
             self.assign(node.target, self.imported(item))
-            signal = self.exec_block(node.body)
-            if signal is BREAK:
-                return None
-            if isinstance(signal, _Return):
+            stop, signal = self.iteration(node)
+            if stop:
                 return signal
         return self.exec_block(node.orelse)
 
@@ -196,12 +159,17 @@ class Translator(Calls):
                 self.error(node, f"the while loop ran more than {MAX_ITERATIONS} iterations "
                                  f"while parsing", "its condition must become false on "
                                  "compile-time values")
-            signal = self.exec_block(node.body)
-            if signal is BREAK:
-                return None
-            if isinstance(signal, _Return):
+            stop, signal = self.iteration(node)
+            if stop:
                 return signal
         return self.exec_block(node.orelse)
+
+    def iteration(self, node: ast.For | ast.While) -> tuple[bool, _Return | None]:
+        """Run one loop iteration: (whether the loop stops, the return to propagate)."""
+        signal = self.exec_block(node.body)
+        if signal is BREAK:
+            return True, None
+        return isinstance(signal, _Return), (signal if isinstance(signal, _Return) else None)
 
     def stmt_FunctionDef(self, node: ast.FunctionDef):
         if node.decorator_list:
@@ -222,58 +190,6 @@ class Translator(Calls):
         detail = f": {exc}" if isinstance(exc, BaseException) and str(exc) else ""
         self.error(node, f"{what} raised while parsing{detail}")
 
-    def assign(self, target: ast.expr, value) -> None:
-        """Bind `value` to an assignment target; Values get the variable's name."""
-        if isinstance(target, ast.Name):
-            if isinstance(value, Value) and value.name is None and value.op is not None:
-                value.name = target.id
-            self.frame.scope.vars[target.id] = value
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            self.unpack(target, value)
-        elif isinstance(target, ast.Attribute):
-            self.error(target, f"assignment to the attribute '{target.attr}' is not "
-                               f"supported in a compiled function",
-                       "compute new values into local variables; to update a Parameter "
-                       "use ops.assign(param, value)")
-        elif isinstance(target, ast.Subscript):
-            self.store_item(target, value)
-        else:
-            self.unsupported(target)
-
-    def unpack(self, target: ast.Tuple | ast.List, value) -> None:
-        starred = [e for e in target.elts if isinstance(e, ast.Starred)]
-        if starred:
-            self.error(starred[0], "starred assignment (a, *rest = ...) is not supported",
-                       "unpack every element explicitly, or slice the tuple")
-        if isinstance(value, Value):
-            self.error(target, f"cannot unpack a tensor ({value.type})",
-                       "index it with constant indices: a, b = x[0], x[1]")
-        if not isinstance(value, (tuple, list)):
-            self.error(target, f"cannot unpack a value of type {type(value).__name__}")
-        if len(value) != len(target.elts):
-            self.error(target, f"cannot unpack {len(value)} values into "
-                               f"{len(target.elts)} targets")
-        for element, item in zip(target.elts, value):
-            self.assign(element, item)
-
-    def store_item(self, target: ast.Subscript, value) -> None:
-        container, index = self.eval(target.value), self.eval(target.slice)
-        if isinstance(container, Value):
-            self.error(target, "tensors cannot be modified in place in a compiled function",
-                       "build a new tensor, e.g. with ops.select(mask, new, x)")
-        try:
-            container[index] = value
-        except Exception as exc:  # noqa: BLE001
-            self.error(target, f"item assignment failed: {type(exc).__name__}: {exc}")
-
-    def local_function(self, node: ast.FunctionDef | ast.Lambda, name: str) -> LocalFunction:
-        args = node.args
-        defaults = [self.eval(d) for d in args.defaults]
-        kw_defaults = {a.arg: self.eval(d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
-                       if d is not None}
-        source = FunctionSource(node, self.frame.file, name, local_names(node))
-        return LocalFunction(source, self.frame.scope, defaults, kw_defaults)
-
     # ---------------------------------------------------------------- expressions
 
     def eval(self, node: ast.expr):
@@ -284,16 +200,6 @@ class Translator(Calls):
 
     def expr_Constant(self, node: ast.Constant):
         return node.value
-
-    def expr_Name(self, node: ast.Name):
-        try:
-            value, local = self.frame.scope.lookup(node.id)
-        except LookupFailure as exc:
-            self.error(node, str(exc))
-        if local:
-            return value
-        self.at(node)
-        return self.imported(value)
 
     def expr_Attribute(self, node: ast.Attribute):
         obj, name = self.eval(node.value), node.attr
@@ -363,6 +269,10 @@ class Translator(Calls):
                 return tables.PYTHON_BINARY[type(op)](a, b)
             except Exception as exc:  # noqa: BLE001
                 self.error(node, f"{type(exc).__name__}: {exc}")
+        for side in (a, b):
+            if not isinstance(side, (Value, tuple, list)) and not tables.is_number(side):
+                self.error(node, f"unsupported operand types for '{tables.SYMBOLS[type(op)]}': "
+                                 f"{_describe(a)} and {_describe(b)}")
         emit = tables.BINARY_OPS.get(type(op))
         if emit is None:
             self.error(node, f"the operator '{tables.SYMBOLS[type(op)]}' is not supported on "
@@ -402,15 +312,19 @@ class Translator(Calls):
         return value
 
     def expr_Compare(self, node: ast.Compare):
-        """Comparisons; a chain `a < b < c` is the logical and of its links."""
+        """Comparisons; a chain `a < b < c` is the logical and of its links (Python's first
+        false link when they are compile-time values)."""
         left, result = self.eval(node.left), True
         for op, right_node in zip(node.ops, node.comparators):
             right = self.eval(right_node)
             link = self.compare(node, op, left, right)
-            if link is False:
-                return False
-            result = link if result is True else self._call_op(
-                node, tables.op("logical_and"), (result, link), {}, "comparison chain")
+            if not isinstance(link, Value) and not self.truth(node, link):
+                return link
+            if isinstance(result, Value) and isinstance(link, Value):
+                result = self._call_op(node, tables.op("logical_and"), (result, link), {},
+                                       "comparison chain")
+            elif isinstance(link, Value) or not isinstance(result, Value):
+                result = link
             left = right
         return result
 
@@ -447,33 +361,20 @@ class Translator(Calls):
                 kwargs[keyword.arg] = value
         return self.call(node, fn, tuple(args), kwargs)
 
+    def expr_JoinedStr(self, node: ast.JoinedStr):
+        return "".join(str(self.eval(part)) for part in node.values)
+
+    def expr_FormattedValue(self, node: ast.FormattedValue):
+        value = self.eval(node.value)
+        if isinstance(value, Value):
+            self.error(node, f"a tensor ({value.type}) cannot be formatted while parsing: its "
+                             f"value is known only when the graph runs")
+        spec = "" if node.format_spec is None else self.eval(node.format_spec)
+        convert = {115: str, 114: repr, 97: ascii}.get(node.conversion, lambda v: v)
+        return format(convert(value), spec)
+
     def expr_Lambda(self, node: ast.Lambda):
         return self.local_function(node, "lambda")
-
-    def comprehension(self, node, make_item):
-        """Run the generators of a comprehension in its own scope; collect `make_item()`."""
-        outer = self.frame
-        self.frame = Frame(outer.file, Scope(outer.scope.globals, enclosing=outer.scope))
-        out: list = []
-        try:
-            self._generate(node, node.generators, make_item, out)
-        finally:
-            self.frame = outer
-        return out
-
-    def _generate(self, node, generators, make_item, out: list) -> None:
-        if not generators:
-            out.append(make_item())
-            return
-        first = generators[0]
-        iterable = self.eval(first.iter)
-        if isinstance(iterable, Value):
-            self.error(first.iter, f"a comprehension over a tensor ({iterable.type}) is not "
-                                   f"supported", "iterate over range(x.shape[0]) and index")
-        for item in iterable:
-            self.assign(first.target, self.imported(item))
-            if all(self.truth(c, self.eval(c)) for c in first.ifs):
-                self._generate(node, generators[1:], make_item, out)
 
     def expr_ListComp(self, node: ast.ListComp):
         return self.comprehension(node, lambda: self.eval(node.elt))
@@ -484,3 +385,7 @@ class Translator(Calls):
     def expr_DictComp(self, node: ast.DictComp):
         pairs = self.comprehension(node, lambda: (self.eval(node.key), self.eval(node.value)))
         return dict(pairs)
+
+
+def _describe(x) -> str:
+    return f"tensor ({x.type})" if isinstance(x, Value) else type(x).__name__

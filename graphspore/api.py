@@ -51,7 +51,7 @@ class _Compiled:
 
     def _abstract(self, args, kwargs):
         abstract_args = tuple(abstract(a, f"argument {i}") for i, a in enumerate(args))
-        abstract_kwargs = {k: abstract(v, f"argument '{k}'") for k, v in kwargs.items()}
+        abstract_kwargs = {k: abstract(kwargs[k], f"argument '{k}'") for k in sorted(kwargs)}
         return abstract_args, abstract_kwargs
 
     def _run(self, args, kwargs):
@@ -62,7 +62,10 @@ class _Compiled:
             graph, tree = self._build(abstract_args, abstract_kwargs)
             program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
             self._programs[key] = program
-        return program.run(flatten_tensors(args) + flatten_tensors(kwargs.values()))
+        if kwargs:
+            return program.run(flatten_tensors(args) + flatten_tensors(
+                [kwargs[k] for k in sorted(kwargs)]))
+        return program.run(flatten_tensors(args))
 
     def program_for(self, *args, **kwargs):
         """The compiled program for these arguments' signature (compiling it if needed)."""
@@ -72,9 +75,10 @@ class _Compiled:
     def __gs_inline__(self, *args, **kwargs):
         """Emit this callable's graph into the graph being built; return its result."""
         abstract_args = tuple(abstract_of(a) for a in args)
-        abstract_kwargs = {k: abstract_of(v) for k, v in kwargs.items()}
+        abstract_kwargs = {k: abstract_of(kwargs[k]) for k in sorted(kwargs)}
         graph, tree = self._build(abstract_args, abstract_kwargs)
-        outs = inline_graph(graph, tensor_values(list(args) + list(kwargs.values())))
+        outs = inline_graph(graph, tensor_values(list(args) + [kwargs[k] for k in
+                                                              sorted(kwargs)]))
         return rebuild_values(tree, outs)
 
     _is_grad = False

@@ -31,7 +31,7 @@ class CheckpointError(ValueError):
 def _digest(tensors: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for name in sorted(tensors):
-        array = np.ascontiguousarray(tensors[name])
+        array = np.array(tensors[name], order="C")
         h.update(name.encode())
         h.update(str(array.dtype).encode() + str(array.shape).encode())
         h.update(array.tobytes())
@@ -121,7 +121,7 @@ def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
         if array.dtype == np.float64 and not isinstance(value, np.ndarray):
             array = array.astype(np.float32)
         tensors[str(key)] = array
-    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    tensors = {k: np.array(v, order="C") for k, v in tensors.items()}  # keeps 0-d
     for name, array in tensors.items():
         if array.dtype == object:
             raise TypeError(f"save_checkpoint: '{name}' is not numeric data")

@@ -1,0 +1,5 @@
+"""`python -m graphspore ...`: the command line (see graphspore.cli)."""
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

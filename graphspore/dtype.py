@@ -1,0 +1,102 @@
+"""Public dtypes (`mindspore.float32`, ...) and their mapping onto the IR's `DType`.
+
+A public dtype is a small singleton that prints with MindSpore's name (`Float32`, `Int64`,
+`Bool`) and carries the IR dtype it stands for in `ir_dtype`; the frontend reads that attribute
+(`frontend.operators.to_dtype`), so this module is the only place the two spellings meet.
+graphspore computes in five dtypes. Names MindSpore has beyond those (`float16`, `int8`,
+`uint8`, `bfloat16`, ...) raise an AttributeError that lists what is supported, rather than
+silently standing in for another dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir.types import DType
+
+
+class DataType:
+    """One public dtype: `str`/`repr` give MindSpore's spelling; `ir_dtype` the IR DType."""
+
+    __slots__ = ("name", "ir_dtype")
+
+    def __init__(self, name: str, ir_dtype: DType):
+        self.name, self.ir_dtype = name, ir_dtype
+
+    def __repr__(self) -> str:
+        return self.name
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (from_ir, (self.ir_dtype,))
+
+    @property
+    def np(self) -> np.dtype:
+        """The numpy dtype of host buffers of this dtype."""
+        return self.ir_dtype.np
+
+
+float32 = DataType("Float32", DType.f32)
+float64 = DataType("Float64", DType.f64)
+int32 = DataType("Int32", DType.i32)
+int64 = DataType("Int64", DType.i64)
+bool_ = DataType("Bool", DType.bool)
+
+_FROM_IR = {d.ir_dtype: d for d in (float32, float64, int32, int64, bool_)}
+_PYTHON_TYPES = {float: float32, int: int64, bool: bool_}
+_UNSUPPORTED = ("float16", "half", "bfloat16", "int8", "int16", "uint8", "uint16", "uint32",
+                "uint64", "complex64", "complex128", "string")
+
+number_type = (int32, int64, float32, float64)
+int_type = (int32, int64)
+float_type = (float32, float64)
+
+
+def from_ir(dtype: DType) -> DataType:
+    """The public dtype of an IR DType."""
+    return _FROM_IR[dtype]
+
+
+def to_ir(dtype) -> DType:
+    """The IR DType of a public dtype, an IR DType, a numpy dtype or a Python type."""
+    if isinstance(dtype, DataType):
+        return dtype.ir_dtype
+    if isinstance(dtype, DType):
+        return dtype
+    if dtype in _PYTHON_TYPES:
+        return _PYTHON_TYPES[dtype].ir_dtype
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"expected a dtype such as mindspore.float32, got {dtype!r}") from None
+    if np_dtype not in {d.np for d in _FROM_IR}:
+        raise TypeError(f"unsupported dtype {np_dtype}; graphspore supports float32, float64,"
+                        f" int32, int64 and bool_")
+    return DType.from_numpy(np_dtype)
+
+
+def to_public(dtype) -> DataType:
+    """The public dtype for anything `to_ir` accepts."""
+    return _FROM_IR[to_ir(dtype)]
+
+
+def dtype_to_nptype(dtype):
+    """MindSpore's `dtype_to_nptype`: the numpy scalar type of a dtype."""
+    return to_ir(dtype).np.type
+
+
+def pytype_to_dtype(obj) -> DataType:
+    """MindSpore's `pytype_to_dtype`: the dtype of a Python or numpy type."""
+    return to_public(obj)
+
+
+def __getattr__(name: str):
+    if name in _UNSUPPORTED:
+        raise AttributeError(f"mindspore.{name} is not supported by graphspore; use one of "
+                             f"float32, float64, int32, int64, bool_")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DataType", "float32", "float64", "int32", "int64", "bool_", "number_type",
+           "int_type", "float_type", "from_ir", "to_ir", "to_public", "dtype_to_nptype",
+           "pytype_to_dtype"]

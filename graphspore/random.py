@@ -1,0 +1,36 @@
+"""The global seeded random generator behind `set_seed`, `ops.randn/rand/randint` and the
+weight initialisers.
+
+Random numbers are host data (like a dataset), so they come from one numpy `Generator`
+(PCG64). `set_seed(s)` replaces it with a fresh generator seeded with `s`, which makes every
+later draw, in order, reproducible. Before any `set_seed`, the generator is seeded from the
+operating system, as MindSpore's is.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_seed: int | None = None
+_generator = np.random.default_rng()
+
+
+def set_seed(seed: int) -> None:
+    """MindSpore's `set_seed`: reseed the global generator (a non-negative int)."""
+    global _seed, _generator
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"set_seed: the seed must be a non-negative int, got {seed!r}")
+    _seed = int(seed)
+    _generator = np.random.default_rng(_seed)
+
+
+def get_seed() -> int | None:
+    """The seed given to the last `set_seed`, or None when none was given."""
+    return _seed
+
+
+def numpy_generator() -> np.random.Generator:
+    """The global generator (used by `ops.randn` and the initialisers in `nn.init`)."""
+    return _generator
+
+
+__all__ = ["set_seed", "get_seed", "numpy_generator"]
