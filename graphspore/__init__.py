@@ -1,1 +1,31 @@
-"""graphspore: a MindSpore-style static-graph training framework compiled through LLVM."""
+"""graphspore: a MindSpore-style static-graph training framework compiled through LLVM.
+
+`import graphspore as mindspore` and MindSpore code runs: Tensor/Parameter, dtypes, `ops`,
+`nn`, `grad`/`value_and_grad`/`jit`, `set_context`, `set_seed`, checkpoints and datasets.
+"""
+from . import dtype
+from .dtype import float32, float64, int32, int64, bool_
+from .tensor import Tensor, Parameter
+from .context import set_context, get_context, GRAPH_MODE, PYNATIVE_MODE
+from .random import set_seed, get_seed
+from . import ops
+from . import nn
+from .api import grad, value_and_grad, jit
+from .checkpoint import save_checkpoint, load_checkpoint, load_param_into_net
+from . import dataset
+from .ir.core import GraphsporeError
+
+float_ = float32
+
+
+def __getattr__(name: str):
+    """`mindspore.float16` and other dtypes graphspore lacks: a clear AttributeError."""
+    if name in dtype._UNSUPPORTED:
+        return getattr(dtype, name)
+    raise AttributeError(f"module 'graphspore' has no attribute {name!r}")
+
+
+__all__ = ["Tensor", "Parameter", "dtype", "float32", "float64", "int32", "int64", "bool_",
+           "float_", "ops", "nn", "grad", "value_and_grad", "jit", "set_context", "get_context",
+           "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
+           "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError"]

@@ -15,6 +15,10 @@ and the same dump hooks), then leaves the JIT path:
 The library exports `void gs_<name>(void **buffers)`, the runtime calling convention (see
 docs/design.md): inputs, then outputs, then one workspace arena. The header lists every buffer
 so a C caller (or ctypes, without llvmlite) can lay them out.
+
+The backend (llvmlite, codegen, runtime, passes) is imported by the functions that use it, not
+at module level: the command line parses `--arg` specs with this module, and a usage error or
+`--help` should neither wait for LLVM nor depend on the backend importing cleanly.
 """
 from __future__ import annotations
 
@@ -30,15 +34,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import llvmlite.binding as llvm
-
-from . import codegen, runtime
-from .api import build_graph, grad, value_and_grad
 from .ir import DType, TensorType, GraphsporeError
-from .ir import dump as ir_dump
-from .ir.passes import run_pipeline, PIPELINE
-from .ir.verify import verify
-from .runtime import blas
 
 
 class AotError(Exception):
@@ -64,14 +60,14 @@ def parse_arg_spec(text: str) -> tuple[str, object]:
     name, sep, spec = text.partition("=")
     name, spec = name.strip(), spec.strip()
     if not sep or not _NAME.match(name) or not spec:
-        raise ValueError(f"malformed --arg {text!r}: expected NAME=DTYPE[D0,D1,...] "
+        raise ValueError(f"malformed spec {text!r}: expected NAME=DTYPE[D0,D1,...] "
                          f"such as x=f32[5,3]")
     constant = _constant(spec)
     if constant is not None:
         return name, constant[0]
     match = _TENSOR_SPEC.match(spec)
     if match is None or match.group(1) not in _DTYPES:
-        raise ValueError(f"malformed --arg {text!r}: dtype must be one of f32, f64, i32, i64, "
+        raise ValueError(f"malformed spec {text!r}: dtype must be one of f32, f64, i32, i64, "
                          f"bool, followed by [dims] (e.g. {name}=f32[5,3])")
     dims = match.group(2) or ""
     try:
@@ -79,7 +75,7 @@ def parse_arg_spec(text: str) -> tuple[str, object]:
     except ValueError:
         shape = (-1,)
     if dims.strip() and (len(shape) != len(dims.split(",")) or any(d <= 0 for d in shape)):
-        raise ValueError(f"malformed --arg {text!r}: dimensions must be positive integers "
+        raise ValueError(f"malformed spec {text!r}: dimensions must be positive integers "
                          f"separated by commas")
     return name, TensorType(shape, _DTYPES[match.group(1)])
 
@@ -206,6 +202,12 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
            source: str = "") -> AotResult:
     """Compile `fn` for `abstract_args` into `output` (.so, or .o for the object only) and,
     if `header`, the C header beside it (`out.h`). Returns the buffer layout."""
+    from . import codegen, runtime
+    from .api import build_graph, grad, value_and_grad
+    from .ir import dump as ir_dump
+    from .ir.passes import run_pipeline, PIPELINE
+    from .ir.verify import verify
+    from .runtime import blas
     if grad_positions is not None:
         maker = value_and_grad if with_value else grad
         graph, _ = maker(fn, grad_positions)._build(abstract_args, {})
@@ -245,6 +247,8 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
 
 def pic_target_machine():
     """A host TargetMachine for shared objects: O3, PIC relocations, default code model."""
+    import llvmlite.binding as llvm
+    from . import runtime
     host = runtime.host()
     target = llvm.Target.from_triple(host.triple)
     return target.create_target_machine(cpu=host.cpu, features=host.features, opt=3,
@@ -253,6 +257,7 @@ def pic_target_machine():
 
 def optimized_module(text: str, entry: str, machine):
     """Parse, verify and O3-optimise `text` (the same pipeline options as the JIT)."""
+    import llvmlite.binding as llvm
     try:
         module = llvm.parse_assembly(text)
         module.verify()
@@ -283,6 +288,7 @@ def link_shared(obj: bytes, output: Path, uses_blas: bool) -> None:
         obj_path.write_bytes(obj)
         command = [compiler, "-shared", "-o", str(output), str(obj_path)]
         if uses_blas:
+            from .runtime import blas
             path = blas.library_path()
             if path is None:
                 raise AotError("the module calls BLAS but scipy-openblas32 is not installed")

@@ -20,6 +20,18 @@ from .signature import abstract, cache_key, flatten_tensors, check_differentiabl
 from .compiler import compile_program
 
 
+def state_version() -> int:
+    """Changes whenever a Cell's training flag changes: graphs bake that flag in."""
+    global _state_version
+    if _state_version is None:
+        from .nn.cell import state_version as version
+        _state_version = version
+    return _state_version()
+
+
+_state_version = None
+
+
 def _wrap_tensor(array):
     from .tensor import Tensor
     return Tensor._from_array(array)
@@ -55,7 +67,7 @@ class _Compiled:
         return abstract_args, abstract_kwargs
 
     def _run(self, args, kwargs):
-        key = cache_key(args, kwargs)
+        key = (state_version(), cache_key(args, kwargs))
         program = self._programs.get(key)
         if program is None:
             abstract_args, abstract_kwargs = self._abstract(args, kwargs)
@@ -70,7 +82,7 @@ class _Compiled:
     def program_for(self, *args, **kwargs):
         """The compiled program for these arguments' signature (compiling it if needed)."""
         self._run(args, kwargs)
-        return self._programs[cache_key(args, kwargs)]
+        return self._programs[(state_version(), cache_key(args, kwargs))]
 
     def __gs_inline__(self, *args, **kwargs):
         """Emit this callable's graph into the graph being built; return its result."""

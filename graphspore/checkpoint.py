@@ -47,7 +47,7 @@ def _host_array(value) -> np.ndarray:
 def _named_arrays(save_obj) -> dict[str, np.ndarray]:
     """Name -> host array for a Cell, a dict, or a list of Parameters / {'name','data'}."""
     if getattr(save_obj, "__gs_cell__", False):
-        return {name: _host_array(p) for name, p in save_obj.parameters_and_names()}
+        return {name: _host_array(p) for name, p in _cell_params(save_obj).items()}
     if isinstance(save_obj, dict):
         return {str(k): _host_array(v) for k, v in save_obj.items()}
     if isinstance(save_obj, (list, tuple)):
@@ -66,6 +66,17 @@ def _named_arrays(save_obj) -> dict[str, np.ndarray]:
         return out
     raise TypeError(f"save_checkpoint: expected a Cell, a dict or a list, "
                     f"got {type(save_obj).__name__}")
+
+
+def _cell_params(cell) -> dict:
+    """{Parameter.name: Parameter}: names as MindSpore saves them (a TrainOneStepCell's
+    parameters keep the network's names, `fc1.weight`, and the optimizer's `moment1.fc1.weight`)."""
+    out = {}
+    for _, param in cell.parameters_and_names():
+        if param.name in out and out[param.name] is not param:
+            raise ValueError(f"two different parameters are both named '{param.name}'")
+        out[param.name] = param
+    return out
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -212,7 +223,7 @@ def load_param_into_net(net, parameter_dict: dict, strict_load: bool = False,
                         f"got {type(parameter_dict).__name__}")
     source = getattr(parameter_dict, "source", None)
     where = f" from '{source}'" if source else ""
-    params = dict(net.parameters_and_names())
+    params = _cell_params(net)
     staged = []
     for name, param in params.items():
         if name not in parameter_dict:

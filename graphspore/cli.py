@@ -24,8 +24,9 @@ import sys
 import traceback
 from pathlib import Path
 
-STAGES = ("graph", "grad", "opt", "loops", "llvm", "asm")
-DEFAULT_DUMP_DIR = "graphspore_dump"
+from .ir import dump as ir_dump
+from .ir.dump import STAGES, DEFAULT_DIR as DEFAULT_DUMP_DIR
+
 
 
 class CommandError(Exception):
@@ -41,16 +42,13 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_stages(text: str) -> tuple[str, ...]:
     """`opt`, `graph,llvm` or `all` -> stage names, in pipeline order."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
+    try:
+        chosen = ir_dump.parse_stages(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not chosen:
         raise argparse.ArgumentTypeError("empty stage list")
-    for name in names:
-        if name != "all" and name not in STAGES:
-            raise argparse.ArgumentTypeError(
-                f"unknown stage {name!r} (choose from {', '.join(STAGES)}, all)")
-    if "all" in names:
-        return STAGES
-    return tuple(s for s in STAGES if s in names)
+    return tuple(s for s in STAGES if s in chosen)
 
 
 def _arg_spec(text: str):
@@ -139,16 +137,17 @@ def main(argv: list[str] | None = None) -> int:
         split = argv.index("--")
         argv, script_argv = argv[:split], argv[split + 1:]
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if script_argv and args.command not in ("dump", "run"):
-        parser.error("arguments after '--' are only accepted by dump and run")
+    show_traceback = "--traceback" in argv
     try:
+        args = parser.parse_args(argv)
+        if script_argv and args.command not in ("dump", "run"):
+            parser.error("arguments after '--' are only accepted by dump and run")
         return _COMMANDS[args.command](args, script_argv)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # every failure becomes one line, unless --traceback
-        if args.traceback:
+        if show_traceback:
             traceback.print_exc()
         else:
             print(f"error: {_one_line(error)}", file=sys.stderr)
@@ -177,12 +176,12 @@ def cmd_dump(args, script_argv: list[str]) -> int:
     out = Path(args.out)
     script = _check_script(args.script)
     from . import compiler
-    from .ir import dump as ir_dump
-    os.environ["GRAPHSPORE_DUMP"] = ",".join(stages)
-    os.environ["GRAPHSPORE_DUMP_DIR"] = str(out)
-    ir_dump.configure(stages, str(out))
+    ir_dump.configure(stages, str(out))  # this process only: a child would restart at NN 00
     first = len(compiler.STATS)
-    status = run_script(script, script_argv, args.traceback)
+    try:
+        status = run_script(script, script_argv, args.traceback)
+    finally:
+        ir_dump.configure(None)
     stats = compiler.STATS[first:]
     files = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     print(summary_table(stats))

@@ -76,7 +76,7 @@ def register_package_dir(path: str) -> None:
     _PACKAGE_DIRS = _PACKAGE_DIRS + (os.path.dirname(os.path.abspath(path)),)
 
 
-register_package_dir(os.path.dirname(__file__))  # ir/ itself
+register_package_dir(__file__)  # ir/ itself
 
 
 def user_loc(depth: int = 1) -> Loc | None:
@@ -111,6 +111,10 @@ class Value:
     @property
     def ndim(self) -> int:
         return self.type.rank
+
+    @property
+    def size(self) -> int:
+        return self.type.size
 
     def __repr__(self) -> str:
         return f"<Value {self.name or hex(id(self))}: {self.type}>"

@@ -23,7 +23,8 @@ class Net(nn.Cell):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.w = Parameter(Tensor(rng.normal(size=shape).astype(np.float32)), name="w")
-        self.steps = Parameter(Tensor(np.array(seed, np.int32)), name="steps")
+        self.steps = Parameter(Tensor(np.array(seed, np.int32)), name="steps",
+                               requires_grad=False)
         self.inner = Inner(shape[1])
 
     def construct(self, x):
@@ -158,3 +159,18 @@ def test_bad_arguments(tmp_path):
         load_param_into_net(object(), {})
     with pytest.raises(TypeError, match="save_checkpoint"):
         save_checkpoint(42, str(tmp_path / "x.ckpt"))
+
+
+def test_train_cell_saves_optimizer_state_under_mindspore_names(tmp_path):
+    net = Net()
+    optimizer = nn.Adam(net.trainable_params())
+    train_net = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), optimizer)
+    path = str(tmp_path / "train.ckpt")
+    save_checkpoint(train_net, path)
+    names = set(load_checkpoint(path))
+    assert {"w", "inner.b", "moment1.w", "moment2.inner.b", "beta1_power",
+            "learning_rate", "global_step"} <= names
+    fresh = Net(seed=3)
+    not_loaded, extra = load_param_into_net(fresh, load_checkpoint(path))
+    assert not_loaded == [] and "moment1.w" in extra
+    np.testing.assert_array_equal(fresh.w.asnumpy(), net.w.asnumpy())

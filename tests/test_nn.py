@@ -129,7 +129,7 @@ def _conv_reference(x, w, stride, dilation, pads):
 CONV_CASES = [  # pad_mode, padding, stride, dilation, expected (top, bottom, left, right)
     ("valid", 0, 1, 1, (0, 0, 0, 0)),
     ("same", 0, 1, 1, (1, 1, 1, 1)),
-    ("same", 0, 2, 1, (0, 1, 0, 1)),
+    ("same", 0, 2, 1, (0, 1, 1, 1)),
     ("pad", 1, 2, 1, (1, 1, 1, 1)),
     ("pad", (0, 1, 2, 0), 1, 1, (0, 1, 2, 0)),
     ("valid", 0, 1, 2, (0, 0, 0, 0)),

@@ -1,0 +1,9 @@
+"""`mindspore.nn`: Cell, layers, losses, optimisers and the training wrappers."""
+from .cell import Cell
+from .init import *  # noqa: F401,F403
+from .layers import (ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Dense, Flatten, Dropout,  # noqa
+                     SequentialCell, CellList, LayerNorm, Embedding)
+from .conv import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .optim import *  # noqa: F401,F403
+from .train import *  # noqa: F401,F403

@@ -172,8 +172,8 @@ class Dropout(Cell):
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
         self.keep_prob = 1.0 - self.p
-        self.state = _param(Uniform(0.5), (), "dropout_state", "float64")
-        self.state.requires_grad = False
+        self.state = Parameter(Tensor(initial_array(Uniform(0.5), (), "float64")),
+                               name="state", requires_grad=False)
 
     def construct(self, x):
         if not self.training or self.p == 0.0:

@@ -73,8 +73,11 @@ class Optimizer(Cell):
 
     def clone_state(self, prefix: str, init: float = 0.0) -> tuple:
         """One state Parameter per parameter, `prefix.<name>`, filled with `init`."""
-        return tuple(_state(np.full(p.shape, init, _host(p).dtype), f"{prefix}.{p.name}")
-                     for p in self.parameters)
+        states = tuple(_state(np.full(p.shape, init, _host(p).dtype), f"{prefix}.{p.name}")
+                       for p in self.parameters)
+        for state in states:        # registered, so the state is saved with the optimizer
+            self.insert_param_to_cell(state.name, state, check_name_contain_dot=False)
+        return states
 
     def get_lr(self):
         return self.learning_rate

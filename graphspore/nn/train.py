@@ -18,8 +18,13 @@ import time
 from types import SimpleNamespace
 
 from .. import ops
-from ..api import jit, value_and_grad
 from .cell import Cell
+
+
+def _api():
+    """graphspore.api, imported on first use (it pulls in the whole compiler)."""
+    from .. import api
+    return api
 
 
 class WithLossCell(Cell):
@@ -46,7 +51,7 @@ class TrainOneStepCell(Cell):
         self.network, self.optimizer = network, optimizer
         self.weights = optimizer.parameters
         self.sens = float(sens)
-        self.grad_fn = value_and_grad(network, None, self.weights)
+        self.grad_fn = _api().value_and_grad(network, None, self.weights)
 
     def construct(self, data, label):
         loss, grads = self.grad_fn(data, label)
@@ -199,8 +204,8 @@ class Model:
         if optimizer is not None:
             with_loss = WithLossCell(network, loss_fn) if loss_fn is not None else network
             self._train_network = TrainOneStepCell(with_loss, optimizer)
-            self._train_step = jit(self._train_network)
-        self._predict = jit(network)
+            self._train_step = _api().jit(self._train_network)
+        self._predict = _api().jit(network)
 
     @property
     def train_network(self):
@@ -248,7 +253,7 @@ class Model:
         for data, label in valid_dataset.create_tuple_iterator(num_epochs=1):
             logits = self._predict(data)
             if "accuracy" in self.metrics:
-                hits = ops.equal(ops.argmax(logits, -1), ops.cast(label, "int64"))
+                hits = ops.equal(ops.cast(ops.argmax(logits, -1), label.dtype), label)
                 correct += int(ops.cast(hits, "int32").sum().asnumpy())
                 total += int(label.shape[0])
             if "loss" in self.metrics:

@@ -1,17 +1,22 @@
 """Elementwise primitives: unary maps, binary maps with numpy broadcasting, compare, select, cast.
 
 Binary ops accept operands of broadcast-compatible shapes and one dtype (the op functions
-promote and cast first). Gradients may come back broadcast; the autodiff pass sums them down.
+promote and cast first, MindSpore rules with Python numbers weakly typed). Gradients may come
+back broadcast; the autodiff pass sums them down. Ops without a gradient (compare, logical,
+sign, floor) have `vjp=None` and sit in the NONDIFF group.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..types import DType, TensorType, broadcast_shapes
-from . import (OpDef, register, promote_operands, ELEMENTWISE, UNARY, BINARY, COMPARE,
+from . import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY, COMPARE,
                NONDIFF)
 
-__all__ = ["cast", "add", "mul", "exp"]  # the ops helper extends this list
+__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "floor",
+           "logical_not", "stop_gradient", "add", "sub", "mul", "div", "pow", "maximum",
+           "minimum", "logical_and", "logical_or", "equal", "not_equal", "less", "less_equal",
+           "greater", "greater_equal", "select"]
 
 
 # ------------------------------------------------------------------ type rules and makers
@@ -28,7 +33,36 @@ def infer_binary(a: TensorType, b: TensorType) -> TensorType:
     return TensorType(broadcast_shapes(a.shape, b.shape), a.dtype)
 
 
+def infer_numeric_binary(a: TensorType, b: TensorType) -> TensorType:
+    """Arithmetic without a meaning on bool (sub, pow, maximum...)."""
+    if a.dtype.is_bool or b.dtype.is_bool:
+        raise TypeError(f"expected numeric operands, got {a} and {b}")
+    return infer_binary(a, b)
+
+
+def infer_bool_binary(a: TensorType, b: TensorType) -> TensorType:
+    if not (a.dtype.is_bool and b.dtype.is_bool):
+        raise TypeError(f"expected bool operands, got {a} and {b}")
+    return infer_binary(a, b)
+
+
+def infer_compare(a: TensorType, b: TensorType) -> TensorType:
+    return infer_binary(a, b).with_dtype(DType.bool)
+
+
 def infer_unary(x: TensorType) -> TensorType:
+    return x
+
+
+def infer_numeric_unary(x: TensorType) -> TensorType:
+    if x.dtype.is_bool:
+        raise TypeError(f"expected a numeric tensor, got {x}")
+    return x
+
+
+def infer_bool_unary(x: TensorType) -> TensorType:
+    if not x.dtype.is_bool:
+        raise TypeError(f"expected a bool tensor, got {x}")
     return x
 
 
@@ -46,17 +80,26 @@ def binary(name: str, reference, vjp, doc: str, infer=infer_binary, groups=(),
         prepare=lambda a, b: promote_operands(a, b, to_float=to_float)))
 
 
-def unary(name: str, reference, vjp, doc: str, float_only: bool = False, groups=()) -> OpDef:
+def unary(name: str, reference, vjp, doc: str, float_only: bool = False, groups=(),
+          infer=None) -> OpDef:
     """Register a unary map. `float_only` ops cast int/bool operands to float32 first."""
     prepare = (lambda x: promote_operands(x, to_float=True)) if float_only else (
         lambda x: promote_operands(x))
-    return register(OpDef(name, infer_float_unary if float_only else infer_unary, reference,
-                          vjp, frozenset({ELEMENTWISE, UNARY, *groups}), doc, prepare=prepare))
+    infer = infer or (infer_float_unary if float_only else infer_unary)
+    return register(OpDef(name, infer, reference, vjp,
+                          frozenset({ELEMENTWISE, UNARY, *groups}), doc, prepare=prepare))
 
 
-# ------------------------------------------------------------------------------- the ops
+def _constant_data(v):
+    """The array held by `v` when it is produced by `gs.constant`, else None."""
+    return v.op.attrs["value"] if v.op is not None and v.op.name == "gs.constant" else None
+
+
+# ------------------------------------------------------------------------- unary ops
 
 def _infer_cast(x: TensorType, *, dtype: DType) -> TensorType:
+    if not isinstance(dtype, DType):
+        raise TypeError(f"dtype must be a DType, got {dtype!r}")
     return x.with_dtype(dtype)
 
 
@@ -70,13 +113,147 @@ def _vjp_cast(g, out, x, *, dtype):
 cast = register(OpDef(
     "gs.cast", _infer_cast, lambda x, *, dtype: x.astype(dtype.np), _vjp_cast,
     frozenset({ELEMENTWISE, UNARY}),
-    doc='Convert dtype: `%y = "gs.cast"(%x) {dtype = f64} : (tensor<3xf32>) -> tensor<3xf64>`'))
+    doc='Convert dtype: `%y = "gs.cast"(%x) {dtype = f64} : (tensor<3xf32>) -> tensor<3xf64>`',
+    prepare=lambda x: (as_value(x),)))
+
+neg = unary("gs.neg", np.negative, lambda g, out, x: (neg(g),), infer=infer_numeric_unary,
+            doc='`%y = "gs.neg"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+exp = unary("gs.exp", np.exp, lambda g, out, x: (g * out,), float_only=True,
+            doc='`%y = "gs.exp"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+log = unary("gs.log", np.log, lambda g, out, x: (g / x,), float_only=True,
+            doc='Natural log: `%y = "gs.log"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+sqrt = unary("gs.sqrt", np.sqrt, lambda g, out, x: (g * 0.5 / out,), float_only=True,
+             doc='`%y = "gs.sqrt"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+tanh = unary("gs.tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), float_only=True,
+             doc='`%y = "gs.tanh"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+# 0.5*(1+tanh(x/2)) equals 1/(1+exp(-x)) and never overflows.
+sigmoid = unary("gs.sigmoid", lambda x: 0.5 * (1 + np.tanh(0.5 * x)),
+                lambda g, out, x: (g * out * (1 - out),), float_only=True,
+                doc='1/(1+exp(-x)): `%y = "gs.sigmoid"(%x) : (tensor<3xf32>) -> '
+                    'tensor<3xf32>`')
+
+abs = unary("gs.abs", np.abs, lambda g, out, x: (g * sign(x),), infer=infer_numeric_unary,
+            doc='`%y = "gs.abs"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+sign = unary("gs.sign", np.sign, None, infer=infer_numeric_unary, groups=(NONDIFF,),
+             doc='-1, 0 or 1 (no gradient): `%y = "gs.sign"(%x) : (tensor<3xf32>) -> '
+                 'tensor<3xf32>`')
+
+floor = unary("gs.floor", np.floor, None, float_only=True, groups=(NONDIFF,),
+              doc='Round down (no gradient): `%y = "gs.floor"(%x) : (tensor<3xf32>) -> '
+                  'tensor<3xf32>`')
+
+logical_not = unary("gs.logical_not", np.logical_not, None, infer=infer_bool_unary,
+                    groups=(NONDIFF,),
+                    doc='`%y = "gs.logical_not"(%x) : (tensor<3xi1>) -> tensor<3xi1>`')
+
+# Identity forward; autodiff stops at it (its rule also returns no gradient).
+stop_gradient = unary("gs.stop_gradient", lambda x: x, lambda g, out, x: (None,),
+                      groups=(NONDIFF,),
+                      doc='Identity that cuts gradients: `%y = "gs.stop_gradient"(%x) : '
+                          '(tensor<3xf32>) -> tensor<3xf32>`')
+
+
+# ------------------------------------------------------------------------ binary ops
 
 add = binary("gs.add", np.add, lambda g, out, x, y: (g, g),
              doc='`%z = "gs.add"(%x, %y) : (tensor<3xf32>, tensor<f32>) -> tensor<3xf32>`')
 
+sub = binary("gs.sub", np.subtract, lambda g, out, x, y: (g, neg(g)),
+             infer=infer_numeric_binary,
+             doc='`%z = "gs.sub"(%x, %y) : (tensor<3xf32>, tensor<f32>) -> tensor<3xf32>`')
+
 mul = binary("gs.mul", np.multiply, lambda g, out, x, y: (g * y, g * x),
              doc='`%z = "gs.mul"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>`')
 
-exp = unary("gs.exp", np.exp, lambda g, out, x: (g * out,), float_only=True,
-            doc='`%y = "gs.exp"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+# True division: integer and bool operands are cast to float32 first (MindSpore's Div).
+div = binary("gs.div", np.true_divide, lambda g, out, x, y: (g / y, neg(g) * x / (y * y)),
+             infer=infer_numeric_binary, to_float=True,
+             doc='`%z = "gs.div"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>`')
+
+
+def _vjp_pow(g, out, x, y):
+    # A constant exponent gets no gradient (and no log(x), which is nan for x < 0); its
+    # decrement is folded so that x**3 differentiates cleanly to any order.
+    data = _constant_data(y)
+    y_minus_1 = y - 1 if data is None else as_value(np.asarray(data - 1, data.dtype))
+    return (g * y * pow(x, y_minus_1), None if data is not None else g * out * log(x))
+
+
+pow = binary("gs.pow", np.power, _vjp_pow, infer=infer_numeric_binary,
+             doc='x**y: `%z = "gs.pow"(%x, %y) : (tensor<3xf32>, tensor<f32>) -> '
+                 'tensor<3xf32>`')
+
+def _route(mask, g):
+    """(g where mask, g elsewhere): how maximum/minimum split their gradient."""
+    return select(mask, g, 0), select(mask, 0, g)
+
+
+# The gradient goes to x where x >= y (ties to x) and to y elsewhere; minimum likewise.
+maximum = binary("gs.maximum", np.maximum,
+                 lambda g, out, x, y: _route(greater_equal(x, y), g),
+                 infer=infer_numeric_binary,
+                 doc='`%z = "gs.maximum"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> '
+                     'tensor<3xf32>`')
+
+minimum = binary("gs.minimum", np.minimum,
+                 lambda g, out, x, y: _route(less_equal(x, y), g),
+                 infer=infer_numeric_binary,
+                 doc='`%z = "gs.minimum"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> '
+                     'tensor<3xf32>`')
+
+logical_and = binary("gs.logical_and", np.logical_and, None, infer=infer_bool_binary,
+                     groups=(NONDIFF,),
+                     doc='`%z = "gs.logical_and"(%x, %y) : (tensor<3xi1>, tensor<3xi1>) -> '
+                         'tensor<3xi1>`')
+
+logical_or = binary("gs.logical_or", np.logical_or, None, infer=infer_bool_binary,
+                    groups=(NONDIFF,),
+                    doc='`%z = "gs.logical_or"(%x, %y) : (tensor<3xi1>, tensor<3xi1>) -> '
+                        'tensor<3xi1>`')
+
+
+# ----------------------------------------------------------------------- compare ops
+
+def _compare(name: str, reference) -> OpDef:
+    """Compare after promoting both operands to one dtype; the result is bool."""
+    return binary(f"gs.{name}", reference, None, infer=infer_compare,
+                  groups=(COMPARE, NONDIFF),
+                  doc=f'`%z = "gs.{name}"(%x, %y) : (tensor<3xf32>, tensor<f32>) -> '
+                      f'tensor<3xi1>`')
+
+
+equal = _compare("equal", np.equal)
+not_equal = _compare("not_equal", np.not_equal)
+less = _compare("less", np.less)
+less_equal = _compare("less_equal", np.less_equal)
+greater = _compare("greater", np.greater)
+greater_equal = _compare("greater_equal", np.greater_equal)
+
+
+# ---------------------------------------------------------------------------- select
+
+def _prepare_select(cond, x, y):
+    cond = as_value(cond)
+    return (cond, *promote_operands(x, y))
+
+
+def _infer_select(c: TensorType, x: TensorType, y: TensorType) -> TensorType:
+    if not c.dtype.is_bool:
+        raise TypeError(f"condition must be a bool tensor, got {c}")
+    _same_dtype((x, y))
+    return TensorType(broadcast_shapes(c.shape, x.shape, y.shape), x.dtype)
+
+
+select = register(OpDef(
+    "gs.select", _infer_select, np.where,
+    lambda g, out, c, x, y: (None, select(c, g, 0), select(c, 0, g)),
+    frozenset({ELEMENTWISE}),
+    doc='cond ? x : y, broadcasting all three: `%z = "gs.select"(%c, %x, %y) : '
+        '(tensor<3xi1>, tensor<3xf32>, tensor<f32>) -> tensor<3xf32>`',
+    prepare=_prepare_select))

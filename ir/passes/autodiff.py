@@ -5,8 +5,16 @@ so the pass applies to its own output: grad of grad needs nothing more.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..core import Builder, Graph, Value, building, clone_ops
 from .. import ops
+
+
+def _filled(like: Value, value: float) -> Value:
+    """A tensor of `like`'s type filled with `value` (a broadcast constant)."""
+    scalar = ops.constant(np.array(value, like.dtype.np))
+    return ops.broadcast_to(scalar, shape=like.shape) if like.shape else scalar
 
 
 def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
@@ -43,7 +51,7 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
         seeds = graph.outputs[:1] if has_aux else graph.outputs
         for out in seeds:
             if out in active and out.dtype.is_float:
-                _accumulate(cotangent, out, ops.ones_like(new[out]))
+                _accumulate(cotangent, out, _filled(new[out], 1.0))
 
         for op in reversed(graph.ops):
             g = cotangent.pop(op.result, None)
@@ -62,7 +70,7 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
         for i in wrt:
             x = graph.inputs[i]
             g = cotangent.get(x)
-            g = ops.zeros_like(inputs[i]) if g is None else g
+            g = _filled(inputs[i], 0.0) if g is None else g
             g.name = g.name or f"d_{x.name or i}"
             result.outputs.append(g)
     return result

@@ -1,0 +1,199 @@
+"""Loop program -> LLVM IR (llvmlite.ir), in the runtime's calling convention.
+
+The module holds:
+- one private global per constant array (64-byte aligned bytes);
+- one internal function per kernel, `void @<kernel>(ptr noalias %buf0, ...)`, taking every
+  buffer it touches as a separate `noalias` pointer: buffers of one kernel never overlap (the
+  memory plan places a kernel's result apart from what it reads), and saying so lets the loop
+  vectoriser skip runtime alias checks. O3 inlines them into the entry, keeping the aliasing
+  facts as scoped metadata;
+- the entry `void @<entry>(ptr noalias %buffers)`: it loads the input and output pointers from
+  the array (graph inputs, then outputs, then the workspace arena), offsets into the arena for
+  workspace buffers, and calls the kernels in order.
+
+Loops are simple counted loops with an i64 induction variable starting at 0 (`nuw nsw`
+increment, exit test at the bottom), which is the form the loop vectoriser widens. Scalar
+accumulators live in allocas that SROA turns into phis. Bools are i1 in registers and i8 in
+memory.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ..ir.types import DType
+from . import loops as L
+from .matmul import emit_matmul
+from .scalar_ops import LoweringError, emit_scalar, register_type
+
+_I64 = ir.IntType(64)
+_I8 = ir.IntType(8)
+_PTR = ir.PointerType()
+
+
+def memory_type(dtype: DType) -> ir.Type:
+    return _I8 if dtype is DType.bool else register_type(dtype)
+
+
+class KernelEmitter:
+    """Emits one kernel's body into `function` (its params are the kernel's buffers)."""
+
+    def __init__(self, function: ir.Function, kernel: L.Kernel):
+        self.function = function
+        self.builder = ir.IRBuilder(function.append_basic_block("entry"))
+        self.params = {id(b): arg for b, arg in zip(kernel.buffers, function.args)}
+        self.vars: dict[str, ir.Value] = {}
+        self.locals: dict[int, ir.AllocaInstr] = {}
+        self.memo: dict[int, ir.Value] = {}
+
+    def local(self, local: L.Local) -> ir.AllocaInstr:
+        slot = self.locals.get(id(local))
+        if slot is None:
+            entry = self.function.entry_basic_block
+            with self.builder.goto_block(entry):
+                self.builder.position_at_start(entry)
+                slot = self.builder.alloca(register_type(local.dtype), name=local.name)
+            self.locals[id(local)] = slot
+        return slot
+
+    def address(self, buffer: L.Buffer, index: L.Expr) -> ir.Value:
+        return self.builder.gep(self.params[id(buffer)], [self.expr(index)], inbounds=True,
+                                source_etype=memory_type(buffer.dtype))
+
+    # ------------------------------------------------------------------------ statements
+
+    def stmts(self, items: list) -> None:
+        for stmt in items:
+            self.memo = {}
+            if isinstance(stmt, L.Loop):
+                self.loop(stmt)
+            elif isinstance(stmt, L.Store):
+                value = self.expr(stmt.value)
+                if stmt.buffer.dtype is DType.bool:
+                    value = self.builder.zext(value, _I8)
+                self.builder.store(value, self.address(stmt.buffer, stmt.index),
+                                   align=stmt.buffer.dtype.itemsize)
+            elif isinstance(stmt, L.Assign):
+                self.builder.store(self.expr(stmt.value), self.local(stmt.local))
+            elif isinstance(stmt, L.Matmul):
+                self.matmul(stmt)
+            else:
+                raise LoweringError(f"unknown statement {stmt!r}")
+
+    def loop(self, loop: L.Loop) -> None:
+        b = self.builder
+        before = b.block
+        body = self.function.append_basic_block(f"{loop.var}.loop")
+        after = self.function.append_basic_block(f"{loop.var}.exit")
+        b.branch(body)
+        b.position_at_end(body)
+        index = b.phi(_I64, name=loop.var)
+        index.add_incoming(ir.Constant(_I64, 0), before)
+        saved = self.vars.get(loop.var)
+        self.vars[loop.var] = index
+        self.stmts(loop.body)
+        following = b.add(index, ir.Constant(_I64, 1), name=f"{loop.var}.next",
+                          flags=("nuw", "nsw"))
+        done = b.icmp_unsigned("==", following, ir.Constant(_I64, loop.extent))
+        index.add_incoming(following, b.block)
+        b.cbranch(done, after, body)
+        b.position_at_end(after)
+        self.vars[loop.var] = saved
+
+    def matmul(self, mm: L.Matmul) -> None:
+        if mm.c.dtype is DType.bool:
+            raise LoweringError("no lowering for gs.matmul on bool operands")
+        emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
+                    self.params[id(mm.c)], mm.m, mm.n, mm.k, mm.c.dtype.mlir,
+                    mm.transpose_a, mm.transpose_b)
+
+    # ----------------------------------------------------------------------- expressions
+
+    def expr(self, e: L.Expr) -> ir.Value:
+        cached = self.memo.get(id(e))
+        if cached is None:
+            cached = self.memo[id(e)] = self._expr(e)
+        return cached
+
+    def _expr(self, e: L.Expr) -> ir.Value:
+        b = self.builder
+        if isinstance(e, L.Const):
+            value = e.value
+            if e.dtype.is_float:
+                value = float(value)
+            else:
+                value = int(value)
+            return ir.Constant(register_type(e.dtype), value)
+        if isinstance(e, L.Var):
+            return self.vars[e.name]
+        if isinstance(e, L.Load):
+            value = b.load(self.address(e.buffer, e.index), typ=memory_type(e.buffer.dtype),
+                           align=e.buffer.dtype.itemsize)
+            if e.buffer.dtype is DType.bool:
+                value = b.icmp_unsigned("!=", value, ir.Constant(_I8, 0))
+            return value
+        if isinstance(e, L.LocalRef):
+            return b.load(self.local(e.local), typ=register_type(e.local.dtype))
+        args = [self.expr(a) for a in e.args]
+        if e.op == "+":
+            return b.add(*args, flags=("nsw",))
+        if e.op == "*":
+            return b.mul(*args, flags=("nsw",))
+        if e.op == "//":
+            return b.udiv(*args)
+        if e.op == "%":
+            return b.urem(*args)
+        return emit_scalar(b, e.op, args, e.attrs)
+
+
+def _constant_global(module: ir.Module, buffer: L.Buffer) -> ir.GlobalVariable:
+    raw = bytearray(buffer.data.astype(buffer.dtype.np).tobytes()) or bytearray(1)
+    init = ir.Constant(ir.ArrayType(_I8, len(raw)), raw)
+    variable = ir.GlobalVariable(module, init.type, f"const.{buffer.name}")
+    variable.initializer = init
+    variable.global_constant = True
+    variable.linkage = "private"
+    variable.unnamed_addr = True
+    variable.align = 64
+    return variable
+
+
+def emit_module(program: L.Program, triple: str = "", data_layout: str = "") -> str:
+    """LLVM IR text of `program` (before the runtime's function attributes are added)."""
+    module = ir.Module(name=program.entry)
+    if triple:
+        module.triple, module.data_layout = triple, data_layout
+    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), program.entry)
+    entry.args[0].add_attribute("noalias")
+    entry.args[0].name = "buffers"
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    slots = sum(1 for x in program.buffers if x.kind in ("in", "out"))
+    pointers: dict[int, ir.Value] = {}
+
+    def slot(position: int, name: str) -> ir.Value:
+        address = b.gep(entry.args[0], [ir.Constant(_I64, position)], inbounds=True,
+                        source_etype=_PTR)
+        return b.load(address, name=name, typ=_PTR, align=8)
+
+    arena = slot(slots, "workspace")
+    for buffer in program.buffers:
+        if buffer.kind in ("in", "out"):
+            pointers[id(buffer)] = slot(buffer.slot, buffer.name)
+        elif buffer.kind == "ws":
+            pointers[id(buffer)] = b.gep(arena, [ir.Constant(_I64, buffer.offset)],
+                                         inbounds=True, source_etype=_I8, name=buffer.name)
+        else:
+            pointers[id(buffer)] = _constant_global(module, buffer)
+    for kernel in program.kernels:
+        function = ir.Function(module, ir.FunctionType(
+            ir.VoidType(), [_PTR] * len(kernel.buffers)), kernel.name)
+        function.linkage = "internal"
+        function.attributes.add("nounwind")
+        for arg, buffer in zip(function.args, kernel.buffers):
+            arg.name = buffer.name
+            arg.add_attribute("noalias")
+        emitter = KernelEmitter(function, kernel)
+        emitter.stmts(kernel.body)
+        emitter.builder.ret_void()
+        b.call(function, [pointers[id(x)] for x in kernel.buffers])
+    b.ret_void()
+    return str(module)

@@ -1,0 +1,269 @@
+"""The loop-nest IR between the fused graph and LLVM: buffers, loops, loads, stores, scalar ops.
+
+A `Program` is an ordered list of `Kernel`s over named `Buffer`s. A kernel's body is a list of
+statements (`Loop`, `Store`, `Assign` to a scalar `Local`, `Matmul`); values are expression
+trees (`Const`, `Var` (a loop index), `Load`, `LocalRef`, `Call` of a scalar op). Index
+arithmetic uses the same `Call` node with the operators `+ * // %` on i64 and prints infix.
+This is the `loops` dump stage:
+
+    kernel fused_0(%x: f32[4,3] in, %b: f32[3] in, %z: f32[4,3] ws+0):
+      for i0 in 0..4:
+        for i1 in 0..3:
+          z[i0*3+i1] = add(load x[i0*3+i1], load b[i1])
+
+Buffers are row-major and contiguous. `kind` says where a buffer lives: `in`/`out` (slot in the
+entry's pointer array), `ws` (byte offset into the workspace arena) or `const` (an LLVM global).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from ..ir.types import DType
+
+INDEX_OPS = ("+", "*", "//", "%")
+
+
+@dataclass(eq=False, slots=True)
+class Buffer:
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+    kind: str                      # "in" | "out" | "ws" | "const"
+    slot: int = 0                  # position in %buffers (in/out)
+    offset: int = 0                # byte offset in the arena (ws)
+    data: np.ndarray | None = None  # contents (const)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def describe(self) -> str:
+        dims = ",".join(str(d) for d in self.shape)
+        where = {"ws": f"ws+{self.offset}", "in": f"in{self.slot}",
+                 "out": f"out{self.slot}"}.get(self.kind, self.kind)
+        return f"%{self.name}: {self.dtype.mlir if not self.dtype.is_bool else 'bool'}" \
+               f"[{dims}] {where}"
+
+
+# ------------------------------------------------------------------------------ expressions
+
+@dataclass(eq=False, slots=True)
+class Const:
+    value: Any
+    dtype: DType
+
+
+@dataclass(eq=False, slots=True)
+class Var:
+    name: str
+
+
+@dataclass(eq=False, slots=True)
+class Load:
+    buffer: Buffer
+    index: "Expr"
+
+
+@dataclass(eq=False, slots=True)
+class Local:
+    """A scalar variable of a kernel (an accumulator); lives in a register after SROA."""
+    name: str
+    dtype: DType
+
+
+@dataclass(eq=False, slots=True)
+class LocalRef:
+    local: Local
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """Scalar op `op` (an elementwise primitive's short name, or an index operator)."""
+    op: str
+    args: tuple
+    dtype: DType
+    attrs: dict = field(default_factory=dict)
+
+
+Expr = Union[Const, Var, Load, LocalRef, Call]
+
+
+# ------------------------------------------------------------------------------- statements
+
+@dataclass(eq=False, slots=True)
+class Loop:
+    var: str
+    extent: int
+    body: list
+
+
+@dataclass(eq=False, slots=True)
+class Store:
+    buffer: Buffer
+    index: Expr
+    value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class Assign:
+    local: Local
+    value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class Matmul:
+    """c[m,n] = op(a) @ op(b), lowered by `codegen.matmul.emit_matmul`."""
+    a: Buffer
+    b: Buffer
+    c: Buffer
+    m: int
+    n: int
+    k: int
+    transpose_a: bool
+    transpose_b: bool
+
+
+@dataclass(eq=False, slots=True)
+class Kernel:
+    name: str
+    buffers: list[Buffer]          # every buffer the body touches, in parameter order
+    body: list
+
+
+@dataclass(eq=False, slots=True)
+class Program:
+    entry: str
+    buffers: list[Buffer]
+    kernels: list[Kernel]
+    workspace_bytes: int
+
+
+# ------------------------------------------------------------------- index arithmetic helpers
+
+def index_const(value: int) -> Const:
+    return Const(int(value), DType.i64)
+
+
+def _is_const(expr, value=None) -> bool:
+    return isinstance(expr, Const) and (value is None or expr.value == value)
+
+
+def iadd(a: Expr, b: Expr) -> Expr:
+    if _is_const(a) and _is_const(b):
+        return index_const(a.value + b.value)
+    if _is_const(a, 0):
+        return b
+    if _is_const(b, 0):
+        return a
+    return Call("+", (a, b), DType.i64)
+
+
+def imul(a: Expr, b: Expr) -> Expr:
+    if _is_const(a) and _is_const(b):
+        return index_const(a.value * b.value)
+    if _is_const(a, 0) or _is_const(b, 0):
+        return index_const(0)
+    if _is_const(a, 1):
+        return b
+    if _is_const(b, 1):
+        return a
+    return Call("*", (a, b), DType.i64)
+
+
+def idiv(a: Expr, divisor: int) -> Expr:
+    if divisor == 1:
+        return a
+    if _is_const(a):
+        return index_const(a.value // divisor)
+    return Call("//", (a, index_const(divisor)), DType.i64)
+
+
+def imod(a: Expr, divisor: int) -> Expr:
+    if divisor == 1:
+        return index_const(0)
+    if _is_const(a):
+        return index_const(a.value % divisor)
+    return Call("%", (a, index_const(divisor)), DType.i64)
+
+
+def strides_of(shape: tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for dim in reversed(shape):
+        strides.append(step)
+        step *= dim
+    return strides[::-1]
+
+
+def linear(indices: list[Expr], shape: tuple[int, ...]) -> Expr:
+    """Row-major flat offset of `indices` into `shape`; size-1 axes contribute nothing."""
+    flat: Expr = index_const(0)
+    for index, dim, stride in zip(indices, shape, strides_of(shape)):
+        if dim != 1:
+            flat = iadd(flat, imul(index, index_const(stride)))
+    return flat
+
+
+def delinearize(flat: Expr, shape: tuple[int, ...]) -> list[Expr]:
+    """Indices into `shape` of the row-major flat offset `flat` (inverse of `linear`)."""
+    out = []
+    for axis, (dim, stride) in enumerate(zip(shape, strides_of(shape))):
+        index = idiv(flat, stride)
+        out.append(index_const(0) if dim == 1 else index if axis == 0 else imod(index, dim))
+    return out
+
+
+# --------------------------------------------------------------------------------- printing
+
+def print_expr(expr: Expr) -> str:
+    if isinstance(expr, Const):
+        return repr(expr.value) if not isinstance(expr.value, float) else f"{expr.value!r}"
+    if isinstance(expr, Var):
+        return expr.name
+    if isinstance(expr, Load):
+        return f"load {expr.buffer.name}[{print_expr(expr.index)}]"
+    if isinstance(expr, LocalRef):
+        return expr.local.name
+    if expr.op in INDEX_OPS:
+        left, right = (print_expr(a) for a in expr.args)
+        if expr.op != "+" and isinstance(expr.args[0], Call) and expr.args[0].op == "+":
+            left = f"({left})"
+        return f"{left}{expr.op}{right}"
+    args = ", ".join(print_expr(a) for a in expr.args)
+    attrs = "".join(f", {k}={v.mlir if isinstance(v, DType) else v}"
+                    for k, v in expr.attrs.items())
+    return f"{expr.op}({args}{attrs})"
+
+
+def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
+    pad = "  " * depth
+    for stmt in stmts:
+        if isinstance(stmt, Loop):
+            lines.append(f"{pad}for {stmt.var} in 0..{stmt.extent}:")
+            _print_stmts(stmt.body, depth + 1, lines)
+        elif isinstance(stmt, Store):
+            lines.append(f"{pad}{stmt.buffer.name}[{print_expr(stmt.index)}] = "
+                         f"{print_expr(stmt.value)}")
+        elif isinstance(stmt, Assign):
+            lines.append(f"{pad}{stmt.local.name} = {print_expr(stmt.value)}")
+        elif isinstance(stmt, Matmul):
+            lines.append(f"{pad}{stmt.c.name} = matmul({stmt.a.name}, {stmt.b.name}, "
+                         f"m={stmt.m}, n={stmt.n}, k={stmt.k}, "
+                         f"transpose_a={stmt.transpose_a}, transpose_b={stmt.transpose_b})")
+        else:
+            raise TypeError(f"unknown statement {stmt!r}")
+
+
+def print_kernel(kernel: Kernel) -> str:
+    params = ", ".join(b.describe() for b in kernel.buffers)
+    lines = [f"kernel {kernel.name}({params}):"]
+    _print_stmts(kernel.body, 1, lines)
+    return "\n".join(lines)
+
+
+def print_loops(program: Program) -> str:
+    """The `loops` dump: a header with the arena size, then every kernel in order."""
+    head = f"// entry @{program.entry}, workspace {program.workspace_bytes} bytes"
+    return "\n".join([head] + [print_kernel(k) for k in program.kernels]) + "\n"

@@ -1,0 +1,350 @@
+"""Lowering: fused graph + memory plan -> loop program (`codegen.loops`).
+
+One loop-nest helper per kernel class (`KERNEL_LOWERINGS`): elementwise (also copies), reduce,
+argmax, matmul, pad and concat. Inside a kernel, a value that is not stored is *expanded* at the
+index where it is needed: elementwise ops become scalar `Call`s on their operands' expansions,
+broadcasting gives stride-0 axes, and reshape/broadcast_to/transpose/slice are index maps onto
+their operand. Scalar constants are inlined; array constants become `const` buffers (LLVM
+globals). Loops of extent 1 are dropped (their index is the constant 0).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..ir.core import Op, Value
+from ..ir.passes.fuse import FusedGraph, FusedKernel
+from ..ir.passes.memory_plan import MemoryPlan
+from ..ir.types import DType
+from . import loops as L
+from .scalar_ops import SCALAR_OPS, LoweringError
+
+
+def _axes(axes, rank: int) -> tuple[int, ...]:
+    if isinstance(axes, int):
+        axes = (axes,)
+    return tuple(sorted(a % rank for a in axes)) if rank else ()
+
+
+def _nest(shape, prefix: str, body_of):
+    """Loops over `shape` (outermost first); `body_of(indices)` builds the innermost body."""
+    if any(d == 0 for d in shape):
+        return []
+    indices = [L.index_const(0) if d == 1 else L.Var(f"{prefix}{a}")
+               for a, d in enumerate(shape)]
+    body = body_of(indices)
+    for axis in reversed(range(len(shape))):
+        if shape[axis] != 1:
+            body = [L.Loop(f"{prefix}{axis}", shape[axis], body)]
+    return body
+
+
+def _identity(op: str, dtype: DType):
+    if op == "add":
+        return False if dtype.is_bool else 0.0 if dtype.is_float else 0
+    if dtype.is_float:
+        return float("-inf")
+    return False if dtype.is_bool else -(2 ** (8 * dtype.itemsize - 1))
+
+
+class Lowerer:
+    def __init__(self, fused: FusedGraph, plan: MemoryPlan, entry: str):
+        graph = fused.graph
+        self.fused, self.plan, self.entry = fused, plan, entry
+        self.names: set[str] = set()
+        self.homes: dict[tuple[str, int], L.Buffer] = {}
+        self.buffers: list[L.Buffer] = []
+        n_in = len(graph.inputs)
+        for i, v in enumerate(graph.inputs):
+            self._add(("in", i), L.Buffer(self._name(v, "arg"), v.shape, v.dtype, "in", i))
+        for j, v in enumerate(graph.outputs):
+            self._add(("out", j), L.Buffer(self._name(v, "out"), v.shape, v.dtype, "out",
+                                           n_in + j))
+        self.stored: dict[Value, L.Buffer] = {}
+        for v, home in fused.homes.items():
+            if home[0] == "ws":
+                self.stored[v] = L.Buffer(self._name(v, "t"), v.shape, v.dtype, "ws",
+                                          offset=plan.offsets[v])
+                self.buffers.append(self.stored[v])
+            else:
+                self.stored[v] = self.homes[home]
+        self.constants: dict[Value, L.Buffer] = {}
+
+    def _add(self, key, buffer: L.Buffer) -> None:
+        self.homes[key] = buffer
+        self.buffers.append(buffer)
+
+    def _name(self, v: Value, default: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", v.name or "") or default
+        name, n = base, 0
+        while name in self.names:
+            n += 1
+            name = f"{base}_{n}"
+        self.names.add(name)
+        return name
+
+    # ----------------------------------------------------------------------- expansion
+
+    def value_at(self, v: Value, index: list) -> L.Expr:
+        """The expression for element `index` of `v`: a load if stored, else its op's body."""
+        if v in self.stored:
+            return L.Load(self.stored[v], L.linear(index, v.shape))
+        return self.op_at(v.op, index)
+
+    def buffer_of(self, v: Value) -> L.Buffer:
+        if v in self.stored:
+            return self.stored[v]
+        if v.op is not None and v.op.name == "gs.constant":
+            return self.constant_buffer(v)
+        raise LoweringError(f"value {v} of {v.op} was not materialised")
+
+    def constant_buffer(self, v: Value) -> L.Buffer:
+        if v not in self.constants:
+            data = np.ascontiguousarray(v.op.attrs["value"], dtype=v.dtype.np)
+            self.constants[v] = L.Buffer(self._name(v, "const"), v.shape, v.dtype, "const",
+                                         data=data)
+            self.buffers.append(self.constants[v])
+        return self.constants[v]
+
+    def op_at(self, op: Op, index: list) -> L.Expr:
+        name = op.name.split(".", 1)[1]
+        out = op.result
+        if name == "constant":
+            value = op.attrs["value"]
+            if value.size == 1:
+                return L.Const(value.reshape(-1)[0].item(), out.dtype)
+            return L.Load(self.constant_buffer(out), L.linear(index, out.shape))
+        if name == "iota":
+            ramp = index[op.attrs["axis"]] if out.shape else L.index_const(0)
+            return L.Call("cast", (ramp,), out.dtype, {"dtype": out.dtype})
+        view = _VIEWS.get(name)
+        if view is not None:
+            return view(self, op, index)
+        if name not in SCALAR_OPS:
+            raise LoweringError(f"no lowering for {op.name}")
+        args = tuple(self.value_at(x, _broadcast_index(index, x.shape)) for x in op.operands)
+        attrs = {"dtype": op.attrs["dtype"]} if name == "cast" else {}
+        return L.Call(name, args, out.dtype, attrs)
+
+    # ----------------------------------------------------------------------- kernels
+
+    def kernel(self, k: FusedKernel) -> L.Kernel:
+        if k.kind == "copy":
+            target = self.homes[k.target]
+            source = self.buffer_of(k.value)
+            body = _nest(k.value.shape, "i", lambda ix: [L.Store(
+                target, L.linear(ix, target.shape), L.Load(source, L.linear(ix, target.shape)))])
+        else:
+            op = k.value.op
+            lower = KERNEL_LOWERINGS.get(op.name, lower_elementwise)
+            body = lower(self, op, self.buffer_of(k.value))
+        return L.Kernel(k.name, _buffers_in(body), body)
+
+    def program(self) -> L.Program:
+        kernels = [self.kernel(k) for k in self.fused.kernels]
+        return L.Program(self.entry, self.buffers, kernels, self.plan.arena_size)
+
+
+def _broadcast_index(index: list, shape: tuple[int, ...]) -> list:
+    """numpy broadcasting: trailing axes align; size-1 axes read element 0."""
+    lead = len(index) - len(shape)
+    return [L.index_const(0) if d == 1 else index[lead + a] for a, d in enumerate(shape)]
+
+
+def _reshape_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
+    x = op.operands[0]
+    flat = L.linear(index, op.result.shape)
+    if x in lw.stored:
+        return L.Load(lw.stored[x], flat)
+    return lw.value_at(x, L.delinearize(flat, x.shape))
+
+
+def _transpose_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
+    perm = op.attrs["perm"]
+    source = [None] * len(perm)
+    for axis, p in enumerate(perm):
+        source[p] = index[axis]
+    return lw.value_at(op.operands[0], source)
+
+
+def _slice_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
+    x = op.operands[0]
+    begin, strides = op.attrs["begin"], op.attrs.get("strides") or (1,) * x.ndim
+    source = [L.iadd(L.index_const(b % d if d else 0), L.imul(i, L.index_const(s)))
+              for i, b, s, d in zip(index, begin, strides, x.shape)]
+    return lw.value_at(x, source)
+
+
+_VIEWS = {
+    "reshape": _reshape_at,
+    "broadcast_to": lambda lw, op, ix: lw.value_at(op.operands[0],
+                                                   _broadcast_index(ix, op.operands[0].shape)),
+    "transpose": _transpose_at,
+    "slice": _slice_at,
+}
+
+
+def _buffers_in(body: list) -> list[L.Buffer]:
+    seen: dict[int, L.Buffer] = {}
+
+    def expr(e) -> None:
+        if isinstance(e, L.Load):
+            seen.setdefault(id(e.buffer), e.buffer)
+            expr(e.index)
+        elif isinstance(e, L.Call):
+            for a in e.args:
+                expr(a)
+
+    def stmts(items) -> None:
+        for s in items:
+            if isinstance(s, L.Loop):
+                stmts(s.body)
+            elif isinstance(s, L.Store):
+                seen.setdefault(id(s.buffer), s.buffer)
+                expr(s.index)
+                expr(s.value)
+            elif isinstance(s, L.Assign):
+                expr(s.value)
+            elif isinstance(s, L.Matmul):
+                for b in (s.c, s.a, s.b):
+                    seen.setdefault(id(b), b)
+
+    stmts(body)
+    return list(seen.values())
+
+
+# ------------------------------------------------------------------ one helper per kernel class
+
+def lower_elementwise(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """out[i] = f(i) over the output shape: maps, views, sources and their fused chains."""
+    return _nest(out.shape, "i", lambda ix: [
+        L.Store(out, L.linear(ix, out.shape), lw.op_at(op, ix))])
+
+
+def lower_reduce(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """reduce_sum / reduce_max. If the innermost input axis is reduced, a register
+    accumulator runs over the reduced axes (vectorised with reassoc); otherwise the output
+    buffer is the accumulator and the loops follow the input's layout (unit stride inside)."""
+    x = op.operands[0]
+    axes = _axes(op.attrs["axes"], x.ndim)
+    combine = "add" if op.name == "gs.reduce_sum" else "maximum"
+    init = L.Const(_identity(combine, out.dtype), out.dtype)
+
+    def element(ix):
+        value = lw.value_at(x, ix)
+        if x.dtype is not out.dtype:
+            value = L.Call("cast", (value,), out.dtype, {"dtype": out.dtype})
+        return value
+
+    def out_index(ix):
+        kept = [L.index_const(0) if a in axes else i for a, i in enumerate(ix)]
+        if not op.attrs.get("keep_dims", False):
+            kept = [i for a, i in enumerate(kept) if a not in axes]
+        return L.linear(kept, out.shape)
+
+    if x.ndim and x.ndim - 1 in axes and x.type.size:
+        acc = L.Local("acc", out.dtype)
+        kept_shape = [1 if a in axes else d for a, d in enumerate(x.shape)]
+        red_shape = [d if a in axes else 1 for a, d in enumerate(x.shape)]
+
+        def outer(kx):
+            def inner(rx):
+                ix = [r if a in axes else k for a, (k, r) in enumerate(zip(kx, rx))]
+                return [L.Assign(acc, L.Call(combine, (L.LocalRef(acc), element(ix)),
+                                             out.dtype))]
+            return [L.Assign(acc, init), *_nest(red_shape, "r", inner),
+                    L.Store(out, out_index(kx), L.LocalRef(acc))]
+        return _nest(kept_shape, "i", outer)
+    fill = _nest(out.shape, "o", lambda ox: [L.Store(out, L.linear(ox, out.shape), init)])
+    return fill + _nest(x.shape, "i", lambda ix: [L.Store(out, out_index(ix), L.Call(
+        combine, (L.Load(out, out_index(ix)), element(ix)), out.dtype))])
+
+
+def lower_argmax(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """First index of the maximum along `axis` (the first NaN wins, as in numpy)."""
+    x = op.operands[0]
+    axis = _axes(op.attrs["axis"], x.ndim)[0] if x.ndim else 0
+    best, where = L.Local("best", x.dtype), L.Local("best_index", DType.i64)
+    value, take = L.Local("x", x.dtype), L.Local("take", DType.bool)
+    kept_shape = [1 if a == axis else d for a, d in enumerate(x.shape)]
+
+    def outer(kx):
+        def inner(rx):
+            ix = list(kx)
+            if x.ndim:
+                ix[axis] = rx[0]
+            current, known = L.LocalRef(value), L.LocalRef(best)
+            greater = L.Call("greater", (current, known), DType.bool)
+            if x.dtype.is_float:
+                first_nan = L.Call("logical_and", (
+                    L.Call("not_equal", (current, current), DType.bool),
+                    L.Call("equal", (known, known), DType.bool)), DType.bool)
+                greater = L.Call("logical_or", (greater, first_nan), DType.bool)
+            return [L.Assign(value, lw.value_at(x, ix)), L.Assign(take, greater),
+                    L.Assign(best, L.Call("select", (L.LocalRef(take), current, known),
+                                          x.dtype)),
+                    L.Assign(where, L.Call("select", (L.LocalRef(take), rx[0],
+                                                      L.LocalRef(where)), DType.i64))]
+        red = _nest((x.shape[axis],) if x.ndim else (), "r", inner)
+        kept = [i for a, i in enumerate(kx) if a != axis or op.attrs.get("keep_dims")]
+        result = L.LocalRef(where) if out.dtype is DType.i64 else L.Call(
+            "cast", (L.LocalRef(where),), out.dtype, {"dtype": out.dtype})
+        return [L.Assign(best, L.Const(_identity("max", x.dtype), x.dtype)),
+                L.Assign(where, L.index_const(0)), *red,
+                L.Store(out, L.linear(kept, out.shape), result)]
+    return _nest(kept_shape, "i", outer)
+
+
+def lower_matmul(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    a, b = op.operands
+    ta, tb = bool(op.attrs.get("transpose_a")), bool(op.attrs.get("transpose_b"))
+    m, k = (a.shape[1], a.shape[0]) if ta else a.shape
+    n = b.shape[0] if tb else b.shape[1]
+    return [L.Matmul(lw.buffer_of(a), lw.buffer_of(b), out, m, n, k, ta, tb)]
+
+
+def lower_pad(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """Zero the output, then out[low + i*stride] = x[i]."""
+    x = op.operands[0]
+    low = op.attrs["low"]
+    stride = op.attrs.get("stride") or (1,) * x.ndim
+    if isinstance(stride, int):
+        stride = (stride,) * x.ndim
+    zero = L.Const(_identity("add", out.dtype), out.dtype)
+    fill = _nest(out.shape, "o", lambda ox: [L.Store(out, L.linear(ox, out.shape), zero)])
+
+    def place(ix):
+        target = [L.iadd(L.index_const(lo), L.imul(i, L.index_const(s)))
+                  for i, lo, s in zip(ix, low, stride)]
+        return [L.Store(out, L.linear(target, out.shape), lw.value_at(x, ix))]
+    return fill + _nest(x.shape, "i", place)
+
+
+def lower_concat(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """One loop nest per operand, writing at its offset along `axis`."""
+    axis = op.attrs["axis"] % len(out.shape)
+    body, offset = [], 0
+    for x in op.operands:
+        def place(ix, offset=offset, x=x):
+            target = list(ix)
+            target[axis] = L.iadd(ix[axis], L.index_const(offset))
+            return [L.Store(out, L.linear(target, out.shape), lw.value_at(x, ix))]
+        body += _nest(x.shape, "i", place)
+        offset += x.shape[axis]
+    return body
+
+
+KERNEL_LOWERINGS = {
+    "gs.reduce_sum": lower_reduce,
+    "gs.reduce_max": lower_reduce,
+    "gs.argmax": lower_argmax,
+    "gs.matmul": lower_matmul,
+    "gs.pad": lower_pad,
+    "gs.concat": lower_concat,
+}
+
+
+def lower_to_loops(fused: FusedGraph, plan: MemoryPlan, entry: str = "main") -> L.Program:
+    """The loop program of `fused` with buffers placed by `plan`."""
+    return Lowerer(fused, plan, entry).program()

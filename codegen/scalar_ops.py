@@ -1,0 +1,229 @@
+"""Scalar bodies of the elementwise primitives: op short name -> builder function.
+
+Each entry is `fn(builder, *values, **attrs) -> value` on llvmlite values of one register type
+(float, double, i32, i64 or i1 for bool), scalar or vector. The element kind is read from the
+LLVM type: i1 is bool (unsigned), other integers are signed. Semantics follow numpy:
+comparisons are ordered except `!=` (unordered), maximum/minimum/sign propagate NaN, float ->
+int casts truncate, anything -> bool is `!= 0` (NaN is true).
+
+Fast-math: float arithmetic carries `reassoc contract` only (reassociation lets reductions
+vectorise, contraction gives FMA). `nnan`/`ninf` (part of `fast`) would let LLVM drop the NaN
+and infinity handling numpy users rely on, so they are never used.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from llvmlite import ir
+
+from ..ir.types import DType
+from . import vector_math
+
+FLOAT_FLAGS = ("reassoc", "contract")
+
+
+class LoweringError(Exception):
+    """An op or op/dtype combination has no lowering; the message names the op."""
+
+
+def _element(ty: ir.Type) -> ir.Type:
+    return ty.element if isinstance(ty, ir.VectorType) else ty
+
+
+def is_float(value) -> bool:
+    return isinstance(_element(value.type), (ir.FloatType, ir.DoubleType))
+
+
+def is_bool(value) -> bool:
+    element = _element(value.type)
+    return isinstance(element, ir.IntType) and element.width == 1
+
+
+def const_like(value, number) -> ir.Constant:
+    """A constant of `value`'s type (splat for vectors)."""
+    ty = value.type
+    element = _element(ty)
+    scalar = ir.Constant(element, float(number) if is_float(value) else int(number))
+    if isinstance(ty, ir.VectorType):
+        return ir.Constant(ty, [scalar] * ty.count)
+    return scalar
+
+
+def _intrinsic(b: ir.IRBuilder, name: str, *args):
+    function = b.module.declare_intrinsic(name, [args[0].type])
+    return b.call(function, list(args))
+
+
+def _arith(float_op: str, int_op: str, bool_op: str | None = None) -> Callable:
+    def emit(b, x, y):
+        if is_float(x):
+            return getattr(b, float_op)(x, y, flags=FLOAT_FLAGS)
+        if is_bool(x) and bool_op:
+            return getattr(b, bool_op)(x, y)
+        return getattr(b, int_op)(x, y)
+    return emit
+
+
+def _div(b, x, y):
+    if not is_float(x):
+        raise LoweringError("no lowering for gs.div on integer operands")
+    return b.fdiv(x, y, flags=("contract",))
+
+
+def _int_pow(b, x, y):
+    """Exponentiation by squaring over every bit of y (straight-line; y < 0 gives 0)."""
+    width = _element(x.type).width
+    result, base, exponent = const_like(x, 1), x, y
+    one = const_like(y, 1)
+    for _ in range(width - 1):
+        bit = b.icmp_unsigned("!=", b.and_(exponent, one), const_like(y, 0))
+        result = b.select(bit, b.mul(result, base), result)
+        base = b.mul(base, base)
+        exponent = b.lshr(exponent, one)
+    negative = b.icmp_signed("<", y, const_like(y, 0))
+    return b.select(negative, const_like(x, 0), result)
+
+
+def _pow(b, x, y):
+    if is_float(x):
+        return _intrinsic(b, "llvm.pow", x, y)
+    if is_bool(x):
+        return b.or_(x, b.not_(y))
+    return _int_pow(b, x, y)
+
+
+def _neg(b, x):
+    if is_float(x):
+        return b.fneg(x)
+    return x if is_bool(x) else b.neg(x)
+
+
+def _float_only(name: str, fn: Callable) -> Callable:
+    def emit(b, x):
+        if not is_float(x):
+            raise LoweringError(f"no lowering for gs.{name} on integer operands")
+        return fn(b, x)
+    return emit
+
+
+def _abs(b, x):
+    if is_float(x):
+        return _intrinsic(b, "llvm.fabs", x)
+    if is_bool(x):
+        return x
+    return b.select(b.icmp_signed("<", x, const_like(x, 0)), b.neg(x), x)
+
+
+def _sign(b, x):
+    zero, one, minus = const_like(x, 0), const_like(x, 1), const_like(x, -1)
+    if is_bool(x):
+        return x
+    if is_float(x):   # NaN and +-0 fall through both tests and are returned unchanged
+        below = b.select(b.fcmp_ordered("<", x, zero), minus, x)
+        return b.select(b.fcmp_ordered(">", x, zero), one, below)
+    below = b.select(b.icmp_signed("<", x, zero), minus, zero)
+    return b.select(b.icmp_signed(">", x, zero), one, below)
+
+
+def _extremum(greater: bool) -> Callable:
+    def emit(b, x, y):
+        if is_float(x):
+            pick = b.select(b.fcmp_ordered(">" if greater else "<", x, y), x, y)
+            return b.select(b.fcmp_unordered("uno", x, x), x, pick)
+        if is_bool(x):
+            return b.or_(x, y) if greater else b.and_(x, y)
+        return b.select(b.icmp_signed(">" if greater else "<", x, y), x, y)
+    return emit
+
+
+def _compare(op: str) -> Callable:
+    def emit(b, x, y):
+        if is_float(x):
+            if op == "!=":
+                return b.fcmp_unordered("!=", x, y)
+            return b.fcmp_ordered(op, x, y)
+        if is_bool(x):
+            return b.icmp_unsigned(op, x, y)
+        return b.icmp_signed(op, x, y)
+    return emit
+
+
+def to_bool(b, x):
+    if is_bool(x):
+        return x
+    if is_float(x):
+        return b.fcmp_unordered("!=", x, const_like(x, 0))
+    return b.icmp_signed("!=", x, const_like(x, 0))
+
+
+def register_type(dtype: DType, like=None) -> ir.Type:
+    """The LLVM register type of `dtype` (bool is i1), a vector if `like` is one."""
+    scalar = {DType.f32: ir.FloatType(), DType.f64: ir.DoubleType(), DType.i32: ir.IntType(32),
+              DType.i64: ir.IntType(64), DType.bool: ir.IntType(1)}[dtype]
+    if like is not None and isinstance(like.type, ir.VectorType):
+        return ir.VectorType(scalar, like.type.count)
+    return scalar
+
+
+def _cast(b, x, *, dtype: DType):
+    target = register_type(dtype, x)
+    source = _element(x.type)
+    if dtype is DType.bool:
+        return to_bool(b, x)
+    if is_float(x):
+        if dtype.is_float:
+            width = 32 if dtype is DType.f32 else 64
+            have = 32 if isinstance(source, ir.FloatType) else 64
+            return x if width == have else (b.fpext if width > have else b.fptrunc)(x, target)
+        return b.fptosi(x, target)
+    if dtype.is_float:
+        return (b.uitofp if is_bool(x) else b.sitofp)(x, target)
+    if source.width == _element(target).width:
+        return x
+    if source.width > _element(target).width:
+        return b.trunc(x, target)
+    return (b.zext if is_bool(x) else b.sext)(x, target)
+
+
+def _select(b, cond, x, y):
+    return b.select(to_bool(b, cond), x, y)
+
+
+SCALAR_OPS: dict[str, Callable] = {
+    "add": _arith("fadd", "add", "or_"),
+    "sub": _arith("fsub", "sub", "xor"),
+    "mul": _arith("fmul", "mul", "and_"),
+    "div": _div,
+    "pow": _pow,
+    "neg": _neg,
+    "exp": _float_only("exp", vector_math.exp),
+    "log": _float_only("log", vector_math.log),
+    "tanh": _float_only("tanh", vector_math.tanh),
+    "sigmoid": _float_only("sigmoid", vector_math.sigmoid),
+    "sqrt": _float_only("sqrt", lambda b, x: _intrinsic(b, "llvm.sqrt", x)),
+    "abs": _abs,
+    "sign": _sign,
+    "floor": lambda b, x: _intrinsic(b, "llvm.floor", x) if is_float(x) else x,
+    "maximum": _extremum(True),
+    "minimum": _extremum(False),
+    "equal": _compare("=="),
+    "not_equal": _compare("!="),
+    "less": _compare("<"),
+    "less_equal": _compare("<="),
+    "greater": _compare(">"),
+    "greater_equal": _compare(">="),
+    "select": _select,
+    "cast": _cast,
+    "logical_not": lambda b, x: b.not_(to_bool(b, x)),
+    "logical_and": lambda b, x, y: b.and_(to_bool(b, x), to_bool(b, y)),
+    "logical_or": lambda b, x, y: b.or_(to_bool(b, x), to_bool(b, y)),
+    "stop_gradient": lambda b, x: x,
+}
+
+
+def emit_scalar(b: ir.IRBuilder, op: str, args: list, attrs: dict):
+    """Emit scalar op `op` (short name) on `args`; LoweringError names a missing op."""
+    fn = SCALAR_OPS.get(op)
+    if fn is None:
+        raise LoweringError(f"no lowering for gs.{op}")
+    return fn(b, *args, **attrs)

@@ -1,0 +1,203 @@
+"""`nn.Cell`: the unit of a network, holding Parameters and sub-Cells, run by `construct`.
+
+Attribute assignment registers Parameters (`_params`) and sub-Cells (`_cells`) in insertion
+order, as MindSpore does. Naming follows MindSpore 2.x: an unnamed Parameter takes its
+attribute's name (`Parameter.name` defaults to "Parameter"); assigning a Cell as attribute
+`fc1` renames every Parameter inside it to its attribute path (`fc1.weight`, and
+`fc1.sub.bias` for deeper ones; an explicit name inside a sub-cell is replaced too).
+`parameters_and_names()` walks the Cell itself first, then its sub-Cells depth-first in
+registration order, yielding each Parameter once.
+
+A call in PYNATIVE_MODE runs `construct` in Python, op by op on the reference interpreter.
+In GRAPH_MODE, a call from outside any graph compiles the Cell (per argument signature) and
+runs native code (`api.call_compiled`); a call while a graph is being built (a sub-Cell) is
+inlined by the frontend, which reads `__gs_cell__`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import context
+from ..ir.core import EagerBuilder, current_builder
+from ..tensor import Parameter, PARAMETER_NAME_DEFAULT
+
+_state_version = 0
+
+
+def state_version() -> int:
+    """A counter bumped whenever a Cell's `training` flag changes: compiled programs that
+    read the flag are specialised to it, so callers can key their caches on this."""
+    return _state_version
+
+
+class Cell:
+    """Base class of networks: define `construct(self, *inputs)`; call the instance."""
+
+    __gs_cell__ = True
+
+    def __init__(self, auto_prefix=True, flags=None):
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "_cells", OrderedDict())
+        object.__setattr__(self, "_auto_prefix", bool(auto_prefix))
+        object.__setattr__(self, "training", False)
+        object.__setattr__(self, "_cell_name", type(self).__name__)
+
+    # -------------------------------------------------------------------- registration
+    def __setattr__(self, name: str, value) -> None:
+        params = self.__dict__.get("_params")
+        if params is None:
+            if isinstance(value, (Parameter, Cell)):
+                raise AttributeError(f"{type(self).__name__}: assign Parameters and Cells "
+                                     f"after calling super().__init__()")
+            object.__setattr__(self, name, value)
+            return
+        cells = self.__dict__["_cells"]
+        if isinstance(value, Parameter):
+            cells.pop(name, None)
+            self.__dict__.pop(name, None)
+            self.insert_param_to_cell(name, value)
+        elif isinstance(value, Cell):
+            params.pop(name, None)
+            self.__dict__.pop(name, None)
+            self.insert_child_to_cell(name, value)
+        elif value is None and (name in params or name in cells):
+            (params if name in params else cells)[name] = None
+        else:
+            params.pop(name, None)
+            cells.pop(name, None)
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails: Parameters and Cells live in the registries.
+        registries = self.__dict__
+        for registry in ("_params", "_cells"):
+            table = registries.get(registry)
+            if table is not None and name in table:
+                return table[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._params:
+            del self._params[name]
+        elif name in self._cells:
+            del self._cells[name]
+        else:
+            object.__delattr__(self, name)
+
+    def insert_param_to_cell(self, param_name: str, param, check_name_contain_dot=True):
+        """Register `param` as attribute `param_name` (an unnamed one takes that name)."""
+        if not param_name or (check_name_contain_dot and "." in param_name):
+            raise KeyError(f"invalid parameter name {param_name!r}")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"insert_param_to_cell: expected a Parameter, got "
+                            f"{type(param).__name__}")
+        if isinstance(param, Parameter) and param.name == PARAMETER_NAME_DEFAULT:
+            param.name = param_name
+        self._params[param_name] = param
+
+    def insert_child_to_cell(self, child_name: str, child_cell) -> None:
+        """Register `child_cell` as sub-cell `child_name`, prefixing its Parameters' names."""
+        if not child_name or "." in child_name:
+            raise KeyError(f"invalid cell name {child_name!r}")
+        if child_cell is not None and not isinstance(child_cell, Cell):
+            raise TypeError(f"insert_child_to_cell: expected a Cell, got "
+                            f"{type(child_cell).__name__}")
+        self._cells[child_name] = child_cell
+        if child_cell is not None and self._auto_prefix:
+            child_cell.update_parameters_name(child_name + ".")
+
+    def update_parameters_name(self, prefix: str = "", recurse: bool = True) -> None:
+        """Rename every Parameter to `prefix` + its attribute path in this Cell."""
+        for name, param in self.parameters_and_names(expand=recurse):
+            param.name = prefix + name
+
+    # ------------------------------------------------------------------------ queries
+    def cells_and_names(self, cells=None, name_prefix: str = ""):
+        """(path, cell) for this Cell and every sub-Cell, depth-first, each cell once."""
+        seen = cells if cells is not None else set()
+        if id(self) in seen:
+            return
+        seen.add(id(self))
+        yield name_prefix, self
+        for name, cell in self._cells.items():
+            if cell is not None:
+                path = f"{name_prefix}.{name}" if name_prefix else name
+                yield from cell.cells_and_names(seen, path)
+
+    def parameters_and_names(self, name_prefix: str = "", expand: bool = True):
+        """(attribute path, Parameter): own Parameters first, then sub-Cells' in order."""
+        cells = self.cells_and_names(name_prefix=name_prefix) if expand else [
+            (name_prefix, self)]
+        seen = set()
+        for cell_name, cell in cells:
+            for name, param in cell._params.items():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{cell_name}.{name}" if cell_name else name), param
+
+    def get_parameters(self, expand: bool = True):
+        for _, param in self.parameters_and_names(expand=expand):
+            yield param
+
+    def trainable_params(self, recurse: bool = True) -> list:
+        """Parameters with `requires_grad=True`, in `parameters_and_names` order."""
+        return [p for p in self.get_parameters(expand=recurse) if p.requires_grad]
+
+    def untrainable_params(self, recurse: bool = True) -> list:
+        return [p for p in self.get_parameters(expand=recurse) if not p.requires_grad]
+
+    def parameters_dict(self, recurse: bool = True) -> OrderedDict:
+        """Parameters keyed by their names."""
+        return OrderedDict((p.name, p) for p in self.get_parameters(expand=recurse))
+
+    def name_cells(self) -> OrderedDict:
+        """The direct sub-Cells by attribute name."""
+        return OrderedDict((n, c) for n, c in self._cells.items() if c is not None)
+
+    def cells(self):
+        return self.name_cells().values()
+
+    # ------------------------------------------------------------------- train/eval
+    def set_train(self, mode: bool = True) -> "Cell":
+        """Set the `training` flag of this Cell and every sub-Cell."""
+        global _state_version
+        for _, cell in self.cells_and_names():
+            if cell.training != bool(mode):
+                object.__setattr__(cell, "training", bool(mode))
+                _state_version += 1
+        return self
+
+    def set_grad(self, requires_grad: bool = True) -> "Cell":
+        """Accepted for MindSpore compatibility: gradients are taken by `grad` objects."""
+        object.__setattr__(self, "requires_grad", bool(requires_grad))
+        return self
+
+    @property
+    def phase(self) -> str:
+        return "train" if self.training else "predict"
+
+    # -------------------------------------------------------------------------- calls
+    def construct(self, *inputs, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define construct()")
+
+    def __call__(self, *args, **kwargs):
+        if (context.get_context("mode") == context.GRAPH_MODE
+                and isinstance(current_builder(), EagerBuilder)):
+            from ..api import call_compiled
+            return call_compiled(self, args, kwargs)
+        return self.construct(*args, **kwargs)
+
+    def extend_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extend_repr()
+        children = [f"  ({name}): " + repr(cell).replace("\n", "\n  ")
+                    for name, cell in self.name_cells().items()]
+        if not children:
+            return f"{type(self).__name__}<{extra}>"
+        head = f"{type(self).__name__}<{extra}\n" if extra else f"{type(self).__name__}<\n"
+        return head + "\n".join(children) + "\n  >"
+
+
+__all__ = ["Cell", "state_version"]

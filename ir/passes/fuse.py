@@ -1,0 +1,156 @@
+"""Fusion: group a graph's ops into kernels, each writing one materialised value.
+
+Expects a verified graph. Guarantees: every value a kernel reads is a graph input, a constant,
+or materialised by an earlier kernel; outputs and updates are written last, by copies where
+needed. The graph itself is not changed.
+
+Algorithm:
+1. Liveness: keep only ops reachable backwards from the outputs and the update values.
+2. Count the uses of every value (each operand slot is one use; so is each output/update).
+3. Decide, in op order, which results are *materialised* (stored to a buffer):
+   a. kernel roots: reductions, argmax, matmul, pad, concat (their own loop structure);
+   b. graph outputs and update values;
+   c. operands of matmul (it reads contiguous buffers);
+   d. values with more than one use, unless they are cheap to recompute: sources (constant,
+      iota) and view ops (reshape, broadcast_to, transpose, slice) of a graph input, a
+      constant or a materialised value.
+   Everything else (single-use elementwise values and views, sources) is inlined: the consumer
+   evaluates it at its own index, through the index maps of the views in between.
+4. Homes: graph input i lives in `("in", i)`; output j's value lives in `("out", j)` the first
+   time it appears, unless it is an input; every other materialised value lives in the arena
+   (`("ws", 0)`, offset chosen by `plan_memory`). Constants are LLVM globals, never copied.
+5. Kernels in op order, one per materialised value; then a `copy` kernel for each output whose
+   value lives elsewhere (an input, or an earlier output); then, as the last step, a `copy` per
+   update from the new value's home into the weight input's buffer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core import Graph, Op, Value
+
+KERNEL_ROOTS = frozenset({"gs.reduce_sum", "gs.reduce_max", "gs.argmax", "gs.matmul",
+                          "gs.pad", "gs.concat"})
+VIEWS = frozenset({"gs.reshape", "gs.broadcast_to", "gs.transpose", "gs.slice"})
+SOURCES = frozenset({"gs.constant", "gs.iota"})
+_KIND = {"gs.reduce_sum": "reduce", "gs.reduce_max": "reduce", "gs.argmax": "reduce",
+         "gs.matmul": "matmul", "gs.pad": "pad", "gs.concat": "concat"}
+
+
+@dataclass(eq=False, slots=True)
+class FusedKernel:
+    """One kernel: computes `value` (kind != copy) into its home, or copies `value` from its
+    home into `target` (kind == copy). `reads` are the materialised values it loads."""
+
+    name: str
+    kind: str                      # elementwise | reduce | matmul | pad | concat | copy
+    value: Value
+    reads: tuple[Value, ...]
+    target: tuple[str, int] | None = None
+    ops: tuple[Op, ...] = ()       # the graph ops evaluated inside this kernel
+
+
+@dataclass(eq=False)
+class FusedGraph:
+    graph: Graph
+    kernels: list[FusedKernel]
+    materialised: set[Value]
+    homes: dict[Value, tuple[str, int]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = []
+        for k in self.kernels:
+            ops = ", ".join(op.name.split(".", 1)[1] for op in k.ops)
+            dest = k.target or self.homes.get(k.value)
+            lines.append(f"{k.name}: {k.kind} -> {dest} [{ops}]")
+        return "\n".join(lines)
+
+
+def _live_ops(graph: Graph) -> list[Op]:
+    needed = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
+    live = []
+    for op in reversed(graph.ops):
+        if id(op.result) in needed:
+            live.append(op)
+            needed.update(id(v) for v in op.operands)
+    return live[::-1]
+
+
+def fuse(graph: Graph) -> FusedGraph:
+    """Group `graph`'s ops into kernels (see the module docstring for the algorithm)."""
+    ops = _live_ops(graph)
+    inputs = set(graph.inputs)
+    uses: dict[Value, int] = {}
+    for op in ops:
+        for v in op.operands:
+            uses[v] = uses.get(v, 0) + 1
+    for v in list(graph.outputs) + [v for _, v in graph.updates]:
+        uses[v] = uses.get(v, 0) + 1
+    forced = set(graph.outputs) | {v for _, v in graph.updates}
+    for op in ops:
+        if op.name == "gs.matmul":   # constants stay LLVM globals, already contiguous
+            forced.update(v for v in op.operands if v.op is None or v.op.name != "gs.constant")
+
+    materialised: set[Value] = set()
+
+    def leaf_or_stored(v: Value) -> bool:
+        return v in inputs or v in materialised or v.op.name in SOURCES
+
+    def cheap(v: Value) -> bool:
+        if v.op.name in SOURCES:
+            return True
+        return v.op.name in VIEWS and (leaf_or_stored(v.op.operands[0])
+                                       or cheap(v.op.operands[0]))
+
+    for op in ops:
+        v = op.result
+        if op.name in KERNEL_ROOTS or v in forced:
+            materialised.add(v)
+        elif uses.get(v, 0) > 1 and not cheap(v):
+            materialised.add(v)
+    materialised -= inputs
+
+    homes: dict[Value, tuple[str, int]] = {v: ("in", i) for i, v in enumerate(graph.inputs)}
+    late_copies: list[tuple[Value, tuple[str, int]]] = []
+    for j, v in enumerate(graph.outputs):
+        if v in homes:
+            late_copies.append((v, ("out", j)))
+        else:
+            homes[v] = ("out", j)
+    for v in materialised:
+        homes.setdefault(v, ("ws", 0))
+
+    kernels: list[FusedKernel] = []
+    for op in ops:
+        if op.result in materialised:
+            inner, reads = _region(op, materialised, inputs)
+            kind = _KIND.get(op.name, "elementwise")
+            kernels.append(FusedKernel(f"{kind}_{len(kernels)}" if kind != "elementwise"
+                                       else f"fused_{len(kernels)}", kind, op.result,
+                                       reads, None, inner))
+    for v, target in late_copies:
+        kernels.append(FusedKernel(f"copy_{len(kernels)}", "copy", v, (v,), target))
+    for weight, new in graph.updates:
+        if new is not weight:
+            kernels.append(FusedKernel(f"update_{len(kernels)}", "copy", new, (new,),
+                                       ("in", graph.inputs.index(weight))))
+    return FusedGraph(graph, kernels, materialised, homes)
+
+
+def _region(root: Op, materialised: set[Value], inputs: set[Value]):
+    """The ops inlined into `root`'s kernel (root last) and the stored values they read."""
+    seen: dict[int, Op] = {}
+    reads: dict[int, Value] = {}
+
+    def visit(op: Op) -> None:
+        if id(op) in seen:
+            return
+        for v in op.operands:
+            if v in inputs or v in materialised:
+                reads.setdefault(id(v), v)
+            else:
+                visit(v.op)
+        seen[id(op)] = op
+
+    visit(root)
+    return tuple(seen.values()), tuple(reads.values())

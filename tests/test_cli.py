@@ -1,0 +1,430 @@
+"""The command line, driven as users drive it: `python -m graphspore ...` in a subprocess.
+
+One `dump --stage all` run of the first tutorial's function is shared by the stage tests (a
+module-scoped fixture), every error path is checked for a one-line message and its exit
+status, and an ahead-of-time library is loaded through ctypes in a process that never imports
+llvmlite. All subprocesses share one temporary GRAPHSPORE_CACHE_DIR.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphspore import cli
+
+STAGE_EXT = {"graph": "mlir", "grad": "mlir", "opt": "mlir", "loops": "loops", "llvm": "ll",
+             "asm": "s"}
+MLIR_OPT = "/usr/bin/mlir-opt-22"
+
+TUTORIAL = textwrap.dedent("""\
+    import numpy as np
+    import graphspore as mindspore
+    from graphspore import ops, Tensor, Parameter
+
+    x = ops.ones(5, mindspore.float32)
+    y = ops.zeros(3, mindspore.float32)
+    w = Parameter(Tensor(np.random.randn(5, 3), mindspore.float32), name='w')
+    b = Parameter(Tensor(np.random.randn(3,), mindspore.float32), name='b')
+
+    def function(x, y, w, b):
+        z = ops.matmul(x, w) + b
+        loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
+        return loss
+
+    print("loss", mindspore.jit(function)(x, y, w, b))
+    print("grads", mindspore.grad(function, (2, 3))(x, y, w, b))
+    """)
+
+AOT_MODULE = textwrap.dedent("""\
+    from graphspore import ops
+
+    def function(x, y, w, b):
+        z = ops.matmul(x, w) + b
+        loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
+        return loss
+
+    def affine(x, w, b):
+        return ops.tanh(ops.matmul(x, w) + b)
+    """)
+
+# Runs in a fresh interpreter: loads the library with ctypes, lays out the buffers the
+# header describes, calls the entry point, saves the outputs. llvmlite must never load.
+CALLER = textwrap.dedent("""\
+    import ctypes, re, sys
+    import numpy as np
+    library, header, inputs, outputs = sys.argv[1:5]
+    text = open(header).read()
+    entry = re.search(r"^void (gs_\\w+)\\(void \\*\\*buffers\\);", text, re.M).group(1)
+    rows = re.findall(r"buffers\\[(\\d+)\\]\\s+(\\S+)\\s+(\\S+)\\s+\\[([\\d,]*)\\]\\s+(\\w+)", text)
+    given = np.load(inputs)
+    dtypes = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
+              "bool": np.bool_, "u8": np.uint8}
+    arrays, results = [], {}
+    for index, name, dtype, dims, role in rows:
+        shape = tuple(int(d) for d in dims.split(",") if d)
+        if role == "input":
+            array = np.ascontiguousarray(given[name], dtype=dtypes[dtype])
+            assert array.shape == shape, (name, array.shape, shape)
+        elif role == "output":
+            array = np.full(shape, np.nan, dtypes[dtype])
+            results[name] = array
+        else:
+            raw = np.zeros(max(shape[0], 64) + 64, np.uint8)
+            array = raw[(-raw.ctypes.data) % 64:][:max(shape[0], 64)]
+        arrays.append(array)
+    table = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+    getattr(ctypes.CDLL(library), entry)(table)
+    np.savez(outputs, **results)
+    assert "llvmlite" not in sys.modules, "llvmlite was imported"
+    print("ok", entry, len(arrays))
+    """)
+
+
+def run_cli(*args, cwd, env=None, timeout=240):
+    """`python -m graphspore ARGS` in `cwd`; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "graphspore", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The environment of every subprocess: a private object cache, no inherited dumps."""
+    values = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSPORE_DUMP")}
+    values["GRAPHSPORE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    return values
+
+
+@pytest.fixture(scope="module")
+def dumped(tmp_path_factory, env):
+    """One `graphspore dump tour.py --stage all` run: (directory, files, completed process)."""
+    work = tmp_path_factory.mktemp("dump")
+    (work / "tour.py").write_text(TUTORIAL)
+    done = run_cli("dump", "tour.py", "--stage", "all", "--out", "dumps", cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.name for p in (work / "dumps").iterdir())
+    return work / "dumps", files, done
+
+
+# ----------------------------------------------------------------------------- dump
+
+@pytest.mark.parametrize("stage", list(STAGE_EXT))
+def test_dump_writes_each_stage(dumped, stage):
+    directory, files, _ = dumped
+    pattern = re.compile(rf"^\d\d_\w+_{stage}\.{STAGE_EXT[stage]}$")
+    matches = [f for f in files if pattern.match(f)]
+    assert matches, f"no {stage} dump among {files}"
+    for name in matches:
+        text = (directory / name).read_text()
+        assert text.strip(), name
+        if STAGE_EXT[stage] == "mlir":
+            assert "func.func @" in text and "loc(" in text
+            checked = subprocess.run([MLIR_OPT, "--allow-unregistered-dialect", str(directory /
+                                      name)], capture_output=True, text=True, timeout=60)
+            assert checked.returncode == 0, f"{name}: {checked.stderr}"
+        elif stage == "llvm":
+            assert re.search(r"^define void @\"?gs_", text, re.M), name
+        elif stage == "asm":
+            assert re.search(r"^\"?gs_\w+\"?:", text, re.M), name
+
+
+def test_dump_numbers_functions_in_compile_order(dumped):
+    _, files, _ = dumped
+    forward = [f for f in files if f.endswith("_function_graph.mlir")]
+    backward = [f for f in files if f.endswith("_grad_function_grad.mlir")]
+    assert len(forward) == 1 and len(backward) == 1, files
+    assert int(forward[0][:2]) < int(backward[0][:2])
+    assert all(f.startswith(forward[0][:3]) for f in files if "_function_" in f
+               and "grad_function" not in f)
+
+
+def test_dump_writes_graphviz_of_graph_stage(dumped):
+    directory, files, _ = dumped
+    dots = [f for f in files if f.endswith(".dot")]
+    assert dots, files
+    for name in dots:
+        text = (directory / name).read_text()
+        assert text.lstrip().startswith("digraph") and text.rstrip().endswith("}"), name
+        assert "->" in text, name
+
+
+def test_dump_prints_summary_table(dumped):
+    _, files, done = dumped
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("#  function"))
+    assert "signature" in lines[header] and "compile ms" in lines[header]
+    rows = lines[header + 2:header + 4]
+    assert "function" in rows[0] and "tensor<5xf32>" in rows[0], rows
+    assert "grad_function" in rows[1] and "tensor<5x3xf32>" in rows[1], rows
+    assert f"{len(files)} dump files" in done.stdout
+    assert "loss" in done.stdout and "grads" in done.stdout   # the script's own output
+
+
+def test_dump_selected_stages_only(tmp_path, env):
+    (tmp_path / "tour.py").write_text(TUTORIAL)
+    done = run_cli("dump", "tour.py", "--stage", "opt,llvm", "--out", "d", cwd=tmp_path,
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    stages = {re.match(r"^\d\d_\w+?_(grad|graph|opt|loops|llvm|asm)\.", f).group(1)
+              for f in os.listdir(tmp_path / "d") if not f.endswith(".dot")}
+    assert stages == {"opt", "llvm"}
+
+
+def test_dump_env_var_and_set_context(tmp_path, env):
+    (tmp_path / "tour.py").write_text(TUTORIAL)
+    by_env = dict(env, GRAPHSPORE_DUMP="graph", GRAPHSPORE_DUMP_DIR=str(tmp_path / "e"))
+    done = subprocess.run([sys.executable, "tour.py"], cwd=tmp_path, env=by_env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert any(f.endswith("_function_graph.mlir") for f in os.listdir(tmp_path / "e"))
+    script = ("import graphspore\n"
+              "graphspore.set_context(save_graphs=True, save_graphs_path='ctx')\n" + TUTORIAL)
+    (tmp_path / "ctx.py").write_text(script)
+    done = subprocess.run([sys.executable, "ctx.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert any(f.endswith(".mlir") for f in os.listdir(tmp_path / "ctx"))
+
+
+def test_dumped_llvm_is_the_compiled_text(tmp_path, monkeypatch, env):
+    from graphspore import jit, ops, Tensor
+    from graphspore.ir import dump as ir_dump
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DIR", env["GRAPHSPORE_CACHE_DIR"])
+    ir_dump.configure(("llvm",), str(tmp_path))
+    try:
+        def scaled_exp(x):
+            return ops.exp(x) * 3.0
+        program = jit(scaled_exp).program_for(Tensor(np.ones((4, 3), np.float32)))
+    finally:
+        ir_dump.configure(None)
+    files = [f for f in os.listdir(tmp_path) if f.endswith("_scaled_exp_llvm.ll")]
+    assert len(files) == 1, os.listdir(tmp_path)
+    assert (tmp_path / files[0]).read_text() == program.module.llvm_ir
+
+
+def test_script_arguments_after_double_dash(tmp_path, env):
+    (tmp_path / "args.py").write_text("import sys\nprint('argv', sys.argv)\n")
+    done = run_cli("run", "args.py", "--", "--epochs", "3", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "argv ['args.py', '--epochs', '3']" in done.stdout
+
+
+# ----------------------------------------------------------------------------- errors
+
+def one_line_error(done, status):
+    assert done.returncode == status, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def test_unknown_stage_is_a_usage_error(tmp_path, env):
+    (tmp_path / "s.py").write_text("pass\n")
+    line = one_line_error(run_cli("dump", "s.py", "--stage", "graf", cwd=tmp_path, env=env), 2)
+    assert line.startswith("graphspore dump: error:") and "'graf'" in line
+
+
+@pytest.mark.parametrize("spec", ["x=f33[5]", "x=f32[5", "x", "=f32[5]", "x=f32[0]",
+                                  "x=f32[a,b]"])
+def test_malformed_arg_is_a_usage_error(tmp_path, env, spec):
+    done = run_cli("compile", "m:f", "--arg", spec, "-o", "o.so", cwd=tmp_path, env=env)
+    line = one_line_error(done, 2)
+    assert line.startswith("graphspore compile: error: argument --arg:") and spec in line
+
+
+@pytest.mark.parametrize("command", ["dump", "run"])
+def test_missing_script(tmp_path, env, command):
+    line = one_line_error(run_cli(command, "nope.py", cwd=tmp_path, env=env), 1)
+    assert line == "error: cannot open script 'nope.py': no such file"
+
+
+@pytest.mark.parametrize("command", ["dump", "run"])
+def test_script_that_raises(tmp_path, env, command):
+    (tmp_path / "bad.py").write_text("def f():\n    raise ValueError('boom\\nsecond')\n"
+                                     "x = 1\nf()\n")
+    line = one_line_error(run_cli(command, "bad.py", cwd=tmp_path, env=env), 1)
+    assert line == "error: bad.py:2: ValueError: boom"
+
+
+def test_script_with_a_graph_error_names_its_line(tmp_path, env):
+    (tmp_path / "bad.py").write_text(textwrap.dedent("""\
+        import numpy as np
+        from graphspore import jit, Tensor
+
+        def f(x):
+            return x + undefined_name
+
+        jit(f)(Tensor(np.ones(3, np.float32)))
+        """))
+    line = one_line_error(run_cli("dump", "bad.py", "--out", "d", cwd=tmp_path, env=env), 1)
+    assert re.match(r"^error: bad\.py:[57]: \w+: .*undefined_name", line), line
+
+
+def test_script_exit_status_passes_through(tmp_path, env):
+    (tmp_path / "quit.py").write_text("import sys\nsys.exit(3)\n")
+    assert run_cli("run", "quit.py", cwd=tmp_path, env=env).returncode == 3
+
+
+@pytest.mark.parametrize("target, message", [
+    ("aotmod:missing", "aotmod has no attribute 'missing'"),
+    ("nomodule:f", "cannot import module 'nomodule'"),
+    ("nofile.py:f", "cannot open 'nofile.py': no such file"),
+    ("aotmod", "malformed target 'aotmod'"),
+])
+def test_compile_bad_target(tmp_path, env, target, message):
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    done = run_cli("compile", target, "--arg", "x=f32[5]", "-o", "o.so", cwd=tmp_path,
+                   env=env)
+    assert message in one_line_error(done, 1)
+
+
+def test_compile_wrong_parameter_names(tmp_path, env):
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "v=f32[3,4]",
+                   "-o", "o.so", cwd=tmp_path, env=env)
+    assert "affine() has no parameter 'v'" in one_line_error(done, 1)
+    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "-o", "o.so",
+                   cwd=tmp_path, env=env)
+    assert "missing --arg w=" in one_line_error(done, 1)
+
+
+def test_compile_shape_error_is_one_line(tmp_path, env):
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,4]",
+                   "--arg", "b=f32[4]", "-o", "o.so", cwd=tmp_path, env=env)
+    assert one_line_error(done, 1).startswith("error: ")
+
+
+# ----------------------------------------------------------------------------- help
+
+@pytest.mark.parametrize("command", [[], ["dump"], ["run"], ["compile"], ["demo"]])
+def test_help(tmp_path, env, command):
+    done = run_cli(*command, "--help", cwd=tmp_path, env=env)
+    assert done.returncode == 0 and not done.stderr
+    assert done.stdout.startswith("usage: graphspore" + "".join(" " + c for c in command))
+
+
+def test_no_command_is_a_usage_error(tmp_path, env):
+    assert "required" in one_line_error(run_cli(cwd=tmp_path, env=env), 2)
+
+
+def test_demo_calls_graphspore_demo(monkeypatch):
+    import graphspore.demo
+    calls = []
+    monkeypatch.setattr(graphspore.demo, "main", lambda: calls.append(1) or 0)
+    assert cli.main(["demo"]) == 0 and calls == [1]
+
+
+# ----------------------------------------------------------------------------- compile
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def call_library(tmp_path, env, library, inputs):
+    """Run CALLER on `library` in a fresh interpreter; return its outputs by buffer name."""
+    (tmp_path / "caller.py").write_text(CALLER)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    done = subprocess.run([sys.executable, "caller.py", str(library),
+                           str(library.with_suffix(".h")), "inputs.npz", "outputs.npz"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok ")
+    with np.load(tmp_path / "outputs.npz") as outputs:
+        return {k: outputs[k] for k in outputs.files}
+
+
+def test_compile_grad_to_shared_library(tmp_path, env):
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    done = run_cli("compile", "aotmod:function", "--arg", "x=f32[5]", "--arg", "y=f32[3]",
+                   "--arg", "w=f32[5,3]", "--arg", "b=f32[3]", "--grad", "2,3",
+                   "-o", "lib/grad.so", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "gs_grad_function" in done.stdout
+    header = (tmp_path / "lib" / "grad.h").read_text()
+    assert "void gs_grad_function(void **buffers);" in header
+    assert re.search(r"^#define GS_GRAD_FUNCTION_WORKSPACE_BYTES \d+$", header, re.M)
+    for row in ("x f32 [5] input", "w f32 [5,3] input", "out0 f32 [5,3] output",
+                "out1 f32 [3] output", "workspace u8"):
+        assert re.search(r"\s+".join(map(re.escape, row.split())), header), row
+    syntax = subprocess.run(["cc", "-fsyntax-only", "-xc", "-"], input=header + "\n",
+                            capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(5).astype(np.float32), np.zeros(3, np.float32)
+    w = rng.standard_normal((5, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    out = call_library(tmp_path, env, tmp_path / "lib" / "grad.so",
+                       dict(x=x, y=y, w=w, b=b))
+    z = x.astype(np.float64) @ w + b
+    dz = (sigmoid(z) - y) / 3.0                    # d mean(bce(z, y)) / dz with unit weights
+    np.testing.assert_allclose(out["out0"], np.outer(x, dz), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["out1"], dz, rtol=1e-5, atol=1e-6)
+
+
+def test_compile_forward_with_blas_sized_matmul(tmp_path, env):
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    done = run_cli("compile", str(tmp_path / "aotmod.py") + ":affine", "--arg",
+                   "x=f32[96,128]", "--arg", "w=f32[128,160]", "--arg", "b=f32[160]",
+                   "-o", "affine.so", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((96, 128)).astype(np.float32)
+    w = (rng.standard_normal((128, 160)) / 10).astype(np.float32)
+    b = rng.standard_normal(160).astype(np.float32)
+    out = call_library(tmp_path, env, tmp_path / "affine.so", dict(x=x, w=w, b=b))
+    np.testing.assert_allclose(out["out0"], np.tanh(x.astype(np.float64) @ w + b),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_compile_object_only(tmp_path, env):
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,4]",
+                   "--arg", "b=f32[4]", "--name", "tiny", "-o", "tiny.o", "--no-header",
+                   cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "tiny.o").read_bytes()[:4] == b"\x7fELF"
+    assert not (tmp_path / "tiny.h").exists()
+    symbols = subprocess.run(["nm", str(tmp_path / "tiny.o")], capture_output=True, text=True)
+    assert re.search(r" T gs_tiny$", symbols.stdout, re.M), symbols.stdout
+
+
+# ----------------------------------------------------------------------------- in-process units
+
+def test_parse_arg_spec():
+    from graphspore.aot import parse_arg_spec
+    from graphspore.ir import DType, TensorType
+    assert parse_arg_spec("w=f32[5,3]") == ("w", TensorType((5, 3), DType.f32))
+    assert parse_arg_spec("s=f64") == ("s", TensorType((), DType.f64))
+    assert parse_arg_spec("m=bool[]") == ("m", TensorType((), DType.bool))
+    assert parse_arg_spec("i = int64[ 2, 4 ]") == ("i", TensorType((2, 4), DType.i64))
+    assert parse_arg_spec("n=3") == ("n", 3)
+    assert parse_arg_spec("lr=0.5") == ("lr", 0.5)
+    assert parse_arg_spec("flag=True") == ("flag", True)
+
+
+def test_parse_stages():
+    assert cli.parse_stages("all") == cli.STAGES
+    assert cli.parse_stages("llvm,graph") == ("graph", "llvm")
+
+
+def test_summary_table_layout():
+    from graphspore.compiler import CompileStats
+    stats = [CompileStats("function", "tensor<5xf32>", 12, 7, 2, 128, 35.25, False),
+             CompileStats("grad_function", "tensor<5xf32>", 40, 19, 5, 1024, 80.0, True)]
+    lines = cli.summary_table(stats).splitlines()
+    assert lines[0].split() == ["#", "function", "signature", "ops", "simplified", "kernels",
+                                "workspace", "B", "compile", "ms"]
+    assert set(lines[1]) <= {"-", " "}
+    assert lines[2].split() == ["0", "function", "(tensor<5xf32>)", "12", "7", "2", "128",
+                                "35.2"]
+    assert lines[3].split()[-2:] == ["80.0", "(cached)"]
+    assert cli.summary_table([]) == "no functions were compiled"

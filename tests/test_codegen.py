@@ -1,0 +1,362 @@
+"""Compiled execution against the reference interpreter: one table row per primitive, then
+reductions, movement, matmul, casts, NaN/inf, updates, fusion, random graphs, vectorisation."""
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from graphspore import codegen, runtime
+from graphspore.codegen import LoweringError
+from graphspore.ir import core, ops
+from graphspore.ir.interpreter import run as interpret
+from graphspore.ir.passes.fuse import fuse
+from graphspore.ir.passes.memory_plan import plan_memory
+from graphspore.ir.types import DType, TensorType
+
+F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
+_EXECUTABLES: dict[str, tuple] = {}      # printed LLVM IR -> (Executable, CodegenResult)
+
+
+def build(fn, *specs, name="g"):
+    """A graph with inputs of `specs` ((shape, dtype) pairs) and outputs `fn(*inputs)`."""
+    graph = core.Graph(name)
+    with core.building(core.Builder(graph)) as b:
+        inputs = [b.input(TensorType(shape, dtype), f"x{i}") for i, (shape, dtype) in
+                  enumerate(specs)]
+        out = fn(*inputs)
+        graph.outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+    return graph
+
+
+def compile_exec(graph):
+    result = codegen.compile_graph(graph, entry="main")
+    cached = _EXECUTABLES.get(result.llvm_ir)
+    if cached is None:
+        module = runtime.compile_module(result.llvm_ir, ["main"])
+        cached = (runtime.Executable(module, "main", result.input_specs, result.output_specs,
+                                     result.workspace_bytes), result)
+        _EXECUTABLES[result.llvm_ir] = cached
+    return cached
+
+
+def sample(shape, dtype, rng, kind="normal"):
+    if dtype is BOOL:
+        return rng.random(shape) < 0.5
+    if dtype.is_int:
+        return rng.integers(-5, 6, size=shape).astype(dtype.np)
+    data = rng.standard_normal(shape)
+    if kind == "positive":
+        data = np.abs(data) + 0.1
+    return data.astype(dtype.np)
+
+
+def check(graph, arrays, rtol=2e-6, atol=1e-6):
+    executable, _ = compile_exec(graph)
+    got = executable(*[a.copy() for a in arrays])
+    want = interpret(graph, [a.copy() for a in arrays])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        w = np.asarray(w)
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, g.dtype, w.shape, w.dtype)
+        if w.dtype.kind == "f":
+            tol = rtol if w.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(g, w, rtol=tol, atol=atol, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(g, w)
+    return got
+
+
+def run_case(fn, specs, kind="normal", seed=0, **tol):
+    rng = np.random.default_rng(seed)
+    graph = build(fn, *specs)
+    check(graph, [sample(s, d, rng, kind) for s, d in specs], **tol)
+
+
+M, V = ((4, 3), F32), ((3,), F32)
+POS = "positive"
+
+# op name -> list of (fn, input specs, data kind); every primitive needs a row.
+CASES = {
+    "gs.constant": [(lambda x: (x + ops.constant(np.arange(3, dtype=np.float32)),
+                                ops.constant(np.float32(2.5)),
+                                ops.constant(np.array([[1, 2]], np.int32))), [M], "normal")],
+    "gs.iota": [(lambda x: (ops.iota(shape=(3, 4), axis=1, dtype=I64),
+                            x * ops.iota(shape=(4, 3), axis=0, dtype=F32)), [M], "normal")],
+    "gs.cast": [(lambda x: ops.cast(x, dtype=I32), [M], "normal")],
+    "gs.neg": [(ops.neg, [M], "normal"), (ops.neg, [((5,), I32)], "normal")],
+    "gs.exp": [(ops.exp, [M], "normal"), (ops.exp, [((7,), F64)], "normal")],
+    "gs.log": [(ops.log, [M], POS), (ops.log, [((7,), F64)], POS)],
+    "gs.sqrt": [(ops.sqrt, [M], POS), (ops.sqrt, [((7,), F64)], POS)],
+    "gs.tanh": [(ops.tanh, [M], "normal"), (ops.tanh, [((7,), F64)], "normal")],
+    "gs.sigmoid": [(ops.sigmoid, [M], "normal"), (ops.sigmoid, [((7,), F64)], "normal")],
+    "gs.abs": [(ops.abs, [M], "normal"), (ops.abs, [((9,), I64)], "normal")],
+    "gs.sign": [(ops.sign, [M], "normal"), (ops.sign, [((9,), I32)], "normal")],
+    "gs.floor": [(lambda x: ops.floor(x * 3.0), [M], "normal")],
+    "gs.logical_not": [(ops.logical_not, [((6,), BOOL)], "normal")],
+    "gs.stop_gradient": [(ops.stop_gradient, [M], "normal")],
+    "gs.add": [(ops.add, [M, V], "normal"), (ops.add, [((2, 3), I64), ((2, 1), I64)], "n")],
+    "gs.sub": [(ops.sub, [V, M], "normal"), (ops.sub, [((4,), I32), ((4,), I32)], "n")],
+    "gs.mul": [(ops.mul, [M, ((4, 1), F32)], "normal"), (ops.mul, [((3,), I64)] * 2, "n")],
+    "gs.div": [(ops.div, [M, V], POS), (ops.div, [((5,), F64)] * 2, POS)],
+    "gs.pow": [(ops.pow, [M, V], POS), (lambda x: ops.pow(x, 3), [((6,), I64)], "n"),
+               (lambda x: x ** 2.0, [M], "normal")],
+    "gs.maximum": [(ops.maximum, [M, V], "normal"), (ops.maximum, [((5,), I32)] * 2, "n")],
+    "gs.minimum": [(ops.minimum, [M, V], "normal"), (ops.minimum, [((5,), I64)] * 2, "n")],
+    "gs.logical_and": [(ops.logical_and, [((2, 3), BOOL), ((3,), BOOL)], "n")],
+    "gs.logical_or": [(ops.logical_or, [((2, 3), BOOL), ((3,), BOOL)], "n")],
+    "gs.equal": [(ops.equal, [((8,), I32)] * 2, "n"), (ops.equal, [((2, 3), BOOL)] * 2, "n")],
+    "gs.not_equal": [(ops.not_equal, [((8,), I32)] * 2, "n")],
+    "gs.less": [(ops.less, [M, V], "normal"), (ops.less, [((3,), BOOL)] * 2, "n")],
+    "gs.less_equal": [(ops.less_equal, [((8,), I64)] * 2, "n")],
+    "gs.greater": [(ops.greater, [M, V], "normal")],
+    "gs.greater_equal": [(ops.greater_equal, [((8,), I32)] * 2, "n")],
+    "gs.select": [(lambda c, x, y: ops.select(c, x, y), [((4, 1), BOOL), M, V], "normal"),
+                  (lambda c, x, y: ops.select(c, x, y), [((5,), BOOL), ((5,), I32),
+                                                        ((5,), I32)], "normal")],
+    "gs.reduce_sum": [(lambda x: ops.reduce_sum(x, axes=(1,)), [M], "normal")],
+    "gs.reduce_max": [(lambda x: ops.reduce_max(x, axes=(0,)), [M], "normal")],
+    "gs.argmax": [(lambda x: ops.argmax(x, axis=1), [M], "normal")],
+    "gs.reshape": [(lambda x: ops.reshape(x, shape=(2, 6)), [M], "normal")],
+    "gs.broadcast_to": [(lambda x: ops.broadcast_to(x, shape=(2, 4, 3)), [V], "normal")],
+    "gs.transpose": [(lambda x: ops.transpose(x, perm=(1, 0)), [M], "normal")],
+    "gs.slice": [(lambda x: ops.slice(x, begin=(1, 0), end=(4, 3), strides=(2, 2)), [M], "n")],
+    "gs.pad": [(lambda x: ops.pad(x, low=(1, 0), high=(0, 2), stride=(2, 1)), [M], "n")],
+    "gs.concat": [(lambda x, y: ops.concat(x, y, axis=0), [M, ((2, 3), F32)], "n")],
+    "gs.matmul": [(ops.matmul, [M, ((3, 5), F32)], "normal")],
+}
+
+
+def test_every_primitive_has_a_row():
+    assert set(CASES) == set(ops.OPS), set(ops.OPS) ^ set(CASES)
+
+
+@pytest.mark.parametrize("name,row", [(n, i) for n, rows in CASES.items()
+                                      for i in range(len(rows))])
+def test_primitive(name, row):
+    fn, specs, kind = CASES[name][row]
+    run_case(fn, specs, kind)
+
+
+def test_every_elementwise_primitive_has_a_scalar_lowering():
+    for name, opdef in ops.OPS.items():
+        if "elementwise" in opdef.groups:
+            assert name.split(".", 1)[1] in codegen.SCALAR_OPS, name
+
+
+@pytest.mark.parametrize("source,target", list(itertools.product([F32, F64, I32, I64, BOOL],
+                                                                   repeat=2)))
+def test_cast(source, target):
+    rng = np.random.default_rng(1)
+    data = sample((11,), source, rng) * (3 if source.is_float else 1)
+    if source.is_float:
+        data[:3] = [0.0, -0.0, 2.75]
+    check(build(lambda x: ops.cast(x, dtype=target), ((11,), source)), [data])
+
+
+AXIS_SUBSETS = [a for r in range(1, 4) for a in itertools.combinations(range(3), r)]
+
+
+@pytest.mark.parametrize("op", ["reduce_sum", "reduce_max"])
+@pytest.mark.parametrize("axes", AXIS_SUBSETS)
+@pytest.mark.parametrize("keep", [False, True])
+def test_reductions(op, axes, keep):
+    fn = getattr(ops, op)
+    run_case(lambda x: fn(ops.exp(x), axes=axes, keep_dims=keep), [((3, 4, 5), F32)],
+             rtol=1e-5)
+
+
+@pytest.mark.parametrize("axis,keep", [(0, False), (1, True), (2, False)])
+def test_argmax(axis, keep):
+    rng = np.random.default_rng(2)
+    data = rng.integers(0, 3, size=(3, 4, 5)).astype(np.float32)     # many ties
+    data[1, 2, :] = np.nan
+    data[0, 1, 3] = np.inf
+    data[2, 0, :] = -np.inf
+    check(build(lambda x: ops.argmax(x, axis=axis, keep_dims=keep), ((3, 4, 5), F32)), [data])
+    ints = rng.integers(-3, 3, size=(3, 4, 5)).astype(np.int32)
+    check(build(lambda x: ops.argmax(x, axis=axis, keep_dims=keep), ((3, 4, 5), I32)), [ints])
+
+
+@pytest.mark.parametrize("perm", list(itertools.permutations(range(3))))
+def test_transpose(perm):
+    run_case(lambda x: ops.transpose(x, perm=perm) * 2.0, [((2, 3, 4), F32)])
+
+
+@pytest.mark.parametrize("begin,end,strides", [((0, 1, 0), (2, 5, 4), (1, 2, 3)),
+                                               ((1, 0, 2), (2, 5, 4), (1, 1, 1)),
+                                               ((0, 4, 0), (2, 5, 4), (2, 3, 2))])
+def test_slice(begin, end, strides):
+    run_case(lambda x: ops.exp(ops.slice(x, begin=begin, end=end, strides=strides)),
+             [((2, 5, 4), F32)])
+
+
+def test_pad_concat_reshape_chains():
+    run_case(lambda x: ops.pad(ops.exp(x), low=(0, 2), high=(1, 0), stride=(3, 2)), [M])
+    run_case(lambda x, y: ops.concat(ops.neg(x), y, ops.transpose(y, perm=(0, 1)), axis=1),
+             [((2, 3), F32), ((2, 4), F32)])
+    run_case(lambda x: ops.reshape(ops.transpose(x, perm=(1, 0)), shape=(2, 6)) + 1.0, [M])
+    run_case(lambda x: ops.reduce_sum(ops.reshape(ops.transpose(x, perm=(2, 0, 1)),
+                                                  shape=(4, 6)), axes=(1,)), [((2, 3, 4), F32)])
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (4, 5, 3), (17, 9, 33), (40, 24, 32)])
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_matmul(m, n, k, ta, tb):
+    a_shape = (k, m) if ta else (m, k)
+    b_shape = (n, k) if tb else (k, n)
+    run_case(lambda a, b: ops.matmul(a, b, transpose_a=ta, transpose_b=tb),
+             [(a_shape, F32), (b_shape, F32)], rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_int_and_f64_and_fused_operands():
+    run_case(lambda a, b: ops.matmul(a, b), [((3, 4), I64), ((4, 2), I64)])
+    run_case(lambda a, b: ops.matmul(a, b, transpose_b=True), [((5, 6), F64), ((3, 6), F64)])
+    run_case(lambda a, b: ops.tanh(ops.matmul(ops.exp(a), ops.transpose(b, perm=(1, 0))) + 1.0),
+             [((3, 4), F32), ((2, 4), F32)], rtol=1e-5)
+
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.5, 1e30], np.float32)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign",
+                                  "floor", "neg"])
+def test_nan_inf_unary(name):
+    with np.errstate(all="ignore"):
+        check(build(getattr(ops, name), ((8,), F32)), [SPECIAL])
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "sub", "div", "pow", "maximum", "minimum",
+                                  "equal", "not_equal", "less", "less_equal", "greater",
+                                  "greater_equal"])
+def test_nan_inf_binary(name):
+    x = np.repeat(SPECIAL, 8)
+    y = np.tile(SPECIAL, 8)
+    with np.errstate(all="ignore"):
+        check(build(getattr(ops, name), ((64,), F32), ((64,), F32)), [x, y])
+
+
+def test_nan_reductions():
+    data = np.array([[1.0, np.nan, 3.0], [np.inf, 2.0, -np.inf]], np.float32)
+    for fn in (ops.reduce_sum, ops.reduce_max):
+        for axes in [(0,), (1,), (0, 1)]:
+            check(build(lambda x: fn(x, axes=axes), ((2, 3), F32)), [data])
+
+
+def test_multiple_outputs_aliases_and_updates():
+    graph = core.Graph("upd")
+
+    class Weight:
+        name = "w"
+    with core.building(core.Builder(graph)) as b:
+        x = b.input(TensorType((4,), F32), "x")
+        w = b.input(TensorType((4,), F32), "w", binding=Weight())
+        y = ops.exp(x) * w
+        graph.outputs = [y, x, y, ops.constant(np.float32(1.0))]
+        graph.updates = [(w, w - 0.5 * y)]
+    xs = np.arange(4, dtype=np.float32)
+    ws = np.ones(4, np.float32)
+    want = interpret(graph, [xs.copy(), ws.copy()])
+    executable, _ = compile_exec(graph)
+    got = executable(xs, ws)
+    for g, v in zip(got, want):
+        np.testing.assert_allclose(g, v, rtol=1e-6)
+    np.testing.assert_allclose(ws, 1.0 - 0.5 * np.exp(np.arange(4)), rtol=1e-6)
+
+
+def test_fusion_and_memory_plan():
+    def f(x, b):
+        h = ops.tanh(x * 2.0 + b)          # one fused kernel
+        s = ops.reduce_sum(h, axes=(1,))   # reduction reads h (materialised: two users)
+        return h * ops.broadcast_to(ops.reshape(s, shape=(4, 1)), shape=(4, 3)), s
+    graph = build(f, M, V)
+    fused = fuse(graph)
+    assert [k.kind for k in fused.kernels] == ["elementwise", "reduce", "elementwise"]
+    plan = plan_memory(fused)
+    assert plan.arena_size == 64 and all(o % 64 == 0 for o in plan.offsets.values())
+    result = codegen.compile_graph(graph)
+    assert result.kernels == 3 and "tanh(" in result.loops_text
+    check(graph, [sample((4, 3), F32, np.random.default_rng(0)),
+                  sample((3,), F32, np.random.default_rng(1))], rtol=1e-5)
+
+
+def test_arena_reuse():
+    def chain(x):
+        for _ in range(4):
+            x = ops.reduce_sum(ops.exp(x), axes=(0,), keep_dims=True) * x
+        return x
+    graph = build(chain, ((64, 16), F32))
+    plan = plan_memory(fuse(graph))
+    assert plan.arena_size < sum(v.type.nbytes for v in plan.offsets)
+    run_case(chain, [((64, 16), F32)], rtol=1e-4)
+
+
+def test_missing_lowering_names_the_op(monkeypatch):
+    monkeypatch.delitem(codegen.SCALAR_OPS, "tanh")
+    with pytest.raises(LoweringError, match="gs.tanh"):
+        codegen.compile_graph(build(ops.tanh, M))
+
+
+def test_vectorised_and_no_libm_exp():
+    graph = build(lambda x, y: ops.exp(x * y + 1.0), ((4096,), F32), ((4096,), F32))
+    executable, result = compile_exec(graph)
+    asm = executable.module.asm
+    assert "ymm" in asm or "zmm" in asm
+    assert "exp" not in "".join(line for line in asm.splitlines() if "call" in line)
+    start = time.perf_counter()
+    codegen.compile_graph(build(lambda x: ops.sigmoid(x) + 1.0, M))
+    assert time.perf_counter() - start < 1.0
+
+
+def test_reduction_inner_axis_vectorised():
+    executable, _ = compile_exec(build(lambda x: ops.reduce_sum(x, axes=(1,)),
+                                       ((8, 4096), F32)))
+    assert "ymm" in executable.module.asm or "zmm" in executable.module.asm
+
+
+# ------------------------------------------------------------------- random graphs (hypothesis)
+
+@st.composite
+def random_graph(draw):
+    rank = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
+    steps = draw(st.lists(st.integers(0, 6), min_size=1, max_size=6))
+    perms = draw(st.permutations(range(3)))
+    return shape, steps, list(perms), draw(st.integers(0, 2 ** 16))
+
+
+def _apply(steps, perm, rng):
+    def fn(x):
+        values = [x]
+        for step in steps:
+            v = values[-1]
+            if step == 0:
+                v = ops.tanh(v) + ops.sigmoid(values[0] if values[0].shape == v.shape else v)
+            elif step == 1:       # broadcast against a constant row
+                row = rng.standard_normal(v.shape[-1:]).astype(np.float32)
+                v = v * ops.constant(row) - ops.constant(np.float32(0.5))
+            elif step == 2 and v.ndim:
+                v = ops.reduce_sum(v, axes=(v.ndim - 1,), keep_dims=bool(len(values) % 2))
+            elif step == 3 and v.ndim:
+                v = ops.reduce_max(v, axes=(0,), keep_dims=True) - v
+            elif step == 4:
+                v = ops.transpose(v, perm=tuple(p for p in perm if p < v.ndim))
+            elif step == 5 and v.ndim == 2:
+                v = ops.matmul(v, v, transpose_b=True)
+            else:
+                v = ops.broadcast_to(ops.exp(ops.neg(ops.abs(v))), shape=(2,) + v.shape)
+            values.append(v)
+        return values[-1], values[len(values) // 2]
+    return fn
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_graph())
+def test_random_graphs(case):
+    shape, steps, perm, seed = case
+    rng = np.random.default_rng(seed)
+    graph = build(_apply(steps, perm, rng), (shape, F32))
+    check(graph, [sample(shape, F32, rng)], rtol=1e-4, atol=1e-5)
