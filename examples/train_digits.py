@@ -5,6 +5,11 @@ the optimizer's parameters, and a `@jit` step that computes the loss and the gra
 applies the optimizer. graphspore compiles that whole step (forward, backward, SGD update) into
 one native call; the update writes the Parameters in place.
 
+The optimizer is SGD with learning rate 0.1 and momentum 0.9 (batch 64, 20 epochs): it reaches
+100% train accuracy. Plain SGD (`main(momentum=0.0)`) ends at 96-97% after 20 epochs, as the
+same network trained by a numpy reference does; the HeUniform(sqrt(5)) default init makes the
+first epochs slow.
+
     python examples/train_digits.py            # 20 epochs, progress bar on a terminal
 """
 import sys
@@ -88,15 +93,15 @@ def train(model, dataset, loss_fn, optimizer, epochs, verbose=True):
     return losses, step_time
 
 
-def main(epochs=20, verbose=True):
+def main(epochs=20, verbose=True, seed=0, momentum=0.9):
     mindspore.set_context(mode=mindspore.GRAPH_MODE)
-    mindspore.set_seed(0)
+    mindspore.set_seed(seed)
     images, labels = load_data()
     dataset = NumpySlicesDataset((images, labels), ["image", "label"], shuffle=True)
     dataset = dataset.batch(64, drop_remainder=True)
     model = MLP()
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-    optimizer = nn.SGD(model.trainable_params(), learning_rate=0.1)
+    optimizer = nn.SGD(model.trainable_params(), learning_rate=0.1, momentum=momentum)
     losses, step_time = train(model, dataset, loss_fn, optimizer, epochs, verbose)
     acc = accuracy(model, images, labels)
     if verbose:

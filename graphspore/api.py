@@ -18,6 +18,7 @@ from .ir.core import inline_graph, building, Builder
 from .ir.passes.autodiff import vjp_graph
 from .signature import abstract, cache_key, flatten_tensors, check_differentiable
 from .compiler import compile_program
+from .runtime import ArgumentError
 
 
 def state_version() -> int:
@@ -32,9 +33,18 @@ def state_version() -> int:
 _state_version = None
 
 
+_Tensor = None
+
+
 def _wrap_tensor(array):
-    from .tensor import Tensor
-    return Tensor._from_array(array)
+    """A Tensor owning `array`: a fresh, C-contiguous output of an executable (no checks)."""
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    tensor = _Tensor.__new__(_Tensor)
+    tensor._array = array
+    return tensor
 
 
 def _in_graph() -> bool:
@@ -60,6 +70,7 @@ class _Compiled:
 
     def __init__(self):
         self._programs: dict = {}
+        self._last = None          # (state version, program) of the latest all-Tensor call
 
     def _abstract(self, args, kwargs):
         abstract_args = tuple(abstract(a, f"argument {i}") for i, a in enumerate(args))
@@ -67,6 +78,19 @@ class _Compiled:
         return abstract_args, abstract_kwargs
 
     def _run(self, args, kwargs):
+        last = self._last
+        if last is not None and not kwargs and last[0] == state_version():
+            # Fast path: all-Tensor arguments fully determine the signature, and the
+            # executable checks every shape and dtype before native code runs.
+            try:
+                arrays = [a._array for a in args]
+            except AttributeError:
+                pass
+            else:
+                try:
+                    return last[1].run(arrays)
+                except ArgumentError:
+                    pass
         key = (state_version(), cache_key(args, kwargs))
         program = self._programs.get(key)
         if program is None:
@@ -74,6 +98,8 @@ class _Compiled:
             graph, tree = self._build(abstract_args, abstract_kwargs)
             program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
             self._programs[key] = program
+        if not kwargs and all(hasattr(a, "_array") for a in args):
+            self._last = (key[0], program)
         if kwargs:
             return program.run(flatten_tensors(args) + flatten_tensors(
                 [kwargs[k] for k in sorted(kwargs)]))
@@ -165,6 +191,7 @@ class GradFunction(_Compiled):
         self.positions = _check_positions(grad_position)
         self.weights, self.weights_single = _weight_list(weights)
         self.positions_single = self.positions is not None and len(self.positions) == 1
+        self._required = None
         self.__name__ = f"grad_{_name_of(fn)}"
 
     def __call__(self, *args, **kwargs):
@@ -174,14 +201,9 @@ class GradFunction(_Compiled):
         return self._run(args, kwargs)
 
     def _check_arity(self, args):
-        fn = self.fn.construct if getattr(self.fn, "__gs_cell__", False) else self.fn
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            return
-        required = [p.name for p in sig.parameters.values()
-                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
-                                                           p.POSITIONAL_OR_KEYWORD)]
+        if self._required is None:
+            self._required = _required_parameters(self.fn)
+        required = self._required
         if len(args) < len(required):
             missing = ", ".join(f"'{n}'" for n in required[len(args):])
             raise TypeError(f"{_name_of(self.fn)}() missing {len(required) - len(args)} "
@@ -234,6 +256,17 @@ class GradFunction(_Compiled):
         if not self.weights:
             return pos_tree
         return (pos_tree, wts_tree)
+
+
+def _required_parameters(fn) -> list[str]:
+    """Names of `fn`'s required positional parameters (of `construct` for a Cell)."""
+    fn = fn.construct if getattr(fn, "__gs_cell__", False) else fn
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in sig.parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def _check_positions(grad_position):

@@ -53,9 +53,19 @@ class Program:
     stats: CompileStats | None = None
     _wrap: Any = field(default=None, repr=False)
 
+    def __post_init__(self):
+        self._plain = self.sources == list(range(len(self.sources)))
+        self._single = type(self.out_tree) is int
+
     def run(self, tensor_arrays: list) -> Any:
-        arrays = [tensor_arrays[s] if type(s) is int else s._array for s in self.sources]
-        outputs = self.executable(*arrays)
+        """Run on the tensor arguments' host arrays; returns the Python-structured result."""
+        if self._plain:
+            outputs = self.executable(*tensor_arrays)
+        else:
+            outputs = self.executable(*[tensor_arrays[s] if type(s) is int else s._array
+                                        for s in self.sources])
+        if self._single:
+            return self._wrap(outputs[self.out_tree])
         return rebuild(self.out_tree, outputs, self._wrap)
 
 

@@ -208,13 +208,6 @@ def test_dumped_llvm_is_the_compiled_text(tmp_path, monkeypatch, env):
     assert (tmp_path / files[0]).read_text() == program.module.llvm_ir
 
 
-def test_script_arguments_after_double_dash(tmp_path, env):
-    (tmp_path / "args.py").write_text("import sys\nprint('argv', sys.argv)\n")
-    done = run_cli("run", "args.py", "--", "--epochs", "3", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
-    assert "argv ['args.py', '--epochs', '3']" in done.stdout
-
-
 # ----------------------------------------------------------------------------- errors
 
 def one_line_error(done, status):
@@ -231,12 +224,10 @@ def test_unknown_stage_is_a_usage_error(tmp_path, env):
     assert line.startswith("graphspore dump: error:") and "'graf'" in line
 
 
-@pytest.mark.parametrize("spec", ["x=f33[5]", "x=f32[5", "x", "=f32[5]", "x=f32[0]",
-                                  "x=f32[a,b]"])
-def test_malformed_arg_is_a_usage_error(tmp_path, env, spec):
-    done = run_cli("compile", "m:f", "--arg", spec, "-o", "o.so", cwd=tmp_path, env=env)
+def test_malformed_arg_is_a_usage_error(tmp_path, env):
+    done = run_cli("compile", "m:f", "--arg", "x=f33[5]", "-o", "o.so", cwd=tmp_path, env=env)
     line = one_line_error(done, 2)
-    assert line.startswith("graphspore compile: error: argument --arg:") and spec in line
+    assert line.startswith("graphspore compile: error: argument --arg:") and "x=f33[5]" in line
 
 
 @pytest.mark.parametrize("command", ["dump", "run"])
@@ -267,52 +258,85 @@ def test_script_with_a_graph_error_names_its_line(tmp_path, env):
     assert re.match(r"^error: bad\.py:[57]: \w+: .*undefined_name", line), line
 
 
-def test_script_exit_status_passes_through(tmp_path, env):
-    (tmp_path / "quit.py").write_text("import sys\nsys.exit(3)\n")
-    assert run_cli("run", "quit.py", cwd=tmp_path, env=env).returncode == 3
+def run_main(capsys, *args):
+    """`cli.main(ARGS)` in this process: (status, stdout, stderr). For the cases that need
+    no fresh interpreter; each subprocess costs an interpreter start and an import."""
+    try:
+        status = cli.main([str(a) for a in args])
+    except SystemExit as exit_:     # argparse: --help and usage errors
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
-@pytest.mark.parametrize("target, message", [
-    ("aotmod:missing", "aotmod has no attribute 'missing'"),
-    ("nomodule:f", "cannot import module 'nomodule'"),
-    ("nofile.py:f", "cannot open 'nofile.py': no such file"),
-    ("aotmod", "malformed target 'aotmod'"),
+def one_line(status, err, expected_status):
+    assert status == expected_status, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in tmp_path with AOT_MODULE as `aotmod`; sys.path and sys.modules are restored."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
+    yield tmp_path
+    sys.modules.pop("aotmod", None)
+
+
+def test_script_exit_status_passes_through(in_tmp, capsys):
+    (in_tmp / "quit.py").write_text("import sys\nsys.exit(3)\n")
+    assert run_main(capsys, "run", "quit.py")[0] == 3
+
+
+def test_script_arguments_after_double_dash(in_tmp, capsys):
+    (in_tmp / "args.py").write_text("import sys\nprint('argv', sys.argv)\n")
+    status, out, err = run_main(capsys, "run", "args.py", "--", "--epochs", "3")
+    assert status == 0, err
+    assert "argv ['args.py', '--epochs', '3']" in out
+
+
+@pytest.mark.parametrize("spec", ["x=f33[5]", "x=f32[5", "x", "=f32[5]", "x=f32[0]",
+                                  "x=f32[a,b]", "x=f32[2,,3]"])
+def test_malformed_arg_variants(in_tmp, capsys, spec):
+    line = one_line(*run_main(capsys, "compile", "m:f", "--arg", spec, "-o", "o.so")[::2], 2)
+    assert line.startswith("graphspore compile: error: argument --arg:") and spec in line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["aotmod:missing"], "error: aotmod has no attribute 'missing'"),
+    (["nomodule:f"], "error: cannot import module 'nomodule'"),
+    (["nofile.py:f"], "error: cannot open 'nofile.py': no such file"),
+    (["aotmod"], "error: malformed target 'aotmod'"),
+    (["aotmod:affine", "--arg", "v=f32[3,4]"], "error: affine() has no parameter 'v'"),
+    (["aotmod:affine", "--arg", "x=f32[2,3]"], "error: missing --arg w=DTYPE[dims]"),
+    (["aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,4]", "--arg", "b=f32[4]"],
+     "aotmod.py:9: GraphsporeError: matmul: contracting dims differ"),
+    (["aotmod:affine", "--value-and-grad"], "error: --value-and-grad needs --grad"),
 ])
-def test_compile_bad_target(tmp_path, env, target, message):
-    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
-    done = run_cli("compile", target, "--arg", "x=f32[5]", "-o", "o.so", cwd=tmp_path,
-                   env=env)
-    assert message in one_line_error(done, 1)
+def test_compile_errors(in_tmp, capsys, args, message):
+    status, _, err = run_main(capsys, "compile", *args, "-o", "o.so")
+    assert message in one_line(status, err, 1)
 
 
-def test_compile_wrong_parameter_names(tmp_path, env):
-    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
-    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "v=f32[3,4]",
-                   "-o", "o.so", cwd=tmp_path, env=env)
-    assert "affine() has no parameter 'v'" in one_line_error(done, 1)
-    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "-o", "o.so",
-                   cwd=tmp_path, env=env)
-    assert "missing --arg w=" in one_line_error(done, 1)
+@pytest.mark.parametrize("command", ["dump", "run", "compile", "demo"])
+def test_subcommand_help(capsys, command):
+    status, out, err = run_main(capsys, command, "--help")
+    assert status == 0 and not err
+    assert out.startswith(f"usage: graphspore {command} [-h]")
 
 
-def test_compile_shape_error_is_one_line(tmp_path, env):
-    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
-    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,4]",
-                   "--arg", "b=f32[4]", "-o", "o.so", cwd=tmp_path, env=env)
-    assert one_line_error(done, 1).startswith("error: ")
-
-
-# ----------------------------------------------------------------------------- help
-
-@pytest.mark.parametrize("command", [[], ["dump"], ["run"], ["compile"], ["demo"]])
-def test_help(tmp_path, env, command):
-    done = run_cli(*command, "--help", cwd=tmp_path, env=env)
+def test_help(tmp_path, env):
+    done = run_cli("--help", cwd=tmp_path, env=env)
     assert done.returncode == 0 and not done.stderr
-    assert done.stdout.startswith("usage: graphspore" + "".join(" " + c for c in command))
+    assert done.stdout.startswith("usage: graphspore [-h]")
+    for command in ("dump", "run", "compile", "demo"):
+        assert command in done.stdout
 
 
-def test_no_command_is_a_usage_error(tmp_path, env):
-    assert "required" in one_line_error(run_cli(cwd=tmp_path, env=env), 2)
+def test_no_command_is_a_usage_error(capsys):
+    assert "required" in one_line(*run_main(capsys)[::2], 2)
 
 
 def test_demo_calls_graphspore_demo(monkeypatch):

@@ -11,6 +11,15 @@ from graphspore.nn import init
 MODES = ["eager", "compiled"]
 
 
+@pytest.fixture(autouse=True)
+def pynative_mode():
+    """Run each test in PYNATIVE_MODE (examples switch to GRAPH_MODE) and restore the mode."""
+    saved = graphspore.get_context("mode")
+    graphspore.set_context(mode=graphspore.PYNATIVE_MODE)
+    yield
+    graphspore.set_context(mode=saved)
+
+
 def run(cell, *inputs, mode="eager"):
     """The cell's output as numpy, called eagerly or through a compiled (jit) call."""
     tensors = [Tensor(x) if isinstance(x, np.ndarray) else x for x in inputs]

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from graphspore.ir import ops
-from graphspore.ir.core import Builder, Graph, GraphsporeError, building, eager_value
+from graphspore.ir.core import (Builder, Graph, GraphsporeError, building, eager_value,
+                                inline_graph)
 from graphspore.ir.interpreter import run, run_with_updates
 from graphspore.ir.ops import OPS, composite as C
+from graphspore.ir.passes.autodiff import vjp_graph
 from graphspore.ir.types import DType, TensorType
 
 F32 = dict(rtol=2e-5, atol=2e-6)
@@ -88,7 +90,7 @@ ROWS = [
     Row("tanh", [uniform(3, 4)], np.tanh),
     Row("sigmoid", [uniform(3, 4, low=-8, high=8)], SIG),
     Row("abs", [uniform(3, 4)], np.abs),
-    Row("sign", [small_ints(3, 4)], lambda x: np.sign(x - 1), grad=False),
+    Row("sign", [lambda r: r.integers(-2, 3, (3, 4)).astype(F64)], np.sign, grad=False),
     Row("floor", [uniform(3, 4)], np.floor, grad=False),
     Row("logical_not", [boolean(3, 4)], np.logical_not, grad=False),
     Row("stop_gradient", [uniform(3, 4)], lambda x: x, grad=False),
@@ -208,3 +210,351 @@ def test_vjp_matches_finite_differences(row, rng):
     numeric = (f(eps) - f(-eps)) / (2 * eps)
     analytic = sum(np.sum(gr.astype(F64) * directions[i]) for gr, i in zip(grads, kept))
     assert abs(analytic - numeric) <= row.tol * (1 + abs(numeric)), (analytic, numeric)
+
+
+# ------------------------------------------------------------------- infer errors
+
+def _types(*specs):
+    return [TensorType(shape, dtype) for shape, dtype in specs]
+
+
+f32, f64_, i32, boolean_t = DType.f32, DType.f64, DType.i32, DType.bool
+ERRORS = [
+    ("add", _types(((3,), f32), ((3,), i32)), {}, "one dtype"),
+    ("add", _types(((3,), f32), ((4,), f32)), {}, "broadcast"),
+    ("sub", _types(((3,), boolean_t), ((3,), boolean_t)), {}, "numeric"),
+    ("exp", _types(((3,), i32)), {}, "float"),
+    ("neg", _types(((3,), boolean_t)), {}, "numeric"),
+    ("logical_and", _types(((3,), f32), ((3,), f32)), {}, "bool"),
+    ("logical_not", _types(((3,), f32)), {}, "bool"),
+    ("equal", _types(((2,), f32), ((3,), f32)), {}, "broadcast"),
+    ("select", _types(((3,), f32), ((3,), f32), ((3,), f32)), {}, "bool"),
+    ("cast", _types(((3,), f32)), {"dtype": "f64"}, "DType"),
+    ("reduce_sum", _types(((2, 3), f32)), {"axes": (2,), "keep_dims": False}, "axes"),
+    ("reduce_sum", _types(((2, 3), f32)), {"axes": (1, 0), "keep_dims": False}, "sorted"),
+    ("reduce_sum", _types(((2, 3), boolean_t)), {"axes": (0,), "keep_dims": False}, "numeric"),
+    ("reduce_max", _types(((2, 3), f32)), {"axes": (), "keep_dims": False}, "non-empty"),
+    ("argmax", _types(((), f32)), {"axis": 0, "keep_dims": False}, "rank"),
+    ("reshape", _types(((2, 3), f32)), {"shape": (4, 2)}, "cannot reshape"),
+    ("broadcast_to", _types(((2, 3), f32)), {"shape": (3, 3)}, "cannot broadcast"),
+    ("transpose", _types(((2, 3), f32)), {"perm": (0, 0)}, "permutation"),
+    ("slice", _types(((4,), f32)), {"begin": (1,), "end": (5,), "strides": (1,)}, "end"),
+    ("slice", _types(((4,), f32)), {"begin": (1,), "end": (3,), "strides": (0,)}, "stride"),
+    ("pad", _types(((4,), f32)), {"low": (-1,), "high": (0,), "stride": (1,)}, "low"),
+    ("concat", _types(((2, 3), f32), ((3, 3), f32)), {"axis": 1}, "axis 1"),
+    ("matmul", _types(((2, 3), f32), ((4, 5), f32)),
+     {"transpose_a": False, "transpose_b": False}, "3 vs 4"),
+    ("matmul", _types(((2, 2, 3), f32), ((3, 5), f32)),
+     {"transpose_a": False, "transpose_b": False}, "rank-2"),
+    ("iota", [], {"shape": (2, 3), "axis": 2, "dtype": DType.i64}, "axis"),
+]
+
+
+@pytest.mark.parametrize("name, types, attrs, words", ERRORS,
+                         ids=[f"{e[0]}-{e[3]}" for e in ERRORS])
+def test_infer_errors_name_the_op(name, types, attrs, words):
+    g = Graph("bad")
+    with building(Builder(g)) as b:
+        xs = [b.input(t) for t in types]
+        with pytest.raises(GraphsporeError) as info:
+            b.add_op(f"gs.{name}", xs, attrs)
+    assert f"{name}:" in str(info.value) and words in str(info.value)
+
+
+# --------------------------------------------------- op functions normalise inputs
+
+def _graph_op(fn, *types):
+    g = Graph("t")
+    with building(Builder(g)) as b:
+        result = fn(*[b.input(t) for t in types])
+    return g, result
+
+
+@pytest.mark.parametrize("fn, attrs", [
+    (lambda x: ops.reduce_sum(x, axes=-1), {"axes": (2,), "keep_dims": False}),
+    (lambda x: ops.reduce_max(x, axes=[-1, 0], keep_dims=1), {"axes": (0, 2), "keep_dims": True}),
+    (lambda x: ops.argmax(x, axis=-2), {"axis": 1, "keep_dims": False}),
+    (lambda x: ops.transpose(x, perm=(-1, 0, 1)), {"perm": (2, 0, 1)}),
+    (lambda x: ops.reshape(x, shape=[-1, 4]), {"shape": (6, 4)}),
+    (lambda x: ops.broadcast_to(x, shape=(5, -1, 3, 4)), {"shape": (5, 2, 3, 4)}),
+    (lambda x: ops.slice(x, begin=(None, -2), end=(-1, None), strides=(None, 1)),
+     {"begin": (0, 1, 0), "end": (1, 3, 4), "strides": (1, 1, 1)}),
+    (lambda x: ops.pad(x, low=(1, 0, 0), high=[0, 0, 2]),
+     {"low": (1, 0, 0), "high": (0, 0, 2), "stride": (1, 1, 1)}),
+    (lambda x: ops.concat(x, x, axis=-1), {"axis": 2}),
+])
+def test_attributes_are_canonical_in_the_ir(fn, attrs):
+    g, _ = _graph_op(fn, TensorType((2, 3, 4), f32))
+    assert g.ops[-1].attrs == attrs
+    assert all(type(v) in (bool, int) for value in attrs.values()
+               for v in (value if isinstance(value, tuple) else (value,)))
+
+
+def test_op_functions_promote_python_numbers_and_dtypes():
+    x32, xi = eager_value(np.ones(3, np.float32)), eager_value(np.arange(3, dtype=np.int32))
+    assert ops.add(x32, 2).dtype is f32 and ops.mul(xi, 2).dtype is i32
+    assert ops.add(xi, 1.5).dtype is f32 and ops.div(xi, 2).dtype is f32
+    np.testing.assert_allclose(ops.div(xi, 2).data, np.arange(3) / 2)
+    assert ops.exp(xi).dtype is f32 and ops.less(xi, 1.5).dtype is boolean_t
+    assert ops.concat(x32, eager_value(np.ones(2)), axis=0).dtype is f64_
+    counted = ops.reduce_sum(eager_value(np.array([True, False, True])))
+    assert counted.dtype is DType.i64 and counted.data == 2
+    scalar = eager_value(np.float32(3.0))
+    assert ops.reduce_sum(scalar) is scalar                     # no axes: nothing emitted
+
+
+# ------------------------------------------------------- VJP rules, special cases
+
+def _rule(name, xs, attrs=None):
+    """Emit op `name` on eager values and apply its rule with a cotangent of ones."""
+    out = getattr(ops, name)(*xs, **(attrs or {}))
+    return OPS[f"gs.{name}"].vjp(eager_value(np.ones(out.shape, out.dtype.np)), out, *xs,
+                                 **(attrs or {}))
+
+
+def test_pow_with_a_constant_exponent_has_no_log_and_no_exponent_gradient():
+    g, out = _graph_op(lambda x: x ** 3, TensorType((3,), f64_))
+    with building(Builder(g)):
+        dx, dy = OPS["gs.pow"].vjp(out, out, *out.op.operands)
+        g.outputs = [dx]
+    assert dy is None and "gs.log" not in {op.name for op in g.ops}
+    x = np.array([-2.0, 0.0, 1.5])
+    np.testing.assert_allclose(run(g, [x])[0], 3 * x ** 2 * x ** 3)
+
+
+def test_reduce_max_shares_the_gradient_between_ties():
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]])
+    (dx,) = _rule("reduce_max", [eager_value(x)], {"axes": (1,), "keep_dims": False})
+    np.testing.assert_allclose(dx.data, [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+def test_maximum_and_minimum_send_ties_to_the_first_operand():
+    x, y = eager_value(np.array([1.0, 2.0, 3.0])), eager_value(np.array([1.0, 5.0, 0.0]))
+    dx, dy = _rule("maximum", [x, y])
+    np.testing.assert_allclose(dx.data, [1, 0, 1]) and np.testing.assert_allclose(dy.data,
+                                                                                 [0, 1, 0])
+    dx, dy = _rule("minimum", [x, y])
+    np.testing.assert_allclose(dx.data, [1, 1, 0]) and np.testing.assert_allclose(dy.data,
+                                                                                 [0, 0, 1])
+
+
+def test_non_differentiable_ops_have_no_rule_and_stop_gradient_cuts():
+    for name in ("equal", "less", "logical_and", "logical_not", "sign", "floor", "argmax",
+                 "iota"):
+        assert OPS[f"gs.{name}"].vjp is None and ops.NONDIFF in OPS[f"gs.{name}"].groups
+    assert OPS["gs.constant"].vjp is None
+    x = eager_value(np.ones(2))
+    assert _rule("stop_gradient", [x]) == (None,)
+    assert _rule("cast", [x], {"dtype": DType.i32}) == (None,)
+
+
+# ---------------------------------------------------------------- composites vs numpy
+
+def _np_log_softmax(x, axis):
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def _np_bce(x, y, weight=None, pos_weight=None):
+    """The textbook definition -w [pw y log s(x) + (1 - y) log(1 - s(x))]."""
+    pw = 1.0 if pos_weight is None else pos_weight
+    loss = -(pw * y * np.log(SIG(x)) + (1 - y) * np.log(1 - SIG(x)))
+    return loss if weight is None else loss * weight
+
+
+COMPOSITES = [
+    ("relu", lambda x: C.relu(x), lambda x: np.maximum(x, 0)),
+    ("relu6", lambda x: C.relu6(x * 4), lambda x: np.clip(x * 4, 0, 6)),
+    ("leaky_relu", lambda x: C.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
+    ("softplus", lambda x: C.softplus(x * 30), lambda x: np.logaddexp(0, x * 30)),
+    ("square", C.square, np.square),
+    ("reciprocal", C.reciprocal, np.reciprocal),
+    ("mean-all", lambda x: C.mean(x), np.mean),
+    ("mean-axes", lambda x: C.mean(x, axes=(0, -1), keep_dims=True),
+     lambda x: x.mean(axis=(0, 2), keepdims=True)),
+    ("reduce_min", lambda x: C.reduce_min(x, axes=1), lambda x: x.min(axis=1)),
+    ("softmax", lambda x: C.softmax(x * 50, axis=1),
+     lambda x: np.exp(_np_log_softmax(x * 50, 1))),
+    ("log_softmax", lambda x: C.log_softmax(x * 50), lambda x: _np_log_softmax(x * 50, -1)),
+    ("logsumexp", lambda x: C.logsumexp(x * 300, axes=(0, 2)),
+     lambda x: np.log(np.exp(x * 300 - (x * 300).max()).sum(axis=(0, 2))) + (x * 300).max()),
+    ("expand_dims", lambda x: C.expand_dims(x, -1), lambda x: x[..., None]),
+    ("squeeze", lambda x: C.squeeze(C.expand_dims(x, 1), 1), lambda x: x),
+    ("swapaxes", lambda x: C.swapaxes(x, 0, -1), lambda x: np.swapaxes(x, 0, -1)),
+    ("transpose_nd", C.transpose_nd, np.transpose),
+    ("reverse", lambda x: C.reverse(x, 1), lambda x: x[:, ::-1]),
+    ("clip_by_value", lambda x: C.clip_by_value(x, -0.5, 0.25), lambda x: np.clip(x, -.5, .25)),
+    ("where", lambda x: C.where(ops.greater(x, 0), x, -1.0), lambda x: np.where(x > 0, x, -1)),
+    ("zeros_like", C.zeros_like, np.zeros_like),
+    ("ones_like", C.ones_like, np.ones_like),
+    ("full", lambda x: C.full((2, 3), 2.5, DType.f64), lambda x: np.full((2, 3), 2.5)),
+    ("mse_loss", lambda x: C.mse_loss(x, 0.5), lambda x: np.mean((x - 0.5) ** 2)),
+    ("l1_loss", lambda x: C.l1_loss(x, 0.5, "sum"), lambda x: np.sum(np.abs(x - 0.5))),
+]
+for key, index in [("int", (1, -1)), ("neg-step", (slice(None, None, -2), 1)),
+                   ("ellipsis-none", (Ellipsis, None, slice(1, 3))), ("none-lead", None),
+                   ("mixed", (-1, slice(-3, None), slice(4, 0, -1))), ("empty", slice(5, 2)),
+                   ("one-int", 0), ("all", Ellipsis)]:
+    COMPOSITES.append((f"getitem-{key}", lambda x, i=index: C.getitem(x, i),
+                       lambda x, i=index: x[i]))
+
+
+@pytest.mark.parametrize("name, fn, expected", COMPOSITES, ids=[c[0] for c in COMPOSITES])
+def test_composite_matches_numpy(name, fn, expected, rng):
+    x = rng.uniform(-2, 2, (2, 3, 5))
+    got = fn(eager_value(x))
+    want = np.asarray(expected(x))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((4,), (4,)), ((4,), (4, 3)), ((2, 4), (4,)), ((2, 4), (4, 3)), ((5, 2, 4), (4, 3)),
+    ((2, 4), (5, 4, 3)), ((5, 1, 2, 4), (3, 4, 3)), ((3, 4), (2, 1, 4, 2)), ((2, 3, 4), (4,))])
+def test_matmul_nd_follows_numpy_matmul(a_shape, b_shape, rng):
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    got = C.matmul_nd(eager_value(a), eager_value(b))
+    np.testing.assert_allclose(got.data, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_one_hot_matches_numpy(axis):
+    indices = np.array([[0, 2, 1], [3, 1, 4]])                  # 4 is out of range: all off
+    table = np.where(np.arange(4) == indices[..., None], 5.0, -1.0).astype(np.float32)
+    got = C.one_hot(eager_value(indices), 4, 5.0, -1.0, axis)
+    assert got.dtype is f32
+    np.testing.assert_array_equal(got.data, np.moveaxis(table, -1, axis))
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("pos_weighted", [False, True])
+def test_bce_with_logits_matches_the_definition(reduction, weighted, pos_weighted, rng):
+    x, y = rng.uniform(-4, 4, (3, 4)), rng.uniform(0, 1, (3, 4))
+    w = rng.uniform(0.5, 2, (4,)) if weighted else None
+    pw = rng.uniform(0.5, 3, (4,)) if pos_weighted else None
+    got = C.binary_cross_entropy_with_logits(
+        eager_value(x), eager_value(y), None if w is None else eager_value(w),
+        None if pw is None else eager_value(pw), reduction)
+    loss = _np_bce(x, y, w, pw)
+    want = {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+    np.testing.assert_allclose(got.data, want, rtol=1e-10, atol=1e-12)
+
+
+def test_bce_with_logits_is_stable_for_large_logits():
+    x = eager_value(np.array([-200.0, 200.0], np.float32))
+    got = C.binary_cross_entropy_with_logits(x, eager_value(np.array([1.0, 0.0], np.float32)),
+                                             reduction="none")
+    np.testing.assert_allclose(got.data, [200.0, 200.0], **F32)
+
+
+def test_composite_errors_are_clear():
+    x = eager_value(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="size 3"):
+        C.squeeze(x, 1)
+    with pytest.raises(IndexError, match="out of bounds"):
+        C.getitem(x, (0, 3))
+    with pytest.raises(TypeError, match="gather"):
+        C.getitem(x, [0, 1])
+    with pytest.raises(ValueError, match="reduction"):
+        C.mse_loss(x, x, "avg")
+
+
+def test_composites_build_graphs_of_primitives_only():
+    g, out = _graph_op(lambda x: C.softmax(C.getitem(x, (Ellipsis, slice(None, None, -1)))),
+                       TensorType((2, 3), f32))
+    g.outputs = [out]
+    assert {op.name for op in g.ops} <= set(OPS)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    e = np.exp(x[:, ::-1] - x[:, ::-1].max(axis=1, keepdims=True))
+    np.testing.assert_allclose(run(g, [x])[0], e / e.sum(axis=1, keepdims=True), **F32)
+
+
+# ----------------------------------------------------------------------- interpreter
+
+class _Weight:
+    def __init__(self, array, name="w"):
+        self.array, self.name = array, name
+
+    def asnumpy(self):
+        return self.array
+
+
+def test_interpreter_runs_args_and_weights_and_reports_updates():
+    w = _Weight(np.array([1.0, 2.0], np.float32))
+    g = Graph("step")
+    with building(Builder(g)) as b:
+        x = b.input(TensorType((2,), f32), "x")
+        wv = b.bound_input(w, TensorType((2,), f32), "w")
+        y = ops.mul(x, wv)
+        b.assign(w, ops.sub(wv, y))
+    g.outputs = [y]
+    x = np.array([3.0, 4.0], np.float32)
+    np.testing.assert_allclose(run(g, [x])[0], [3.0, 8.0])          # weight from the binding
+    outs, updates = run_with_updates(g, [x, np.array([2.0, 0.5], np.float32)])
+    np.testing.assert_allclose(outs[0], [6.0, 2.0])
+    assert list(updates) == [1]
+    np.testing.assert_allclose(updates[1], [2.0 - 6.0, 0.5 - 2.0])
+    with pytest.raises(ValueError, match="expects"):
+        run(g, [np.ones(3, np.float32)])
+
+
+# ---------------------------------------------------- second order, through autodiff
+
+def _sum_against(values, weights):
+    """sum_i <values_i, weights_i> as one scalar value (weights are numpy constants)."""
+    total = None
+    for v, w in zip(values, weights):
+        term = ops.reduce_sum(v * ops.constant(w))
+        total = term if total is None else total + term
+    return total
+
+
+def _gradient_probe(row: Row, arrays, ct, ws, kept) -> Graph:
+    """Graph xs -> <grad_xs <op(xs), ct>, ws>: its gradient is a Hessian-vector product."""
+    f = Graph("f")
+    with building(Builder(f)) as b:
+        xs = [b.input(TensorType(a.shape, DType.from_numpy(a.dtype))) for a in arrays]
+        f.outputs = [_sum_against([b.add_op(f"gs.{row.name}", xs, row.attrs)], [ct])]
+    first = vjp_graph(f, kept)
+    h = Graph("h")
+    with building(Builder(h)) as b:
+        xs = [b.input(x.type) for x in f.inputs]
+        h.outputs = [_sum_against(inline_graph(first, xs)[1:], ws)]
+    return h
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r.grad and r.cast_to is None],
+                         ids=lambda r: r.id)
+def test_second_order_matches_finite_differences(row, rng):
+    arrays = _arrays(row, rng)
+    out = np.asarray(OPS[f"gs.{row.name}"].reference(*arrays, **row.attrs))
+    kept = [i for i, a in enumerate(arrays) if a.dtype == F64]
+    ct = rng.standard_normal(out.shape)
+    ws = [rng.standard_normal(arrays[i].shape) for i in kept]
+    h = _gradient_probe(row, arrays, ct, ws, kept)
+    second = run(vjp_graph(h, kept), arrays)[1:]
+    directions = [rng.standard_normal(a.shape) for a in arrays]
+    eps = 1e-5
+    shifted = lambda s: run(h, [a + s * d if i in kept else a  # noqa: E731
+                                for i, (a, d) in enumerate(zip(arrays, directions))])[0]
+    numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
+    analytic = sum(np.sum(d2 * directions[i]) for d2, i in zip(second, kept))
+    assert abs(analytic - numeric) <= 1e-6 * (1 + abs(numeric)), (analytic, numeric)
+
+
+@pytest.mark.parametrize("x", [[1.0, 1.0], [-1.5, 0.5], [-2.0, 3.0]])
+def test_cube_differentiates_to_fourth_order(x):
+    """d^k/dx^k sum(x**3) for k = 1..4 is 3x^2, 6x, 6, 0: finite everywhere, x < 0 too."""
+    g = Graph("cube")
+    with building(Builder(g)) as b:
+        v = b.input(TensorType((2,), f64_))
+        g.outputs = [ops.reduce_sum(v ** 3)]
+    x = np.array(x)
+    for expected in (3 * x ** 2, 6 * x, np.full(2, 6.0), np.zeros(2)):
+        grad = vjp_graph(g, [0])
+        np.testing.assert_allclose(run(grad, [x])[-1], expected, rtol=1e-12)
+        g = Graph("next")
+        with building(Builder(g)) as b:
+            v = b.input(TensorType((2,), f64_))
+            g.outputs = [ops.reduce_sum(inline_graph(grad, [v])[-1])]

@@ -125,10 +125,11 @@ def matmul_nd(a, b) -> Value:
     a, b = promote_operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul_nd: operands must have rank >= 1, got {a.type} and {b.type}")
-    if a.ndim == 1:
-        return squeeze(matmul_nd(reshape(a, shape=(1,) + a.shape), b), -2)
-    if b.ndim == 1:
-        return squeeze(matmul_nd(a, reshape(b, shape=b.shape + (1,))), -1)
+    if a.ndim == 1 or b.ndim == 1:
+        drop = (-2,) * (a.ndim == 1) + (-1,) * (b.ndim == 1)
+        a = reshape(a, shape=(1,) + a.shape) if a.ndim == 1 else a
+        b = reshape(b, shape=b.shape + (1,)) if b.ndim == 1 else b
+        return squeeze(matmul_nd(a, b), drop)
     if a.ndim == 2 and b.ndim == 2:
         return matmul(a, b)
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -318,7 +319,8 @@ def getitem(x, index) -> Value:
     if Ellipsis in items:
         at = items.index(Ellipsis)
         items = items[:at] + (builtins.slice(None),) * (x.ndim - used) + items[at + 1:]
-    items = items + (builtins.slice(None),) * (x.ndim - used)
+    else:
+        items = items + (builtins.slice(None),) * (x.ndim - used)
     begin, end, strides, flipped, shape, axis = [], [], [], [], [], 0
     for item in items:
         if item is None:

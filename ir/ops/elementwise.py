@@ -131,8 +131,13 @@ sqrt = unary("gs.sqrt", np.sqrt, lambda g, out, x: (g * 0.5 / out,), float_only=
 tanh = unary("gs.tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), float_only=True,
              doc='`%y = "gs.tanh"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
 
-# 0.5*(1+tanh(x/2)) equals 1/(1+exp(-x)) and never overflows.
-sigmoid = unary("gs.sigmoid", lambda x: 0.5 * (1 + np.tanh(0.5 * x)),
+def _reference_sigmoid(x):
+    # exp(-|x|) never overflows, and e/(1+e) keeps full relative precision for x << 0.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = unary("gs.sigmoid", _reference_sigmoid,
                 lambda g, out, x: (g * out * (1 - out),), float_only=True,
                 doc='1/(1+exp(-x)): `%y = "gs.sigmoid"(%x) : (tensor<3xf32>) -> '
                     'tensor<3xf32>`')
