@@ -54,7 +54,7 @@ class Program:
     _wrap: Any = field(default=None, repr=False)
 
     def __post_init__(self):
-        self._plain = self.sources == list(range(len(self.sources)))
+        self._plain = all(type(s) is int and s == i for i, s in enumerate(self.sources))
         self._single = type(self.out_tree) is int
 
     def run(self, tensor_arrays: list) -> Any:
