@@ -215,6 +215,31 @@ def delinearize(flat: Expr, shape: tuple[int, ...]) -> list[Expr]:
     return out
 
 
+def coefficient(expr: Expr, var: str) -> int | None:
+    """The factor of loop index `var` in the affine index `expr`; None if not affine in it."""
+    if isinstance(expr, Var):
+        return 1 if expr.name == var else 0
+    if isinstance(expr, Const):
+        return 0
+    if isinstance(expr, Call) and expr.op == "+":
+        parts = [coefficient(a, var) for a in expr.args]
+        return None if None in parts else sum(parts)
+    if isinstance(expr, Call) and expr.op == "*":
+        left, right = expr.args
+        if isinstance(right, Const):
+            inner = coefficient(left, var)
+            return None if inner is None else inner * right.value
+    return None
+
+
+def loads_in(expr: Expr) -> list[Load]:
+    if isinstance(expr, Load):
+        return [expr]
+    if isinstance(expr, Call):
+        return [load for a in expr.args for load in loads_in(a)]
+    return []
+
+
 # --------------------------------------------------------------------------------- printing
 
 def print_expr(expr: Expr) -> str:

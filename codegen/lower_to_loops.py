@@ -217,9 +217,51 @@ def _buffers_in(body: list) -> list[L.Buffer]:
 # ------------------------------------------------------------------ one helper per kernel class
 
 def lower_elementwise(lw: Lowerer, op: Op, out: L.Buffer) -> list:
-    """out[i] = f(i) over the output shape: maps, views, sources and their fused chains."""
-    return _nest(out.shape, "i", lambda ix: [
+    """out[i] = f(i) over the output shape: maps, views, sources and their fused chains.
+
+    When a load is strided along the innermost output axis but unit-stride along another
+    (a transpose), those two axes are tiled by TILE so both sides stay in cache."""
+    body = _nest(out.shape, "i", lambda ix: [
         L.Store(out, L.linear(ix, out.shape), lw.op_at(op, ix))])
+    axis = _transposed_axis(body, out.shape)
+    if axis is None:
+        return body
+    last, tile = len(out.shape) - 1, TILE
+
+    def tiled(ix):
+        ix = list(ix)
+        for a in (axis, last):
+            ix[a] = L.iadd(L.imul(L.Var(f"b{a}"), L.index_const(tile)), L.Var(f"t{a}"))
+        return [L.Store(out, L.linear(ix, out.shape), lw.op_at(op, ix))]
+    inner = [L.Loop(f"t{axis}", tile, [L.Loop(f"t{last}", tile, tiled(
+        [L.Var(f"i{a}") for a in range(len(out.shape))]))])]
+    inner = [L.Loop(f"b{axis}", out.shape[axis] // tile, [
+        L.Loop(f"b{last}", out.shape[last] // tile, inner)])]
+    for a in reversed(range(len(out.shape))):
+        if a not in (axis, last) and out.shape[a] != 1:
+            inner = [L.Loop(f"i{a}", out.shape[a], inner)]
+    return inner
+
+
+TILE = 32
+
+
+def _transposed_axis(body: list, shape: tuple[int, ...]) -> int | None:
+    """The output axis along which some load is unit-stride while it is strided along the
+    innermost axis, if both extents are multiples of TILE; else None."""
+    if len(shape) < 2 or shape[-1] % TILE or not body:
+        return None
+    store = body[0]
+    while isinstance(store, L.Loop):
+        store = store.body[0]
+    last = f"i{len(shape) - 1}"
+    for load in L.loads_in(store.value):
+        if L.coefficient(load.index, last) in (0, 1, None):
+            continue
+        for a in range(len(shape) - 1):
+            if L.coefficient(load.index, f"i{a}") == 1 and shape[a] % TILE == 0:
+                return a
+    return None
 
 
 def lower_reduce(lw: Lowerer, op: Op, out: L.Buffer) -> list:

@@ -65,13 +65,16 @@ def _load():
 
 
 def _default_threads():
+    """All cores, as numpy's own OpenBLAS uses: large GEMMs scale with them. A program that
+    interleaves numpy and graphspore GEMMs can starve one pool with the other's spinning
+    threads; GRAPHSPORE_BLAS_THREADS=1 avoids that."""
     requested = os.environ.get("GRAPHSPORE_BLAS_THREADS")
     if requested:
         try:
             return max(1, int(requested))
         except ValueError:
             pass
-    return 1
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def set_num_threads(count):

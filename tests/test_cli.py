@@ -400,6 +400,8 @@ def test_compile_forward_with_blas_sized_matmul(tmp_path, env):
                    "x=f32[96,128]", "--arg", "w=f32[128,160]", "--arg", "b=f32[160]",
                    "-o", "affine.so", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
+    assert "links scipy-openblas" in done.stdout      # 96*128*160 is above the BLAS threshold
+    assert "libscipy_openblas" in (tmp_path / "affine.h").read_text()
     rng = np.random.default_rng(1)
     x = rng.standard_normal((96, 128)).astype(np.float32)
     w = (rng.standard_normal((128, 160)) / 10).astype(np.float32)

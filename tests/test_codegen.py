@@ -188,6 +188,14 @@ def test_transpose(perm):
     run_case(lambda x: ops.transpose(x, perm=perm) * 2.0, [((2, 3, 4), F32)])
 
 
+@pytest.mark.parametrize("shape,perm", [((64, 96), (1, 0)), ((2, 64, 32), (0, 2, 1)),
+                                        ((32, 3, 64), (2, 1, 0))])
+def test_tiled_transpose(shape, perm):
+    graph = build(lambda x: ops.transpose(x, perm=perm) + 1.0, (shape, F32))
+    assert "for t" in codegen.compile_graph(graph).loops_text
+    run_case(lambda x: ops.transpose(x, perm=perm) + 1.0, [(shape, F32)])
+
+
 @pytest.mark.parametrize("begin,end,strides", [((0, 1, 0), (2, 5, 4), (1, 2, 3)),
                                                ((1, 0, 2), (2, 5, 4), (1, 1, 1)),
                                                ((0, 4, 0), (2, 5, 4), (2, 3, 2))])
@@ -345,7 +353,8 @@ def _apply(steps, perm, rng):
             elif step == 3 and v.ndim:
                 v = ops.reduce_max(v, axes=(0,), keep_dims=True) - v
             elif step == 4:
-                v = ops.transpose(v, perm=tuple(p for p in perm if p < v.ndim))
+                order = [p for p in perm if p < v.ndim] + list(range(3, v.ndim))
+                v = ops.transpose(v, perm=tuple(order[::-1] if v.ndim > 3 else order))
             elif step == 5 and v.ndim == 2:
                 v = ops.matmul(v, v, transpose_b=True)
             else:

@@ -336,3 +336,53 @@ def test_initializers():
 def test_parameter_requires_grad_default():
     p = Parameter(Tensor(np.zeros(2, np.float32)), name="p")
     assert p.requires_grad
+
+
+def test_dropout_in_compiled_train_step_advances_like_eager():
+    x = Tensor(np.linspace(-1, 1, 32, dtype=np.float32).reshape(8, 4))
+    y = Tensor(np.zeros((8, 3), np.float32))
+    runs = []
+    for compiled in (False, True):
+        graphspore.set_seed(0)
+        net = nn.SequentialCell([nn.Dense(4, 3), nn.Dropout(p=0.5)])
+        net.set_train(True)
+        loss_fn = nn.MSELoss()
+        opt = nn.SGD(net.trainable_params(), 0.1)
+        grad_fn = graphspore.value_and_grad(lambda a, b: loss_fn(net(a), b), None,
+                                            opt.parameters)
+
+        def step(a, b):
+            loss, grads = grad_fn(a, b)
+            opt(grads)
+            return loss
+
+        step = jit(step) if compiled else step
+        runs.append([float(step(x, y).asnumpy()) for _ in range(3)]
+                    + [float(net[1].state.asnumpy())])
+    close(np.array(runs[1]), np.array(runs[0]), rtol=1e-5, atol=1e-6)
+    assert len(set(runs[1][:3])) == 3                  # a new mask (and loss) every step
+
+
+def test_conv_and_pool_gradients(rng):
+    """d/dW sum(G * conv(x)) = sum over positions of G * patch; max pooling routes the
+    gradient to each window's maximum."""
+    conv = nn.Conv2d(2, 3, 3, stride=2, pad_mode="same")
+    x = rng.normal(size=(2, 2, 7, 7)).astype(np.float32)
+    g = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    grad_w = graphspore.grad(lambda a, b: (conv(a) * b).sum(), None, conv.weight)(
+        Tensor(x), Tensor(g)).asnumpy()
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.zeros((3, 2, 3, 3))
+    for i in range(4):
+        for j in range(4):
+            patch = padded[:, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+            expected += np.einsum("no,nchw->ochw", g[:, :, i, j], patch)
+    close(grad_w, expected, rtol=1e-4, atol=1e-4)
+
+    pool = nn.MaxPool2d(2, 2)
+    xp = rng.permutation(32).reshape(1, 2, 4, 4).astype(np.float32)   # distinct values
+    grad_x = graphspore.grad(lambda a: pool(a).sum())(Tensor(xp)).asnumpy()
+    windows = xp.reshape(1, 2, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(1, 2, 2, 2, 4)
+    expected = (windows == windows.max(-1, keepdims=True)).astype(np.float32)
+    expected = expected.reshape(1, 2, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(xp.shape)
+    close(grad_x, expected)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphspore
-from graphspore import Parameter, Tensor, jit, nn, ops, value_and_grad
+from graphspore import Parameter, Tensor, jit, nn, value_and_grad
 from graphspore.dataset import NumpySlicesDataset
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -53,8 +53,8 @@ class TrainOneStepCell(Cell):
         self.sens = float(sens)
         self.grad_fn = _api().value_and_grad(network, None, self.weights)
 
-    def construct(self, data, label):
-        loss, grads = self.grad_fn(data, label)
+    def construct(self, *inputs):
+        loss, grads = self.grad_fn(*inputs)
         if self.sens != 1.0:
             scaled = ()
             for g in grads:
@@ -101,11 +101,15 @@ class ProgressBar:
     def __init__(self, total: int, prefix: str = "", width: int = 30, stream=None):
         self.total, self.prefix, self.width = max(int(total), 1), prefix, width
         self.stream = stream if stream is not None else sys.stdout
+        self._width_written = 0
 
     def update(self, done: int, suffix: str = "") -> None:
         filled = int(self.width * min(done, self.total) / self.total)
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.prefix}[{bar}] {done}/{self.total} {suffix}")
+        line = f"{self.prefix}[{bar}] {done}/{self.total} {suffix}"
+        padding = " " * max(self._width_written - len(line), 0)   # erase a longer old line
+        self._width_written = len(line)
+        self.stream.write("\r" + line + padding)
         self.stream.flush()
 
     def close(self, suffix: str = "") -> None:
