@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +22,12 @@ STAGE_EXT = {"graph": "mlir", "grad": "mlir", "opt": "mlir", "loops": "loops", "
              "asm": "s"}
 MLIR_OPT = "/usr/bin/mlir-opt-22"
 
+FUNCTION = """
+def function(x, y, w, b):
+    z = ops.matmul(x, w) + b
+    loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
+    return loss
+"""
 TUTORIAL = textwrap.dedent("""\
     import numpy as np
     import graphspore as mindspore
@@ -32,27 +37,12 @@ TUTORIAL = textwrap.dedent("""\
     y = ops.zeros(3, mindspore.float32)
     w = Parameter(Tensor(np.random.randn(5, 3), mindspore.float32), name='w')
     b = Parameter(Tensor(np.random.randn(3,), mindspore.float32), name='b')
-
-    def function(x, y, w, b):
-        z = ops.matmul(x, w) + b
-        loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
-        return loss
-
+    """) + FUNCTION + textwrap.dedent("""
     print("loss", mindspore.jit(function)(x, y, w, b))
     print("grads", mindspore.grad(function, (2, 3))(x, y, w, b))
     """)
-
-AOT_MODULE = textwrap.dedent("""\
-    from graphspore import ops
-
-    def function(x, y, w, b):
-        z = ops.matmul(x, w) + b
-        loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
-        return loss
-
-    def affine(x, w, b):
-        return ops.tanh(ops.matmul(x, w) + b)
-    """)
+AOT_MODULE = ("from graphspore import ops\n" + FUNCTION +
+              "\ndef affine(x, w, b):\n    return ops.tanh(ops.matmul(x, w) + b)\n")
 
 # Runs in a fresh interpreter: loads the library with ctypes, lays out the buffers the
 # header describes, calls the entry point, saves the outputs. llvmlite must never load.
@@ -67,7 +57,7 @@ CALLER = textwrap.dedent("""\
     dtypes = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
               "bool": np.bool_, "u8": np.uint8}
     arrays, results = [], {}
-    for index, name, dtype, dims, role in rows:
+    for _, name, dtype, dims, role in rows:
         shape = tuple(int(d) for d in dims.split(",") if d)
         if role == "input":
             array = np.ascontiguousarray(given[name], dtype=dtypes[dtype])
@@ -146,12 +136,9 @@ def test_dump_numbers_functions_in_compile_order(dumped):
 
 def test_dump_writes_graphviz_of_graph_stage(dumped):
     directory, files, _ = dumped
-    dots = [f for f in files if f.endswith(".dot")]
+    dots = [(directory / f).read_text() for f in files if f.endswith(".dot")]
     assert dots, files
-    for name in dots:
-        text = (directory / name).read_text()
-        assert text.lstrip().startswith("digraph") and text.rstrip().endswith("}"), name
-        assert "->" in text, name
+    assert all(t.startswith("digraph") and t.rstrip().endswith("}") and "->" in t for t in dots)
 
 
 def test_dump_prints_summary_table(dumped):
@@ -210,37 +197,35 @@ def test_dumped_llvm_is_the_compiled_text(tmp_path, monkeypatch, env):
 
 # ----------------------------------------------------------------------------- errors
 
-def one_line_error(done, status):
-    assert done.returncode == status, (done.returncode, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    return lines[0]
+def one_line(status, err, expected_status):
+    """The single stderr line of a failure with `expected_status` (no traceback)."""
+    assert status == expected_status, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
 
 
-def test_unknown_stage_is_a_usage_error(tmp_path, env):
+def failure(done, expected_status):
+    return one_line(done.returncode, done.stderr, expected_status)
+
+
+@pytest.mark.parametrize("args, start, part", [
+    (["dump", "s.py", "--stage", "graf"], "graphspore dump: error: argument --stage:", "'graf'"),
+    (["compile", "m:f", "--arg", "x=f33[5]", "-o", "o.so"],
+     "graphspore compile: error: argument --arg:", "x=f33[5]"),
+])
+def test_usage_errors(tmp_path, env, args, start, part):
     (tmp_path / "s.py").write_text("pass\n")
-    line = one_line_error(run_cli("dump", "s.py", "--stage", "graf", cwd=tmp_path, env=env), 2)
-    assert line.startswith("graphspore dump: error:") and "'graf'" in line
-
-
-def test_malformed_arg_is_a_usage_error(tmp_path, env):
-    done = run_cli("compile", "m:f", "--arg", "x=f33[5]", "-o", "o.so", cwd=tmp_path, env=env)
-    line = one_line_error(done, 2)
-    assert line.startswith("graphspore compile: error: argument --arg:") and "x=f33[5]" in line
+    line = failure(run_cli(*args, cwd=tmp_path, env=env), 2)
+    assert line.startswith(start) and part in line
 
 
 @pytest.mark.parametrize("command", ["dump", "run"])
-def test_missing_script(tmp_path, env, command):
-    line = one_line_error(run_cli(command, "nope.py", cwd=tmp_path, env=env), 1)
+def test_missing_script_and_script_that_raises(tmp_path, env, command):
+    line = failure(run_cli(command, "nope.py", cwd=tmp_path, env=env), 1)
     assert line == "error: cannot open script 'nope.py': no such file"
-
-
-@pytest.mark.parametrize("command", ["dump", "run"])
-def test_script_that_raises(tmp_path, env, command):
     (tmp_path / "bad.py").write_text("def f():\n    raise ValueError('boom\\nsecond')\n"
                                      "x = 1\nf()\n")
-    line = one_line_error(run_cli(command, "bad.py", cwd=tmp_path, env=env), 1)
+    line = failure(run_cli(command, "bad.py", cwd=tmp_path, env=env), 1)
     assert line == "error: bad.py:2: ValueError: boom"
 
 
@@ -254,8 +239,8 @@ def test_script_with_a_graph_error_names_its_line(tmp_path, env):
 
         jit(f)(Tensor(np.ones(3, np.float32)))
         """))
-    line = one_line_error(run_cli("dump", "bad.py", "--out", "d", cwd=tmp_path, env=env), 1)
-    assert re.match(r"^error: bad\.py:[57]: \w+: .*undefined_name", line), line
+    line = failure(run_cli("dump", "bad.py", "--out", "d", cwd=tmp_path, env=env), 1)
+    assert re.match(r"^error: bad\.py:5: GraphsporeError: .*undefined_name", line), line
 
 
 def run_main(capsys, *args):
@@ -267,12 +252,6 @@ def run_main(capsys, *args):
         status = exit_.code
     out, err = capsys.readouterr()
     return status, out, err
-
-
-def one_line(status, err, expected_status):
-    assert status == expected_status, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err.strip()
 
 
 @pytest.fixture
@@ -312,7 +291,7 @@ def test_malformed_arg_variants(in_tmp, capsys, spec):
     (["aotmod:affine", "--arg", "v=f32[3,4]"], "error: affine() has no parameter 'v'"),
     (["aotmod:affine", "--arg", "x=f32[2,3]"], "error: missing --arg w=DTYPE[dims]"),
     (["aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,4]", "--arg", "b=f32[4]"],
-     "aotmod.py:9: GraphsporeError: matmul: contracting dims differ"),
+     "aotmod.py:10: GraphsporeError: matmul: contracting dims differ"),
     (["aotmod:affine", "--value-and-grad"], "error: --value-and-grad needs --grad"),
 ])
 def test_compile_errors(in_tmp, capsys, args, message):
@@ -331,8 +310,7 @@ def test_help(tmp_path, env):
     done = run_cli("--help", cwd=tmp_path, env=env)
     assert done.returncode == 0 and not done.stderr
     assert done.stdout.startswith("usage: graphspore [-h]")
-    for command in ("dump", "run", "compile", "demo"):
-        assert command in done.stdout
+    assert all(command in done.stdout for command in ("dump", "run", "compile", "demo"))
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -365,13 +343,19 @@ def call_library(tmp_path, env, library, inputs):
         return {k: outputs[k] for k in outputs.files}
 
 
-def test_compile_grad_to_shared_library(tmp_path, env):
+def compile_cli(tmp_path, env, target, *args):
+    """`graphspore compile TARGET ARGS` with AOT_MODULE as aotmod.py in tmp_path."""
     (tmp_path / "aotmod.py").write_text(AOT_MODULE)
-    done = run_cli("compile", "aotmod:function", "--arg", "x=f32[5]", "--arg", "y=f32[3]",
-                   "--arg", "w=f32[5,3]", "--arg", "b=f32[3]", "--grad", "2,3",
-                   "-o", "lib/grad.so", cwd=tmp_path, env=env)
+    done = run_cli("compile", target, *args, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    assert "gs_grad_function" in done.stdout
+    return done.stdout
+
+
+def test_compile_grad_to_shared_library(tmp_path, env):
+    out = compile_cli(tmp_path, env, "aotmod:function", "--arg", "x=f32[5]", "--arg",
+                      "y=f32[3]", "--arg", "w=f32[5,3]", "--arg", "b=f32[3]", "--grad", "2,3",
+                      "-o", "lib/grad.so")
+    assert "gs_grad_function" in out
     header = (tmp_path / "lib" / "grad.h").read_text()
     assert "void gs_grad_function(void **buffers);" in header
     assert re.search(r"^#define GS_GRAD_FUNCTION_WORKSPACE_BYTES \d+$", header, re.M)
@@ -386,8 +370,7 @@ def test_compile_grad_to_shared_library(tmp_path, env):
     x, y = rng.standard_normal(5).astype(np.float32), np.zeros(3, np.float32)
     w = rng.standard_normal((5, 3)).astype(np.float32)
     b = rng.standard_normal(3).astype(np.float32)
-    out = call_library(tmp_path, env, tmp_path / "lib" / "grad.so",
-                       dict(x=x, y=y, w=w, b=b))
+    out = call_library(tmp_path, env, tmp_path / "lib" / "grad.so", dict(x=x, y=y, w=w, b=b))
     z = x.astype(np.float64) @ w + b
     dz = (sigmoid(z) - y) / 3.0                    # d mean(bce(z, y)) / dz with unit weights
     np.testing.assert_allclose(out["out0"], np.outer(x, dz), rtol=1e-5, atol=1e-6)
@@ -395,12 +378,10 @@ def test_compile_grad_to_shared_library(tmp_path, env):
 
 
 def test_compile_forward_with_blas_sized_matmul(tmp_path, env):
-    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
-    done = run_cli("compile", str(tmp_path / "aotmod.py") + ":affine", "--arg",
-                   "x=f32[96,128]", "--arg", "w=f32[128,160]", "--arg", "b=f32[160]",
-                   "-o", "affine.so", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
-    assert "links scipy-openblas" in done.stdout      # 96*128*160 is above the BLAS threshold
+    out = compile_cli(tmp_path, env, str(tmp_path / "aotmod.py") + ":affine", "--arg",
+                      "x=f32[96,128]", "--arg", "w=f32[128,160]", "--arg", "b=f32[160]",
+                      "-o", "affine.so")
+    assert "links scipy-openblas" in out      # 96*128*160 is above the BLAS threshold
     assert "libscipy_openblas" in (tmp_path / "affine.h").read_text()
     rng = np.random.default_rng(1)
     x = rng.standard_normal((96, 128)).astype(np.float32)
@@ -412,11 +393,8 @@ def test_compile_forward_with_blas_sized_matmul(tmp_path, env):
 
 
 def test_compile_object_only(tmp_path, env):
-    (tmp_path / "aotmod.py").write_text(AOT_MODULE)
-    done = run_cli("compile", "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,4]",
-                   "--arg", "b=f32[4]", "--name", "tiny", "-o", "tiny.o", "--no-header",
-                   cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
+    compile_cli(tmp_path, env, "aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[3,4]",
+                "--arg", "b=f32[4]", "--name", "tiny", "-o", "tiny.o", "--no-header")
     assert (tmp_path / "tiny.o").read_bytes()[:4] == b"\x7fELF"
     assert not (tmp_path / "tiny.h").exists()
     symbols = subprocess.run(["nm", str(tmp_path / "tiny.o")], capture_output=True, text=True)
@@ -435,9 +413,6 @@ def test_parse_arg_spec():
     assert parse_arg_spec("n=3") == ("n", 3)
     assert parse_arg_spec("lr=0.5") == ("lr", 0.5)
     assert parse_arg_spec("flag=True") == ("flag", True)
-
-
-def test_parse_stages():
     assert cli.parse_stages("all") == cli.STAGES
     assert cli.parse_stages("llvm,graph") == ("graph", "llvm")
 
