@@ -188,6 +188,7 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "") -> 
             ir.VoidType(), [_PTR] * len(kernel.buffers)), kernel.name)
         function.linkage = "internal"
         function.attributes.add("nounwind")
+        function.attributes.add("noinline")  # keeps O3 time linear in kernel count
         for arg, buffer in zip(function.args, kernel.buffers):
             arg.name = buffer.name
             arg.add_attribute("noalias")

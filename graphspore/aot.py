@@ -345,6 +345,9 @@ def header_text(entry: str, buffers: list[Buffer], workspace_bytes: int, source:
     for i, b in enumerate(buffers):
         shape = "[" + ",".join(str(d) for d in b.shape) + "]"
         lines.append(f" *   buffers[{i}]  {b.name:<{width}}  {b.dtype:<4} {shape:<12} {b.role}")
+    if any(b.role.startswith("weight") for b in buffers):
+        lines += [" *", " * A weight is a Parameter of the program; its values are not embedded:",
+                  " * pass them (e.g. from a checkpoint) like an input."]
     if uses_blas:
         lines += [" *", " * Links against libscipy_openblas (scipy-openblas32), found via rpath."]
     lines += [" */", f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>", "",

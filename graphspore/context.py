@@ -71,11 +71,12 @@ def is_graph_mode() -> bool:
 
 def _apply_dump_settings() -> None:
     """Point the IR dump hook at `save_graphs_path` when `save_graphs` is on."""
+    from .ir import dump as ir_dump
     if _context["save_graphs"]:
-        os.environ["GRAPHSPORE_DUMP_DIR"] = os.path.abspath(str(_context["save_graphs_path"]))
-        os.environ.setdefault("GRAPHSPORE_DUMP", "graph,grad,opt")
+        path = os.path.abspath(str(_context["save_graphs_path"]))
+        ir_dump.configure(os.environ.get("GRAPHSPORE_DUMP") or "all", path)
     else:
-        os.environ.pop("GRAPHSPORE_DUMP_DIR", None)
+        ir_dump.configure(None)          # back to whatever GRAPHSPORE_DUMP says
 
 
 __all__ = ["set_context", "get_context", "GRAPH_MODE", "PYNATIVE_MODE", "is_graph_mode"]

@@ -1,9 +1,7 @@
-"""The command line, driven as users drive it: `python -m graphspore ...` in a subprocess.
+"""The command line as users drive it: `python -m graphspore ...` in subprocesses.
 
-One `dump --stage all` run of the first tutorial's function is shared by the stage tests (a
-module-scoped fixture), every error path is checked for a one-line message and its exit
-status, and an ahead-of-time library is loaded through ctypes in a process that never imports
-llvmlite. All subprocesses share one temporary GRAPHSPORE_CACHE_DIR.
+One `dump --stage all` run (module-scoped) serves the stage tests; each error gives one line
+and its exit status; an AOT library runs through ctypes in a process without llvmlite.
 """
 from __future__ import annotations
 
@@ -54,8 +52,7 @@ CALLER = textwrap.dedent("""\
     entry = re.search(r"^void (gs_\\w+)\\(void \\*\\*buffers\\);", text, re.M).group(1)
     rows = re.findall(r"buffers\\[(\\d+)\\]\\s+(\\S+)\\s+(\\S+)\\s+\\[([\\d,]*)\\]\\s+(\\w+)", text)
     given = np.load(inputs)
-    dtypes = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
-              "bool": np.bool_, "u8": np.uint8}
+    dtypes = dict(f32="f4", f64="f8", i32="i4", i64="i8", bool="?", u8="u1")
     arrays, results = [], {}
     for _, name, dtype, dims, role in rows:
         shape = tuple(int(d) for d in dims.split(",") if d)
@@ -124,20 +121,14 @@ def test_dump_writes_each_stage(dumped, stage):
             assert re.search(r"^\"?gs_\w+\"?:", text, re.M), name
 
 
-def test_dump_numbers_functions_in_compile_order(dumped):
-    _, files, _ = dumped
+def test_dump_numbers_functions_and_writes_graphviz(dumped):
+    directory, files, _ = dumped
     forward = [f for f in files if f.endswith("_function_graph.mlir")]
     backward = [f for f in files if f.endswith("_grad_function_grad.mlir")]
     assert len(forward) == 1 and len(backward) == 1, files
-    assert int(forward[0][:2]) < int(backward[0][:2])
-    assert all(f.startswith(forward[0][:3]) for f in files if "_function_" in f
-               and "grad_function" not in f)
-
-
-def test_dump_writes_graphviz_of_graph_stage(dumped):
-    directory, files, _ = dumped
+    assert int(forward[0][:2]) < int(backward[0][:2])      # NN follows compile order
     dots = [(directory / f).read_text() for f in files if f.endswith(".dot")]
-    assert dots, files
+    assert len(dots) == 2, files
     assert all(t.startswith("digraph") and t.rstrip().endswith("}") and "->" in t for t in dots)
 
 
@@ -165,18 +156,16 @@ def test_dump_selected_stages_only(tmp_path, env):
 
 def test_dump_env_var_and_set_context(tmp_path, env):
     (tmp_path / "tour.py").write_text(TUTORIAL)
-    by_env = dict(env, GRAPHSPORE_DUMP="graph", GRAPHSPORE_DUMP_DIR=str(tmp_path / "e"))
-    done = subprocess.run([sys.executable, "tour.py"], cwd=tmp_path, env=by_env,
-                          capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr
-    assert any(f.endswith("_function_graph.mlir") for f in os.listdir(tmp_path / "e"))
-    script = ("import graphspore\n"
-              "graphspore.set_context(save_graphs=True, save_graphs_path='ctx')\n" + TUTORIAL)
-    (tmp_path / "ctx.py").write_text(script)
-    done = subprocess.run([sys.executable, "ctx.py"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr
-    assert any(f.endswith(".mlir") for f in os.listdir(tmp_path / "ctx"))
+    (tmp_path / "ctx.py").write_text("import graphspore\ngraphspore.set_context(save_graphs="
+                                     "True, save_graphs_path='ctx')\n" + TUTORIAL)
+    for script, extra in (("tour.py", dict(GRAPHSPORE_DUMP="graph", GRAPHSPORE_DUMP_DIR="e")),
+                          ("ctx.py", {})):
+        done = subprocess.run([sys.executable, script], cwd=tmp_path, env=dict(env, **extra),
+                              capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+    assert [f[3:] for f in sorted(os.listdir(tmp_path / "e"))] == ["function_graph.dot",
+                                                                    "function_graph.mlir"]
+    assert any(f.endswith("_grad_function_grad.mlir") for f in os.listdir(tmp_path / "ctx"))
 
 
 def test_dumped_llvm_is_the_compiled_text(tmp_path, monkeypatch, env):
@@ -264,16 +253,10 @@ def in_tmp(tmp_path, monkeypatch):
     sys.modules.pop("aotmod", None)
 
 
-def test_script_exit_status_passes_through(in_tmp, capsys):
-    (in_tmp / "quit.py").write_text("import sys\nsys.exit(3)\n")
-    assert run_main(capsys, "run", "quit.py")[0] == 3
-
-
-def test_script_arguments_after_double_dash(in_tmp, capsys):
-    (in_tmp / "args.py").write_text("import sys\nprint('argv', sys.argv)\n")
-    status, out, err = run_main(capsys, "run", "args.py", "--", "--epochs", "3")
-    assert status == 0, err
-    assert "argv ['args.py', '--epochs', '3']" in out
+def test_script_arguments_and_exit_status(in_tmp, capsys):
+    (in_tmp / "args.py").write_text("import sys\nprint('argv', sys.argv)\nsys.exit(3)\n")
+    status, out, _ = run_main(capsys, "run", "args.py", "--", "--epochs", "3")
+    assert status == 3 and "argv ['args.py', '--epochs', '3']" in out
 
 
 @pytest.mark.parametrize("spec", ["x=f33[5]", "x=f32[5", "x", "=f32[5]", "x=f32[0]",
@@ -291,7 +274,7 @@ def test_malformed_arg_variants(in_tmp, capsys, spec):
     (["aotmod:affine", "--arg", "v=f32[3,4]"], "error: affine() has no parameter 'v'"),
     (["aotmod:affine", "--arg", "x=f32[2,3]"], "error: missing --arg w=DTYPE[dims]"),
     (["aotmod:affine", "--arg", "x=f32[2,3]", "--arg", "w=f32[4,4]", "--arg", "b=f32[4]"],
-     "aotmod.py:10: GraphsporeError: matmul: contracting dims differ"),
+     "aotmod.py:9: GraphsporeError: matmul: contracting dims differ"),
     (["aotmod:affine", "--value-and-grad"], "error: --value-and-grad needs --grad"),
 ])
 def test_compile_errors(in_tmp, capsys, args, message):
@@ -415,17 +398,3 @@ def test_parse_arg_spec():
     assert parse_arg_spec("flag=True") == ("flag", True)
     assert cli.parse_stages("all") == cli.STAGES
     assert cli.parse_stages("llvm,graph") == ("graph", "llvm")
-
-
-def test_summary_table_layout():
-    from graphspore.compiler import CompileStats
-    stats = [CompileStats("function", "tensor<5xf32>", 12, 7, 2, 128, 35.25, False),
-             CompileStats("grad_function", "tensor<5xf32>", 40, 19, 5, 1024, 80.0, True)]
-    lines = cli.summary_table(stats).splitlines()
-    assert lines[0].split() == ["#", "function", "signature", "ops", "simplified", "kernels",
-                                "workspace", "B", "compile", "ms"]
-    assert set(lines[1]) <= {"-", " "}
-    assert lines[2].split() == ["0", "function", "(tensor<5xf32>)", "12", "7", "2", "128",
-                                "35.2"]
-    assert lines[3].split()[-2:] == ["80.0", "(cached)"]
-    assert cli.summary_table([]) == "no functions were compiled"

@@ -117,8 +117,9 @@ def fuse(graph: Graph) -> FusedGraph:
             late_copies.append((v, ("out", j)))
         else:
             homes[v] = ("out", j)
-    for v in materialised:
-        homes.setdefault(v, ("ws", 0))
+    for op in ops:                       # op order, not set order: deterministic names
+        if op.result in materialised:
+            homes.setdefault(op.result, ("ws", 0))
 
     kernels: list[FusedKernel] = []
     for op in ops:
