@@ -446,6 +446,9 @@ def test_bce_with_logits_is_stable_for_large_logits():
     got = C.binary_cross_entropy_with_logits(x, eager_value(np.array([1.0, 0.0], np.float32)),
                                              reduction="none")
     np.testing.assert_allclose(got.data, [200.0, 200.0], **F32)
+    weighted = C.binary_cross_entropy_with_logits(  # host arrays and numbers as weights
+        x, eager_value(np.array([1.0, 0.0], np.float32)), 0.5, np.array([3.0, 3.0]), "sum")
+    np.testing.assert_allclose(weighted.data, 0.5 * (3 * 200.0 + 200.0), **F32)
 
 
 def test_composite_errors_are_clear():

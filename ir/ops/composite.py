@@ -279,6 +279,7 @@ def binary_cross_entropy_with_logits(logits, label, weight=None, pos_weight=None
     (1 - y) x + (1 + (pw - 1) y) (log(1 + exp(-|x|)) + max(-x, 0)), which for pw = 1 is
     max(x, 0) - x y + log(1 + exp(-|x|)); times `weight`, then reduced."""
     x, y = promote_operands(logits, label, to_float=True)
+    weight, pos_weight = (None if w is None else as_value(w, x.dtype) for w in (weight, pos_weight))
     soft = log(1 + exp(neg(abs(x))))
     if pos_weight is None:
         loss = maximum(x, 0) - x * y + soft
