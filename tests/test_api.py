@@ -189,6 +189,13 @@ def test_grad_of_cell_weights():
     close(gw, X * X)
 
 
+def test_bce_with_logits_gradient_is_exact_at_zero_logit():
+    z = Tensor(np.array([0.0, 0.0, 1.5, -2.0], np.float32))
+    y = Tensor(np.array([0.0, 1.0, 1.0, 0.0], np.float32))
+    g = grad(lambda z, y: ops.binary_cross_entropy_with_logits(z, y, reduction="sum"))(z, y)
+    close(g, _sigmoid(z.asnumpy().astype(np.float64)) - y.asnumpy())
+
+
 # ------------------------------------------------------------------- the seed tutorials
 
 def _sigmoid(z):

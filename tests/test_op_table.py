@@ -328,14 +328,14 @@ def test_reduce_max_shares_the_gradient_between_ties():
     np.testing.assert_allclose(dx.data, [[0, 0.5, 0.5], [1, 0, 0]])
 
 
-def test_maximum_and_minimum_send_ties_to_the_first_operand():
+def test_maximum_and_minimum_split_ties_evenly():
     x, y = eager_value(np.array([1.0, 2.0, 3.0])), eager_value(np.array([1.0, 5.0, 0.0]))
     dx, dy = _rule("maximum", [x, y])
-    np.testing.assert_allclose(dx.data, [1, 0, 1]) and np.testing.assert_allclose(dy.data,
-                                                                                 [0, 1, 0])
+    np.testing.assert_allclose(dx.data, [0.5, 0, 1])
+    np.testing.assert_allclose(dy.data, [0.5, 1, 0])
     dx, dy = _rule("minimum", [x, y])
-    np.testing.assert_allclose(dx.data, [1, 1, 0]) and np.testing.assert_allclose(dy.data,
-                                                                                 [0, 0, 1])
+    np.testing.assert_allclose(dx.data, [0.5, 1, 0])
+    np.testing.assert_allclose(dy.data, [0.5, 0, 1])
 
 
 def test_non_differentiable_ops_have_no_rule_and_stop_gradient_cuts():

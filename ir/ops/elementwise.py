@@ -194,20 +194,22 @@ pow = binary("gs.pow", np.power, _vjp_pow, infer=infer_numeric_binary,
              doc='x**y: `%z = "gs.pow"(%x, %y) : (tensor<3xf32>, tensor<f32>) -> '
                  'tensor<3xf32>`')
 
-def _route(mask, g):
-    """(g where mask, g elsewhere): how maximum/minimum split their gradient."""
-    return select(mask, g, 0), select(mask, 0, g)
+def _route(x_wins, tie, g):
+    """How maximum/minimum split their gradient: all to the winner, half each at a tie
+    (as reduce_max shares ties, and JAX does). Ties matter: max(x, 0) at x = 0 inside
+    BCE-with-logits must give the subgradient 1/2 for the loss's gradient to be exact."""
+    half = select(tie, g * 0.5, 0)
+    return select(x_wins, g, half), select(x_wins, 0, select(tie, half, g))
 
 
-# The gradient goes to x where x >= y (ties to x) and to y elsewhere; minimum likewise.
 maximum = binary("gs.maximum", np.maximum,
-                 lambda g, out, x, y: _route(greater_equal(x, y), g),
+                 lambda g, out, x, y: _route(greater(x, y), equal(x, y), g),
                  infer=infer_numeric_binary,
                  doc='`%z = "gs.maximum"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> '
                      'tensor<3xf32>`')
 
 minimum = binary("gs.minimum", np.minimum,
-                 lambda g, out, x, y: _route(less_equal(x, y), g),
+                 lambda g, out, x, y: _route(less(x, y), equal(x, y), g),
                  infer=infer_numeric_binary,
                  doc='`%z = "gs.minimum"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> '
                      'tensor<3xf32>`')
