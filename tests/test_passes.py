@@ -353,3 +353,13 @@ def test_dump_config_from_environment(monkeypatch):
     monkeypatch.setenv("GRAPHSPORE_DUMP", "grpah")
     with pytest.raises(ValueError, match="'grpah'.*graph, grad, opt"):
         ir_dump.config()
+
+
+def test_matmul_absorbs_transposes_into_its_flags(rng):
+    graph = build([("a", (4, 3), DType.f32), ("c", (5, 4), DType.f32)],
+                  lambda b, a, c: [ops.matmul(ops.transpose(a, perm=(1, 0)),
+                                              ops.transpose(c, perm=(1, 0)),
+                                              transpose_a=False, transpose_b=False)])
+    _, text = simplified(graph, rng)
+    check_lines(text, '"gs.matmul"(%a, %c) {transpose_a = true, transpose_b = true}')
+    assert "gs.transpose" not in text

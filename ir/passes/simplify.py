@@ -185,6 +185,23 @@ def _no_axes(xs, attrs, out, b):
     return xs[0] if len(tuple(attrs["axes"])) == 0 else None
 
 
+def _matmul_of_transpose(xs, attrs, out, b):
+    # (A^T) B = matmul(A, B, transpose_a) and A (B^T) = matmul(A, B, transpose_b), where ^T
+    # is transpose(perm=(1, 0)): the GEMM reads the operand transposed instead of a copy.
+    a, c = xs
+    ta, tb = bool(attrs["transpose_a"]), bool(attrs["transpose_b"])
+    inner_a, inner_c = producer(a, "gs.transpose"), producer(c, "gs.transpose")
+    swap_a = inner_a is not None and tuple(inner_a.attrs["perm"]) == (1, 0)
+    swap_c = inner_c is not None and tuple(inner_c.attrs["perm"]) == (1, 0)
+    if not (swap_a or swap_c):
+        return None
+    if swap_a:
+        a, ta = inner_a.operands[0], not ta
+    if swap_c:
+        c, tb = inner_c.operands[0], not tb
+    return b.add_op("gs.matmul", (a, c), {"transpose_a": ta, "transpose_b": tb})
+
+
 def _identity(xs, attrs, out, b):
     # stop_gradient(x) = x: it only matters to autodiff, which runs before simplify.
     return xs[0]
@@ -209,6 +226,7 @@ RULES: dict[str, list[Rule]] = {
     "gs.reduce_sum": [_no_axes],
     "gs.reduce_max": [_no_axes],
     "gs.stop_gradient": [_identity],
+    "gs.matmul": [_matmul_of_transpose],
 }
 
 
