@@ -19,18 +19,12 @@ from .ir.passes.autodiff import vjp_graph
 from .signature import abstract, cache_key, flatten_tensors, check_differentiable
 from .compiler import compile_program
 from .runtime import ArgumentError
+from .nn import cell as _cells
 
 
 def state_version() -> int:
     """Changes whenever a Cell's training flag changes: graphs bake that flag in."""
-    global _state_version
-    if _state_version is None:
-        from .nn.cell import state_version as version
-        _state_version = version
-    return _state_version()
-
-
-_state_version = None
+    return _cells._state_version
 
 
 _Tensor = None
@@ -88,7 +82,7 @@ class _Compiled:
                 pass
             else:
                 try:
-                    return last[1].run(arrays)
+                    return last[1](arrays)
                 except ArgumentError:
                     pass
         key = (state_version(), cache_key(args, kwargs))
@@ -99,7 +93,7 @@ class _Compiled:
             program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
             self._programs[key] = program
         if not kwargs and all(hasattr(a, "_array") for a in args):
-            self._last = (key[0], program)
+            self._last = (key[0], program.run)
         if kwargs:
             return program.run(flatten_tensors(args) + flatten_tensors(
                 [kwargs[k] for k in sorted(kwargs)]))
@@ -131,6 +125,18 @@ class JitFunction(_Compiled):
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
+        last = self._last
+        if last is not None and not kwargs and last[0] == _cells._state_version:
+            # Hot path (see _Compiled._run): all-Tensor arguments, the last signature.
+            try:
+                arrays = [a._array for a in args]
+            except AttributeError:
+                pass
+            else:
+                try:
+                    return last[1](arrays)
+                except ArgumentError:
+                    pass
         if _in_graph():
             return self.__gs_inline__(*args, **kwargs)
         return self._run(args, kwargs)
@@ -194,11 +200,11 @@ class GradFunction(_Compiled):
         self._required = None
         self.__name__ = f"grad_{_name_of(fn)}"
 
-    def __call__(self, *args, **kwargs):
-        if _in_graph():
-            return self.__gs_inline__(*args, **kwargs)
+    __call__ = JitFunction.__call__
+
+    def _run(self, args, kwargs):
         self._check_arity(args)
-        return self._run(args, kwargs)
+        return _Compiled._run(self, args, kwargs)
 
     def _check_arity(self, args):
         if self._required is None:
