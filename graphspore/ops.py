@@ -141,6 +141,21 @@ def matmul(input, other):
     return _op("matmul_nd")(input, other)
 
 
+class MatMul:
+    """MindSpore's `ops.MatMul(transpose_a=False, transpose_b=False)`: a rank-2 product that
+    reads its operands transposed (no copy; its gradient needs no transposes either)."""
+
+    __gs_op__ = True
+
+    def __init__(self, transpose_a=False, transpose_b=False):
+        self.transpose_a, self.transpose_b = bool(transpose_a), bool(transpose_b)
+        flags = dict(transpose_a=self.transpose_a, transpose_b=self.transpose_b)
+        self._apply = gs_op(lambda a, b: ir_ops.matmul(a, b, **flags))
+
+    def __call__(self, x, y):
+        return self._apply(x, y)
+
+
 # ----------------------------------------------------------------------------- shapes
 
 @gs_op

@@ -101,6 +101,7 @@ class Dense(Cell):
     def __init__(self, in_channels, out_channels, weight_init=None, bias_init=None,
                  has_bias=True, activation=None, dtype=None):
         super().__init__()
+        self.matmul = ops.MatMul(transpose_b=True)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.has_bias = bool(has_bias)
         if weight_init is None:
@@ -119,7 +120,7 @@ class Dense(Cell):
         if rank != 2:
             lead = x.shape[:-1]
             x = ops.reshape(x, (-1, self.in_channels))
-        x = ops.matmul(x, ops.transpose(self.weight, (1, 0)))
+        x = self.matmul(x, self.weight)            # x @ W^T, W is (out, in)
         if self.has_bias:
             x = x + self.bias
         if self.activation_flag:
