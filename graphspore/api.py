@@ -72,19 +72,7 @@ class _Compiled:
         return abstract_args, abstract_kwargs
 
     def _run(self, args, kwargs):
-        last = self._last
-        if last is not None and not kwargs and last[0] == state_version():
-            # Fast path: all-Tensor arguments fully determine the signature, and the
-            # executable checks every shape and dtype before native code runs.
-            try:
-                arrays = [a._array for a in args]
-            except AttributeError:
-                pass
-            else:
-                try:
-                    return last[1](arrays)
-                except ArgumentError:
-                    pass
+        """Find or compile the program for this call's signature and run it."""
         key = (state_version(), cache_key(args, kwargs))
         program = self._programs.get(key)
         if program is None:
@@ -127,7 +115,8 @@ class JitFunction(_Compiled):
     def __call__(self, *args, **kwargs):
         last = self._last
         if last is not None and not kwargs and last[0] == _cells._state_version:
-            # Hot path (see _Compiled._run): all-Tensor arguments, the last signature.
+            # Hot path: all-Tensor arguments fully determine the signature, and the
+            # executable checks every shape and dtype before native code runs.
             try:
                 arrays = [a._array for a in args]
             except AttributeError:
@@ -178,7 +167,7 @@ def call_compiled(fn, args, kwargs):
         _Compiled.__init__(compiled)
         compiled.fn = fn
         _CELL_PROGRAMS[fn] = compiled
-    return compiled._run(tuple(args), dict(kwargs))
+    return compiled(*args, **kwargs)
 
 
 # ---------------------------------------------------------------------------- gradients

@@ -126,14 +126,18 @@ class Executable:
         """Call with full checking and normalisation (the fast path's fallback)."""
         arrays = self._normalize(arrays)
         outputs = [np.empty(shape, dtype) for shape, dtype in self.output_specs]
+        self._run_with_workspace((*arrays, *outputs))
+        return outputs
+
+    def _run_with_workspace(self, buffers):
+        """Run with a workspace arena of this call's own (one per concurrent call)."""
         pool = self._pool
         workspace = self._dummy if pool is None else pool.acquire()
         try:
-            self._run((*arrays, *outputs, workspace))
+            self._run((*buffers, workspace))
         finally:
             if pool is not None:
                 pool.release(workspace)
-        return outputs
 
     def call_into(self, arrays, outputs):
         """Run writing into caller-owned `outputs` (checked like inputs); returns None.
@@ -148,13 +152,7 @@ class Executable:
                     and out.flags.c_contiguous and out.flags.writeable):
                 raise ArgumentError(f"output {index}: expected a writeable C-contiguous "
                                     f"{_spec_text(shape, dtype)} array")
-        pool = self._pool
-        workspace = self._dummy if pool is None else pool.acquire()
-        try:
-            self._run((*arrays, *outputs, workspace))
-        finally:
-            if pool is not None:
-                pool.release(workspace)
+        self._run_with_workspace((*arrays, *outputs))
 
     def _run(self, buffers):
         if self._by_tuple is not None:
