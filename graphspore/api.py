@@ -74,7 +74,11 @@ class _Compiled:
     def _run(self, args, kwargs):
         """Find or compile the program for this call's signature and run it."""
         key = (state_version(), cache_key(args, kwargs))
-        program = self._programs.get(key)
+        try:
+            program = self._programs.get(key)
+        except TypeError:                  # an unhashable argument: say which one
+            self._abstract(args, kwargs)
+            raise
         if program is None:
             abstract_args, abstract_kwargs = self._abstract(args, kwargs)
             graph, tree = self._build(abstract_args, abstract_kwargs)

@@ -19,6 +19,7 @@ from .ir import dump as ir_dump
 from .ir.passes import run_pipeline, PIPELINE
 from .ir.verify import verify
 from . import codegen, runtime
+from .runtime import ArgumentError
 
 _COMPILE_LOCK = threading.RLock()
 
@@ -55,6 +56,7 @@ class Program:
 
     def __post_init__(self):
         self._plain = all(type(s) is int and s == i for i, s in enumerate(self.sources))
+        self._n_args = sum(type(s) is int for s in self.sources)
         self._single = type(self.out_tree) is int
         if self._plain and self._single:          # the common case, with no indirection
             execute, wrap, index = self.executable, self._wrap, self.out_tree
@@ -65,6 +67,9 @@ class Program:
         if self._plain:
             outputs = self.executable(*tensor_arrays)
         else:
+            if len(tensor_arrays) != self._n_args:
+                raise ArgumentError(f"expected {self._n_args} tensor arguments, got "
+                                    f"{len(tensor_arrays)}")
             outputs = self.executable(*[tensor_arrays[s] if type(s) is int else s._array
                                         for s in self.sources])
         if self._single:

@@ -15,8 +15,8 @@ import numpy as np
 from ..core import Value
 from ..types import DType, broadcast_shapes
 from . import as_value, constant, promote_operands, is_number
-from .elementwise import (abs, cast, div, equal, exp, greater, log, logical_not, maximum, minimum,
-                          neg, select, stop_gradient, sub)
+from .elementwise import (abs, cast, div, equal, exp, greater, less_equal, log, logical_not,
+                          maximum, minimum, neg, select, stop_gradient, sub)
 from .reduce import reduce_max, reduce_sum
 from .shape import (broadcast_to, concat, int_tuple, normalize_axes, normalize_axis, reshape,
                     slice, transpose)
@@ -33,9 +33,10 @@ __all__ = ["relu", "relu6", "leaky_relu", "softplus", "square", "reciprocal", "m
 # ----------------------------------------------------------------------- activations
 
 def relu(x) -> Value:
-    """max(x, 0); the gradient at 0 is 0, as MindSpore's ReluGrad (dy * (y > 0))."""
+    """max(x, 0); the gradient at 0 is 0, as MindSpore's ReluGrad (dy * (y > 0)), and NaN
+    stays NaN as in numpy (`x <= 0` is false for NaN, so x passes through)."""
     x = as_value(x)
-    return select(greater(x, 0), x, 0)
+    return select(less_equal(x, 0), 0, x)
 
 
 def relu6(x) -> Value:
@@ -78,7 +79,7 @@ def mean(x, axes=None, keep_dims: bool = False) -> Value:
     axes = normalize_axes(axes, x.ndim)
     if not axes:
         return x
-    return reduce_sum(x, axes=axes, keep_dims=keep_dims) / builtins.max(_count(x, axes), 1)
+    return reduce_sum(x, axes=axes, keep_dims=keep_dims) / _count(x, axes)  # 0/0: NaN, as numpy
 
 
 def reduce_min(x, axes=None, keep_dims: bool = False) -> Value:

@@ -77,8 +77,17 @@ def _vjp_max(g, out, x, *, axes, keep_dims):
     return (_keep(g, kept) * mask / reduce_sum(mask, axes=axes, keep_dims=True),)
 
 
+def _infer_max(x: TensorType, *, axes: tuple, keep_dims: bool) -> TensorType:
+    # max has no identity: numpy rejects it over an empty axis, and so does the compiler
+    # (a compiled -inf would disagree with eager mode).
+    if any(x.shape[a] == 0 for a in axes if 0 <= a < x.rank):
+        raise ValueError(f"zero-size array to reduction operation maximum which has no "
+                         f"identity: {x} over axes {axes}")
+    return _infer_reduce(x, axes=axes, keep_dims=keep_dims)
+
+
 reduce_max = register(AttrOpDef(
-    "gs.reduce_max", _infer_reduce,
+    "gs.reduce_max", _infer_max,
     lambda x, *, axes, keep_dims: np.max(x, axis=axes, keepdims=keep_dims),
     _vjp_max, frozenset({REDUCE}),
     'Ties share the gradient: `%y = "gs.reduce_max"(%x) {axes = array<i64: 0, 1>, '
@@ -96,7 +105,7 @@ def _infer_argmax(x: TensorType, *, axis: int, keep_dims: bool) -> TensorType:
     if x.rank == 0 or not (isinstance(axis, int) and 0 <= axis < x.rank):
         raise ValueError(f"axis must be an axis of a tensor of rank >= 1, got axis {axis!r} "
                          f"for {x}")
-    return _infer_reduce(x, axes=(axis,), keep_dims=keep_dims).with_dtype(DType.i64)
+    return _infer_max(x, axes=(axis,), keep_dims=keep_dims).with_dtype(DType.i64)
 
 
 def _reference_argmax(x, *, axis, keep_dims):
