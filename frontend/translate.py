@@ -10,8 +10,10 @@ it, and every problem in the user's program is raised through `self.error(node, 
 from __future__ import annotations
 
 import ast
+import os
 from typing import NoReturn
 
+from ..ir import core as ir_core
 from ..ir.core import Builder, GraphsporeError, Value
 from . import operators as tables
 from .resolve import Binding, Calls, contains_value
@@ -40,6 +42,7 @@ class Translator(Calls, Binding):
     def __init__(self, builder: Builder):
         self.builder = builder
         self.frame: Frame | None = None
+        self.site = None          # the user's call site while inside graphspore's own code
         self.depth = 0
         self.constants: dict = {}
 
@@ -48,12 +51,14 @@ class Translator(Calls, Binding):
     def error(self, node: ast.AST | None, msg: str, hint: str | None = None) -> NoReturn:
         """Raise the user-facing error at `node` of the current function."""
         loc = loc_of(self.frame.file, node) if node is not None and self.frame else None
+        if self.site is not None:       # point at the user's line; keep the library's
+            msg, loc = f"{msg} (in {self.frame.function.name}, {loc})", self.site
         raise GraphsporeError(msg, loc, hint)
 
     def at(self, node: ast.AST) -> None:
         """Stamp the ops emitted next with the location of `node`."""
         if node is not None and self.frame is not None:
-            self.builder.loc = loc_of(self.frame.file, node)
+            self.builder.loc = self.site or loc_of(self.frame.file, node)
 
     def unsupported(self, node: ast.AST) -> NoReturn:
         kind = type(node).__name__
@@ -62,7 +67,10 @@ class Translator(Calls, Binding):
 
     def run_body(self, source: FunctionSource, scope: Scope):
         """Run a function's body in `scope`; its return value (None without return)."""
-        saved, self.frame = self.frame, Frame(source, scope)
+        saved, saved_site = self.frame, self.site
+        if saved is not None and self.site is None and is_framework_file(source.file):
+            self.site = self.builder.loc            # a user's call into graphspore's code
+        self.frame = Frame(source, scope)
         self.depth += 1
         try:
             if isinstance(source.node, ast.Lambda):
@@ -70,7 +78,7 @@ class Translator(Calls, Binding):
             signal = self.exec_block(source.node.body)
             return signal.value if isinstance(signal, _Return) else None
         finally:
-            self.frame = saved
+            self.frame, self.site = saved, saved_site
             self.depth -= 1
 
     def truth(self, node: ast.AST, value) -> bool:
@@ -389,3 +397,9 @@ class Translator(Calls, Binding):
 
 def _describe(x) -> str:
     return f"tensor ({x.type})" if isinstance(x, Value) else type(x).__name__
+
+
+def is_framework_file(file: str) -> bool:
+    """Whether `file` is graphspore's own code (layers, losses, optimizers): the ops it emits
+    carry the user's call site, so errors and dumps point at the user's line."""
+    return os.path.abspath(file).startswith(ir_core._PACKAGE_DIRS)

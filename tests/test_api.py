@@ -233,3 +233,17 @@ def test_seed_002_function_grad_tutorial(capsys):
     close(g["b_grad"], [dz.sum()], rtol=1e-4, atol=1e-5)
     out = capsys.readouterr().out
     assert "x_grad:" in out and "y_grad: TypeError" in out
+
+
+def test_errors_inside_library_cells_point_at_the_users_line():
+    dense = ms.nn.Dense(4, 3)
+
+    @jit
+    def forward(x):
+        return dense(x) * 2          # the line the error must name
+
+    with pytest.raises(ms.GraphsporeError) as info:
+        forward(Tensor(np.ones((2, 5), np.float32)))
+    line = forward.fn.__code__.co_firstlineno + 2
+    assert f"test_api.py:{line}:" in str(info.value)
+    assert "2x5xf32" in str(info.value) and "3x4xf32" in str(info.value)
