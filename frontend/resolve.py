@@ -262,6 +262,9 @@ class Calls:
 
     def _call_foreign(self, node, fn, args, kwargs):
         name = _qualified(fn)
+        if isinstance(getattr(fn, "__self__", None), (list, dict)):
+            # list.append(t), dict.update(...): parse-time containers that may hold tensors
+            return fn(*args, **kwargs)
         if contains_value(args) or contains_value(kwargs):
             short = getattr(fn, "__name__", "name")
             self.error(node, f"{name} cannot be applied to a tensor in a compiled function: "

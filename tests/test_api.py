@@ -247,3 +247,18 @@ def test_errors_inside_library_cells_point_at_the_users_line():
     line = forward.fn.__code__.co_firstlineno + 2
     assert f"test_api.py:{line}:" in str(info.value)
     assert "2x5xf32" in str(info.value) and "3x4xf32" in str(info.value)
+
+
+def test_python_lists_and_dicts_of_tensors_in_compiled_code():
+    @jit
+    def stack_scaled(x):
+        parts = []
+        for k in range(3):
+            parts.append(x * k)
+        named = {}
+        named["last"] = parts[-1]
+        return ops.concat(parts, 0), named["last"]
+
+    joined, last = stack_scaled(Tensor(X))
+    close(joined, np.concatenate([X * 0, X * 1, X * 2]))
+    close(last, X * 2)
