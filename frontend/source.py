@@ -13,10 +13,12 @@ Results are cached per code object, so re-parsing a function costs a dictionary 
 from __future__ import annotations
 
 import ast
+import os
 import builtins
 import linecache
 from dataclasses import dataclass
 
+from ..ir import core as _ir_core
 from ..ir.core import Loc
 
 
@@ -238,3 +240,9 @@ class Frame:
 
     def __init__(self, function: FunctionSource, scope: Scope):
         self.function, self.file, self.scope = function, function.file, scope
+
+
+def is_framework_file(file: str) -> bool:
+    """Whether `file` is graphspore's own code (layers, losses, optimizers): the ops it emits
+    carry the user's call site, so errors and dumps point at the user's line."""
+    return os.path.abspath(file).startswith(_ir_core._PACKAGE_DIRS)

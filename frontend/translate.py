@@ -10,14 +10,12 @@ it, and every problem in the user's program is raised through `self.error(node, 
 from __future__ import annotations
 
 import ast
-import os
 from typing import NoReturn
 
-from ..ir import core as ir_core
 from ..ir.core import Builder, GraphsporeError, Value
 from . import operators as tables
 from .resolve import Binding, Calls, contains_value
-from .source import Frame, FunctionSource, Scope, loc_of
+from .source import Frame, FunctionSource, Scope, is_framework_file, loc_of
 
 MAX_ITERATIONS = 100_000
 
@@ -397,9 +395,3 @@ class Translator(Calls, Binding):
 
 def _describe(x) -> str:
     return f"tensor ({x.type})" if isinstance(x, Value) else type(x).__name__
-
-
-def is_framework_file(file: str) -> bool:
-    """Whether `file` is graphspore's own code (layers, losses, optimizers): the ops it emits
-    carry the user's call site, so errors and dumps point at the user's line."""
-    return os.path.abspath(file).startswith(ir_core._PACKAGE_DIRS)
