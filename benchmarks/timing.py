@@ -27,6 +27,33 @@ def measure(fn, repeat: int = 7, number: int | None = None, budget_s: float = 0.
     return statistics.median(samples)
 
 
+def measure_pair(ours, reference, rounds: int = 15, budget_s: float = 0.1):
+    """Median seconds per call of both functions, timed in alternating rounds so that drift
+    in machine load (a shared VM) hits both sides alike; also the median per-round ratio."""
+    ours(), reference()
+    counts = [_calibrate(f, budget_s) for f in (ours, reference)]
+    times = ([], [])
+    for _ in range(rounds):
+        for side, (fn, number) in enumerate(zip((ours, reference), counts)):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[side].append((time.perf_counter() - start) / number)
+    ratios = [a / b for a, b in zip(*times)]
+    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)
+
+
+def _calibrate(fn, budget_s: float) -> int:
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - start > budget_s / 4 or number >= 1 << 20:
+            return number
+        number *= 2
+
+
 class Table:
     """Rows of (benchmark, graphspore figure, reference figure, ratio, target, verdict)."""
 
