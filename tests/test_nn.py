@@ -11,13 +11,6 @@ from graphspore.nn import init
 MODES = ["eager", "compiled"]
 
 
-@pytest.fixture(autouse=True)
-def pynative_mode():
-    """Run each test in PYNATIVE_MODE (examples switch to GRAPH_MODE) and restore the mode."""
-    saved = graphspore.get_context("mode")
-    graphspore.set_context(mode=graphspore.PYNATIVE_MODE)
-    yield
-    graphspore.set_context(mode=saved)
 
 
 def run(cell, *inputs, mode="eager"):

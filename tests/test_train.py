@@ -15,13 +15,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MODES = ["eager", "compiled"]
 
 
-@pytest.fixture(autouse=True)
-def pynative_mode():
-    """Run each test in PYNATIVE_MODE (examples switch to GRAPH_MODE) and restore the mode."""
-    saved = graphspore.get_context("mode")
-    graphspore.set_context(mode=graphspore.PYNATIVE_MODE)
-    yield
-    graphspore.set_context(mode=saved)
 
 W0 = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], np.float32)
 B0 = np.array([0.1, -0.2], np.float32)
