@@ -13,6 +13,8 @@ from graphspore.ir.ops import OPS
 from graphspore.ir.passes import PIPELINE, run_pipeline
 from graphspore.ir.passes.simplify import RULES, simplify
 from graphspore.ir.printer import print_graph
+
+from filecheck import check_lines
 from graphspore.ir.verify import VerifyError, verify
 
 F32, F64, I32, BOOL = DType.f32, DType.f64, DType.i32, DType.bool
@@ -35,17 +37,6 @@ def build(inputs, body, name="f", weights=()):
     verify(graph)
     return graph
 
-
-def check_lines(text, *patterns):
-    """FileCheck-style: each pattern occurs on a line after the previous match."""
-    lines, position = text.splitlines(), 0
-    for pattern in patterns:
-        for k in range(position, len(lines)):
-            if pattern in lines[k]:
-                position = k + 1
-                break
-        else:
-            raise AssertionError(f"CHECK not found after line {position}: {pattern!r}\n{text}")
 
 
 def evaluate(graph, arrays):

@@ -11,6 +11,8 @@ import pytest
 from graphspore.ir import Builder, DType, Graph, Loc, Op, TensorType, Value, building, at_loc
 from graphspore.ir import ops
 from graphspore.ir.printer import print_attr, print_dense, print_graph
+
+from filecheck import check_lines
 from graphspore.ir.verify import verify
 
 F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
@@ -36,19 +38,6 @@ def build(name, inputs, body, loc=None, weights=()):
     graph.outputs = list(outs)
     verify(graph)
     return graph
-
-
-def check_lines(text, *patterns):
-    """FileCheck's CHECK: each pattern occurs in a line after the previous pattern's line."""
-    lines = text.splitlines()
-    position = 0
-    for pattern in patterns:
-        for k in range(position, len(lines)):
-            if pattern in lines[k]:
-                position = k + 1
-                break
-        else:
-            raise AssertionError(f"CHECK not found after line {position}: {pattern!r}\n{text}")
 
 
 def named(value, name):
