@@ -607,7 +607,7 @@ def test_four_threads_share_one_jit_function():
                 if out.shape != (n, 3) or not np.allclose(out, np.tanh(x @ wn) + b,
                                                           rtol=1e-5, atol=1e-5):
                     failures.append((k, i))
-        except Exception as error:                         # pragma: no cover
+        except Exception as error:      # reported by the main thread below
             errors.append(repr(error))
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
