@@ -22,6 +22,9 @@ n=256 30 / 90 (1 thread) or 158 (2 threads). The generated loops only break even
 
 from llvmlite import ir
 
+from . import gemm_tiles
+from .gemm_tiles import emit_tiled_matmul
+
 BLAS_SYMBOLS = {"f32": "scipy_cblas_sgemm", "f64": "scipy_cblas_dgemm"}
 BLAS_THRESHOLD = 16 * 16 * 16
 _INT32_MAX = 2 ** 31 - 1
@@ -45,6 +48,20 @@ def uses_blas(m, n, k, dtype):
             and m * n * k > BLAS_THRESHOLD and max(m, n, k) <= _INT32_MAX)
 
 
+TILES_MAX_FMAS = 1 << 22
+PARALLEL = False
+
+
+def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False):
+    """'tiles', 'blas' or 'loops' for a product of these static sizes."""
+    if (gemm_tiles.supported(m, n, k, dtype, transpose_a, transpose_b)
+            and m * n * k <= TILES_MAX_FMAS):
+        return "tiles"
+    if uses_blas(m, n, k, dtype):
+        return "blas"
+    return "loops"
+
+
 def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
                 transpose_a=False, transpose_b=False):
     """Emit code at ``builder``'s position that writes C = op(A) @ op(B).
@@ -62,7 +79,12 @@ def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     if k == 0:
         _emit_zero(builder, c_ptr, m * n * _ELEMENT_BYTES[dtype])
         return
-    if uses_blas(m, n, k, dtype):
+    strategy = choose_strategy(m, n, k, dtype, transpose_a, transpose_b)
+    if strategy == "tiles":
+        from ..runtime.target import host
+        emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a,
+                          transpose_b, host().vector_width_bits, parallel=PARALLEL)
+    elif strategy == "blas":
         _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b)
     elif transpose_b:
         _emit_dot_loops(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a)

@@ -5,10 +5,11 @@ the optimizer's parameters, and a `@jit` step that computes the loss and the gra
 applies the optimizer. graphspore compiles that whole step (forward, backward, SGD update) into
 one native call; the update writes the Parameters in place.
 
-The optimizer is SGD with learning rate 0.1 and momentum 0.9 (batch 64, 20 epochs): it reaches
-100% train accuracy. Plain SGD (`main(momentum=0.0)`) ends at 96-97% after 20 epochs, as the
-same network trained by a numpy reference does; the HeUniform(sqrt(5)) default init makes the
-first epochs slow.
+The optimizer is plain SGD, learning rate 0.1 (batch 64, 20 epochs); it reaches 98.5-99.4%
+train accuracy (seeds 0-5). The Dense layers use He initialisation (`weight_init="HeUniform"`,
+the scale made for ReLU). MindSpore's default, HeUniform(sqrt(5)), draws weights 2.4x smaller;
+with it the same recipe ends at 96.1-97.0%, as a numpy version of the network does, so the
+example names its init.
 
     python examples/train_digits.py            # 20 epochs, progress bar on a terminal
 """
@@ -29,9 +30,9 @@ class MLP(nn.Cell):
         super().__init__()
         self.flatten = nn.Flatten()
         self.dense_relu_sequential = nn.SequentialCell(
-            nn.Dense(64, 128), nn.ReLU(),
-            nn.Dense(128, 128), nn.ReLU(),
-            nn.Dense(128, 10),
+            nn.Dense(64, 128, weight_init="HeUniform"), nn.ReLU(),
+            nn.Dense(128, 128, weight_init="HeUniform"), nn.ReLU(),
+            nn.Dense(128, 10, weight_init="HeUniform"),
         )
 
     def construct(self, x):
@@ -93,7 +94,7 @@ def train(model, dataset, loss_fn, optimizer, epochs, verbose=True):
     return losses, step_time
 
 
-def main(epochs=20, verbose=True, seed=0, momentum=0.9):
+def main(epochs=20, verbose=True, seed=0, momentum=0.0):
     mindspore.set_context(mode=mindspore.GRAPH_MODE)
     mindspore.set_seed(seed)
     images, labels = load_data()

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from graphspore import cli
+from graphspore.codegen.matmul import choose_strategy
 
 STAGE_EXT = {"graph": "mlir", "grad": "mlir", "opt": "mlir", "loops": "loops", "llvm": "ll",
              "asm": "s"}
@@ -362,14 +363,15 @@ def test_compile_grad_to_shared_library(tmp_path, env):
 
 def test_compile_forward_with_blas_sized_matmul(tmp_path, env):
     out = compile_cli(tmp_path, env, str(tmp_path / "aotmod.py") + ":affine", "--arg",
-                      "x=f32[96,128]", "--arg", "w=f32[128,160]", "--arg", "b=f32[160]",
+                      "x=f32[96,256]", "--arg", "w=f32[256,256]", "--arg", "b=f32[256]",
                       "-o", "affine.so")
-    assert "links scipy-openblas" in out      # 96*128*160 is above the BLAS threshold
+    assert choose_strategy(96, 256, 256, "f32") == "blas"
+    assert "links scipy-openblas" in out
     assert "libscipy_openblas" in (tmp_path / "affine.h").read_text()
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((96, 128)).astype(np.float32)
-    w = (rng.standard_normal((128, 160)) / 10).astype(np.float32)
-    b = rng.standard_normal(160).astype(np.float32)
+    x = rng.standard_normal((96, 256)).astype(np.float32)
+    w = (rng.standard_normal((256, 256)) / 10).astype(np.float32)
+    b = rng.standard_normal(256).astype(np.float32)
     out = call_library(tmp_path, env, tmp_path / "affine.so", dict(x=x, w=w, b=b))
     np.testing.assert_allclose(out["out0"], np.tanh(x.astype(np.float64) @ w + b),
                                rtol=1e-4, atol=1e-5)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from graphspore import codegen, runtime
 from graphspore.codegen import LoweringError
 from graphspore.ir import core, ops
-from graphspore.ir.interpreter import run as interpret
+from graphspore.ir.interpreter import run as interpret, run_with_updates
 from graphspore.ir.passes.fuse import fuse
 from graphspore.ir.passes.memory_plan import plan_memory
 from graphspore.ir.types import DType, TensorType
@@ -275,6 +275,58 @@ def test_multiple_outputs_aliases_and_updates():
     for g, v in zip(got, want):
         np.testing.assert_allclose(g, v, rtol=1e-6)
     np.testing.assert_allclose(ws, 1.0 - 0.5 * np.exp(np.arange(4)), rtol=1e-6)
+
+
+def _updates_graph(name, shapes, make):
+    """A graph with weight inputs (name, shape) and `make(weights) -> (outputs, updates)`."""
+    graph = core.Graph(name)
+
+    class Weight:
+        pass
+    with core.building(core.Builder(graph)) as b:
+        weights = [b.input(TensorType(shape, F32), n, binding=Weight()) for n, shape in shapes]
+        graph.outputs, graph.updates = make(weights)
+    return graph
+
+
+def _run_updates(graph, arrays):
+    """Compiled run on copies; returns (outputs, updated weights) next to the interpreter's."""
+    executable, _ = compile_exec(graph)
+    mine = [a.copy() for a in arrays]
+    got = executable(*mine)
+    want, updates = run_with_updates(graph, [a.copy() for a in arrays])
+    want_weights = [updates.get(i, a) for i, a in enumerate(arrays)]
+    for g, w in zip(list(got) + mine, list(want) + want_weights):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["sgd", "transposed", "returned", "swapped"])
+def test_updates_in_place_only_when_safe(case):
+    """An elementwise update is computed in the weight's own buffer (no copy kernel), but not
+    when it reads the weight at another element, or when the old value is read later."""
+    rng = np.random.default_rng(0)
+    if case == "sgd":
+        graph = _updates_graph("sgd", [("w", (3, 4)), ("g", (3, 4))],
+                               lambda ws: ([ops.reduce_sum(ws[0] * ws[1], axes=(0, 1))],
+                                           [(ws[0], ws[0] - 0.1 * ws[1])]))
+        copies = 0
+    elif case == "transposed":
+        graph = _updates_graph("tr", [("w", (3, 3))],
+                               lambda ws: ([ops.reduce_sum(ws[0], axes=(0,))],
+                                           [(ws[0], ops.transpose(ws[0], perm=(1, 0)) + 1.0)]))
+        copies = 1
+    elif case == "returned":
+        graph = _updates_graph("ret", [("w", (4,))],
+                               lambda ws: ([ws[0]], [(ws[0], ws[0] * 2.0)]))
+        copies = 2                                  # the output copy and the update copy
+    else:
+        graph = _updates_graph("swap", [("a", (5,)), ("b", (5,))],
+                               lambda ws: ([ops.reduce_sum(ws[0], axes=(0,))],
+                                           [(ws[0], ws[1] + 0.0), (ws[1], ws[0] + 0.0)]))
+        copies = 1                                  # a's new value is read before b changes
+    kinds = [k.kind for k in fuse(graph).kernels]
+    assert kinds.count("copy") == copies, kinds
+    _run_updates(graph, [sample(v.shape, F32, rng) for v in graph.inputs])
 
 
 def test_fusion_and_memory_plan():

@@ -1,8 +1,6 @@
 """codegen.matmul: generated loops and the BLAS call against numpy, over shapes, transposes
 and dtypes; a large product must call scipy_cblas_*gemm."""
 
-import time
-
 import numpy as np
 import pytest
 from llvmlite import ir
@@ -82,14 +80,33 @@ def test_zero_sized_products():
     check(4, 5, 0, "i32", True, False)
 
 
-def test_large_float_product_calls_blas_small_does_not():
-    large = check(200, 150, 100, "f32", False, True)
+def test_strategy_by_size_and_dtype():
+    """Float products up to TILES_MAX_FMAS get register tiles, larger ones call BLAS; integer
+    products always get loops."""
+    large = check(256, 256, 128, "f32", False, True)
     assert "call void @\"scipy_cblas_sgemm\"" in large.llvm_ir
-    assert check(128, 64, 32, "f64", True, False).llvm_ir.count("@\"scipy_cblas_dgemm\"") == 2
+    assert check(256, 128, 160, "f64", True, False).llvm_ir.count("@\"scipy_cblas_dgemm\"") == 2
     small = check(8, 8, 8, "f32", False, False)
-    assert "scipy_cblas" not in small.llvm_ir
+    assert "scipy_cblas" not in small.llvm_ir and "llvm.fma.v8f32" in small.llvm_ir
     integer = check(40, 40, 40, "i32", False, False)
-    assert "scipy_cblas" not in integer.llvm_ir
+    assert "scipy_cblas" not in integer.llvm_ir and "llvm.fma" not in integer.llvm_ir
+    assert matmul.choose_strategy(128, 128, 256, "f32") == "tiles"
+    assert matmul.choose_strategy(128, 128, 257, "f32") == "blas"
+    assert matmul.choose_strategy(40, 40, 40, "f32", True, True) == "blas"
+
+
+# Tile tails: rows not a multiple of 6 (or 3 for A @ B.T), columns not a multiple of 16 (or 4),
+# depth not a multiple of the vector; sizes large enough to split into several row tasks.
+TILE_SHAPES = [(13, 37, 19), (7, 10, 130), (64, 128, 64), (64, 10, 128), (10, 128, 64),
+               (97, 130, 67), (128, 128, 128)]
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("m,n,k", TILE_SHAPES)
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_register_tiles_match_numpy(m, n, k, dtype, transpose_a, transpose_b):
+    assert matmul.choose_strategy(m, n, k, dtype, transpose_a, transpose_b) == "tiles"
+    check(m, n, k, dtype, transpose_a, transpose_b)
 
 
 def test_bad_arguments_raise():
@@ -98,19 +115,3 @@ def test_bad_arguments_raise():
         matmul.emit_matmul(builder, None, None, None, 2, 2, 2, "f16")
     with pytest.raises(ValueError, match="size k"):
         matmul.emit_matmul(builder, None, None, None, 2, 2, -1, "f32")
-
-
-def test_report_gflops():
-    """Prints GFLOP/s of the compiled kernel against numpy (no assertion: shared machine)."""
-    for size in (16, 64, 256):
-        executable, a_shape, b_shape, _ = build(size, size, size)
-        a, b = operands(a_shape, b_shape, "f32")
-        rates = []
-        for run in (lambda: executable(a, b), lambda: a @ b):
-            run()
-            repeats = max(1, int(2e7 / size ** 3))
-            start = time.perf_counter()
-            for _ in range(repeats):
-                run()
-            rates.append(2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
-        print(f"\nmatmul f32 n={size}: graphspore {rates[0]:.1f} GFLOP/s, numpy {rates[1]:.1f}")
