@@ -3,21 +3,20 @@
 All buffers are row-major and contiguous; ``op`` is the identity or the transpose
 (``transpose_a``: A is stored as [k, m]; ``transpose_b``: B is stored as [n, k]).
 
-Two strategies, chosen per call site from the static sizes:
+Three strategies, chosen per call site from the static sizes (:func:`choose_strategy`):
 
-- BLAS (float32/float64 when ``m * n * k > BLAS_THRESHOLD``): one call to
-  ``scipy_cblas_sgemm`` / ``scipy_cblas_dgemm`` from scipy-openblas32 (row-major CBLAS, 32-bit
-  ints). The runtime binds the symbols listed in :data:`BLAS_SYMBOLS` before compiling.
-- Generated loops (small float products, and every integer product): sizes are constants, so
-  LLVM fully knows the trip counts. Without ``transpose_b`` the nest is i-p-j (C row zeroed, then
-  ``C[i, :] += A[i, p] * B[p, :]``), whose inner loop is unit-stride and vectorises to FMA.
-  With ``transpose_b`` the nest is i-j-p with a register accumulator, since B's rows are then
-  contiguous along p.
-
-The threshold was measured on the 2-core AVX2 (znver3) dev VM, square f32, GFLOP/s including
-about 2 us of Executable call overhead: n=16 loop 3.6 / BLAS 4.1, n=32 10 / 11, n=64 24 / 61,
-n=256 30 / 90 (1 thread) or 158 (2 threads). The generated loops only break even up to about
-16^3 multiply-adds, so above that the BLAS call wins.
+- Register tiles (float32/float64 up to ``TILES_MAX_FMAS`` multiply-adds, not both operands
+  transposed): code generated for exactly these sizes by :mod:`.gemm_tiles`, split into row
+  tasks that run on the runtime's thread pool. At the sizes a training step of a small model
+  has (64x128x128), this beats OpenBLAS, which pays for dispatch, packing and a wake-up of its
+  own threads on every call.
+- BLAS (larger float products): one call to ``scipy_cblas_sgemm`` / ``scipy_cblas_dgemm`` from
+  scipy-openblas32 (row-major CBLAS, 32-bit ints). The runtime binds the symbols listed in
+  :data:`BLAS_SYMBOLS` before compiling. Its cache blocking wins once the operands leave L2.
+- Generated loops (integer products, and float products with both operands transposed that
+  are too small for BLAS): without ``transpose_b`` the nest is i-p-j (C row zeroed, then
+  ``C[i, :] += A[i, p] * B[p, :]``), whose inner loop is unit-stride and vectorises to FMA;
+  with ``transpose_b`` it is i-j-p with a register accumulator.
 """
 
 from llvmlite import ir

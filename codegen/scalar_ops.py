@@ -114,6 +114,13 @@ def _abs(b, x):
     return b.select(b.icmp_signed("<", x, const_like(x, 0)), b.neg(x), x)
 
 
+def _relu(b, x):
+    zero = const_like(x, 0)
+    at_most_zero = (b.fcmp_ordered("<=", x, zero) if is_float(x)
+                    else b.icmp_signed("<=", x, zero))
+    return b.select(at_most_zero, zero, x)
+
+
 def _sign(b, x):
     zero, one, minus = const_like(x, 0), const_like(x, 1), const_like(x, -1)
     if is_bool(x):
@@ -202,6 +209,7 @@ SCALAR_OPS: dict[str, Callable] = {
     "sigmoid": _float_only("sigmoid", vector_math.sigmoid),
     "sqrt": _float_only("sqrt", lambda b, x: _intrinsic(b, "llvm.sqrt", x)),
     "abs": _abs,
+    "relu": _relu,
     "sign": _sign,
     "floor": lambda b, x: _intrinsic(b, "llvm.floor", x) if is_float(x) else x,
     "maximum": _extremum(True),

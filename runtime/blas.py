@@ -11,8 +11,10 @@ thread pool, and OpenBLAS workers spin for a while after each call. Measured on 
 f32 256^3: scipy-openblas 1 thread 68-85 GFLOP/s, 2 threads 106; numpy 119-122. But alternating
 one compiled product with one numpy product (what tests, the reference interpreter and eager
 mode do all the time) took 0.73-0.81 ms per pair with 1 thread and 8-16 ms with 2 threads:
-the two spinning pools starve each other. So the default is **1 thread**; set
-``GRAPHSPORE_BLAS_THREADS`` (or call :func:`set_num_threads`) for pure compiled workloads.
+the two spinning pools starve each other. The default is still all cores, as numpy does, since
+only products above ``codegen.matmul.TILES_MAX_FMAS`` reach BLAS and those scale with cores;
+set ``GRAPHSPORE_BLAS_THREADS=1`` (or call :func:`set_num_threads`) for a program that
+alternates large numpy and graphspore products.
 """
 
 import ctypes

@@ -95,6 +95,7 @@ CASES = {
     "gs.tanh": [(ops.tanh, [M], "normal"), (ops.tanh, [((7,), F64)], "normal")],
     "gs.sigmoid": [(ops.sigmoid, [M], "normal"), (ops.sigmoid, [((7,), F64)], "normal")],
     "gs.abs": [(ops.abs, [M], "normal"), (ops.abs, [((9,), I64)], "normal")],
+    "gs.relu": [(ops.relu, [M], "normal"), (ops.relu, [((9,), I32)], "normal")],
     "gs.sign": [(ops.sign, [M], "normal"), (ops.sign, [((9,), I32)], "normal")],
     "gs.floor": [(lambda x: ops.floor(x * 3.0), [M], "normal")],
     "gs.logical_not": [(ops.logical_not, [((6,), BOOL)], "normal")],
@@ -232,7 +233,7 @@ def test_matmul_int_and_f64_and_fused_operands():
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.5, 1e30], np.float32)
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign",
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign",
                                   "floor", "neg"])
 def test_nan_inf_unary(name):
     with np.errstate(all="ignore"):

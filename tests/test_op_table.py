@@ -90,6 +90,7 @@ ROWS = [
     Row("tanh", [uniform(3, 4)], np.tanh),
     Row("sigmoid", [uniform(3, 4, low=-8, high=8)], SIG),
     Row("abs", [uniform(3, 4)], np.abs),
+    Row("relu", [uniform(3, 4)], lambda x: np.maximum(x, 0)),
     Row("sign", [lambda r: r.integers(-2, 3, (3, 4)).astype(F64)], np.sign, grad=False),
     Row("floor", [uniform(3, 4)], np.floor, grad=False),
     Row("logical_not", [boolean(3, 4)], np.logical_not, grad=False),

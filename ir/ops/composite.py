@@ -16,14 +16,14 @@ from ..core import Value
 from ..types import DType, broadcast_shapes
 from . import as_value, constant, promote_operands, is_number
 from .elementwise import (abs, cast, div, equal, exp, greater, less_equal, log, logical_not,
-                          maximum, minimum, neg, select, stop_gradient, sub)
+                          maximum, minimum, neg, relu, select, stop_gradient, sub)
 from .reduce import reduce_max, reduce_sum
 from .shape import (broadcast_to, concat, int_tuple, normalize_axes, normalize_axis, reshape,
                     slice, transpose)
 from .linalg import matmul
 from .source import iota
 
-__all__ = ["relu", "relu6", "leaky_relu", "softplus", "square", "reciprocal", "mean",
+__all__ = ["relu6", "leaky_relu", "softplus", "square", "reciprocal", "mean",
            "reduce_min", "softmax", "log_softmax", "logsumexp", "matmul_nd", "one_hot",
            "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "expand_dims", "squeeze",
            "full", "zeros", "ones", "zeros_like", "ones_like", "where", "clip_by_value",
@@ -31,13 +31,6 @@ __all__ = ["relu", "relu6", "leaky_relu", "softplus", "square", "reciprocal", "m
 
 
 # ----------------------------------------------------------------------- activations
-
-def relu(x) -> Value:
-    """max(x, 0); the gradient at 0 is 0, as MindSpore's ReluGrad (dy * (y > 0)), and NaN
-    stays NaN as in numpy (`x <= 0` is false for NaN, so x passes through)."""
-    x = as_value(x)
-    return select(less_equal(x, 0), 0, x)
-
 
 def relu6(x) -> Value:
     """min(max(x, 0), 6)."""

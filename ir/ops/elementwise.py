@@ -13,7 +13,7 @@ from ..types import DType, TensorType, broadcast_shapes
 from . import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY, COMPARE,
                NONDIFF)
 
-__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "floor",
+__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign", "floor",
            "logical_not", "stop_gradient", "add", "sub", "mul", "div", "pow", "maximum",
            "minimum", "logical_and", "logical_or", "equal", "not_equal", "less", "less_equal",
            "greater", "greater_equal", "select"]
@@ -141,6 +141,17 @@ sigmoid = unary("gs.sigmoid", _reference_sigmoid,
                 lambda g, out, x: (g * out * (1 - out),), float_only=True,
                 doc='1/(1+exp(-x)): `%y = "gs.sigmoid"(%x) : (tensor<3xf32>) -> '
                     'tensor<3xf32>`')
+
+def _reference_relu(x):
+    return np.where(x <= 0, np.zeros((), x.dtype), x)
+
+
+# A primitive, not select(x <= 0, 0, x): its VJP reads the output (MindSpore's ReluGrad,
+# dy * (y > 0)), which the next layer stores anyway, so the forward pass needs no saved mask
+# and bias-add + relu stay one kernel. NaN passes through (x <= 0 is false) with gradient 0.
+relu = unary("gs.relu", _reference_relu,
+             lambda g, out, x: (select(greater(out, 0), g, 0),), infer=infer_numeric_unary,
+             doc='max(x, 0): `%y = "gs.relu"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
 
 abs = unary("gs.abs", np.abs, lambda g, out, x: (g * sign(x),), infer=infer_numeric_unary,
             doc='`%y = "gs.abs"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
