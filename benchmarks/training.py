@@ -3,6 +3,7 @@ model, run in the same process: the digits MLP (overhead-bound) and a wide MLP (
 from __future__ import annotations
 
 import resource
+import time
 
 import numpy as np
 
@@ -99,6 +100,9 @@ def bench_step(table: Table, title: str, sizes, batch: int, lr: float, target: f
 
 
 def run(table: Table) -> None:
+    # Let the BLAS pools of earlier benchmarks go idle first: OpenBLAS threads spin after each
+    # call, and on a 2-core machine they would take a core from the step being timed.
+    time.sleep(1.0)
     bench_step(table, "digits MLP step 64-128-128-10, batch 64", (64, 128, 128, 10), 64,
                0.1, 0.5)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -28,14 +28,15 @@ class CodegenResult:
     kernels: int
 
 
-def compile_graph(graph: Graph, entry: str = "main") -> CodegenResult:
-    """Lower `graph` to LLVM IR text with entry `void @<entry>(ptr noalias %buffers)`."""
+def compile_graph(graph: Graph, entry: str = "main", parallel: bool = True) -> CodegenResult:
+    """Lower `graph` to LLVM IR text with entry `void @<entry>(ptr noalias %buffers)`.
+    `parallel=False` emits no calls into the runtime's thread pool (ahead-of-time objects)."""
     from ..runtime.target import add_function_attributes, host
     fused = fuse(graph)
     plan = plan_memory(fused)
     program = lower_to_loops(fused, plan, entry)
     target = host()
-    text = emit_module(program, target.triple, target.data_layout)
+    text = emit_module(program, target.triple, target.data_layout, parallel)
     return CodegenResult(
         llvm_ir=add_function_attributes(text),
         loops_text=print_loops(program),

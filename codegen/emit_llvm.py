@@ -37,8 +37,9 @@ def memory_type(dtype: DType) -> ir.Type:
 class KernelEmitter:
     """Emits one kernel's body into `function` (its params are the kernel's buffers)."""
 
-    def __init__(self, function: ir.Function, kernel: L.Kernel):
+    def __init__(self, function: ir.Function, kernel: L.Kernel, parallel: bool = True):
         self.function = function
+        self.parallel = parallel
         self.builder = ir.IRBuilder(function.append_basic_block("entry"))
         self.params = {id(b): arg for b, arg in zip(kernel.buffers, function.args)}
         self.vars: dict[str, ir.Value] = {}
@@ -104,7 +105,7 @@ class KernelEmitter:
             raise LoweringError("no lowering for gs.matmul on bool operands")
         emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
                     self.params[id(mm.c)], mm.m, mm.n, mm.k, mm.c.dtype.mlir,
-                    mm.transpose_a, mm.transpose_b)
+                    mm.transpose_a, mm.transpose_b, self.parallel)
 
     # ----------------------------------------------------------------------- expressions
 
@@ -157,8 +158,10 @@ def _constant_global(module: ir.Module, buffer: L.Buffer) -> ir.GlobalVariable:
     return variable
 
 
-def emit_module(program: L.Program, triple: str = "", data_layout: str = "") -> str:
-    """LLVM IR text of `program` (before the runtime's function attributes are added)."""
+def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
+                parallel: bool = True) -> str:
+    """LLVM IR text of `program` (before the runtime's function attributes are added);
+    `parallel` lets matrix products call the runtime's `gs_parallel_for`."""
     module = ir.Module(name=program.entry)
     if triple:
         module.triple, module.data_layout = triple, data_layout
@@ -192,7 +195,7 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "") -> 
         for arg, buffer in zip(function.args, kernel.buffers):
             arg.name = buffer.name
             arg.add_attribute("noalias")
-        emitter = KernelEmitter(function, kernel)
+        emitter = KernelEmitter(function, kernel, parallel)
         emitter.stmts(kernel.body)
         emitter.builder.ret_void()
         b.call(function, [pointers[id(x)] for x in kernel.buffers])

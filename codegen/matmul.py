@@ -48,7 +48,6 @@ def uses_blas(m, n, k, dtype):
 
 
 TILES_MAX_FMAS = 1 << 22
-PARALLEL = False
 
 
 def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False):
@@ -62,11 +61,12 @@ def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False):
 
 
 def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
-                transpose_a=False, transpose_b=False):
+                transpose_a=False, transpose_b=False, parallel=True):
     """Emit code at ``builder``'s position that writes C = op(A) @ op(B).
 
     ``m``, ``n``, ``k`` are Python ints (static shapes); ``dtype`` is 'f32', 'f64', 'i32' or
-    'i64'. C must not overlap A or B. On return ``builder`` is positioned after the product.
+    'i64'. C must not overlap A or B. ``parallel=False`` keeps tiled products on the calling
+    thread (no ``gs_parallel_for``: for objects linked outside this process). On return ``builder`` is positioned after the product.
     """
     if dtype not in _ELEMENT_TYPES:
         raise ValueError(f"matmul dtype must be one of {sorted(_ELEMENT_TYPES)}, got {dtype!r}")
@@ -82,7 +82,7 @@ def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     if strategy == "tiles":
         from ..runtime.target import host
         emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a,
-                          transpose_b, host().vector_width_bits, parallel=PARALLEL)
+                          transpose_b, host().vector_width_bits, parallel=parallel)
     elif strategy == "blas":
         _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b)
     elif transpose_b:

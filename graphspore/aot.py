@@ -219,7 +219,7 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     optimized = run_pipeline(graph, PIPELINE)
     ir_dump.dump_graph(graph_name, "opt", optimized)
     entry = symbol_for(graph_name)
-    result = codegen.compile_graph(optimized, entry=entry)
+    result = codegen.compile_graph(optimized, entry=entry, parallel=False)
     ir_dump.dump_text(graph_name, "loops", result.loops_text, "loops")
     text = runtime.add_function_attributes(result.llvm_ir)
     ir_dump.dump_text(graph_name, "llvm", text, "ll")

@@ -1,5 +1,6 @@
 """graphspore.runtime: LLVM host target, JIT engine with on-disk object cache, buffers, and the
-Executable that checks arguments and calls compiled kernels.
+Executable that checks arguments and calls compiled kernels, and the native thread pool kernels
+split their work over (:mod:`.thread_pool`).
 
 Imports only llvmlite, numpy and the standard library (plus scipy_openblas32, located lazily by
 :mod:`.blas`).
@@ -11,9 +12,10 @@ from .cache import cache_dir, clear as clear_cache
 from .engine import CompileError, CompiledModule, compile_module
 from .executable import ArgumentError, Executable
 from .target import add_function_attributes, function_attributes, host
+from .thread_pool import ensure_pool
 
 __all__ = [
     "ArgumentError", "CompileError", "CompiledModule", "Executable", "WorkspacePool",
     "add_function_attributes", "aligned_empty", "cache_dir", "clear_cache", "compile_module",
-    "ensure_blas", "function_attributes", "host",
+    "ensure_blas", "ensure_pool", "function_attributes", "host",
 ]

@@ -13,8 +13,9 @@ One call, :func:`compile_module`, does the whole job and returns a :class:`Compi
    object code is stored in the cache as it is produced. The cache key includes
    :data:`PIPELINE`, so a pipeline change never reuses objects built by the old one.
 
-Every external symbol the module declares must resolve (BLAS symbols are bound on demand) or a
-:class:`CompileError` is raised: MCJIT would otherwise abort the process at finalisation.
+Every external symbol the module declares must resolve (BLAS symbols and the thread pool's
+``gs_parallel_for`` are bound on demand) or a :class:`CompileError` is raised: MCJIT would
+otherwise abort the process at finalisation.
 
 All LLVM work happens under one process-wide lock: llvmlite serialises single C calls, but a
 module being built or optimised from two threads at once is still a race.
@@ -26,7 +27,7 @@ import time
 
 import llvmlite.binding as llvm
 
-from . import blas, cache
+from . import blas, cache, thread_pool
 from .target import add_function_attributes, host
 
 LLVM_LOCK = threading.RLock()
@@ -234,6 +235,9 @@ def _check_symbols(module, entry_names):
             continue
         if name in blas.SYMBOLS and not blas.ensure_blas():
             raise CompileError(f"module calls {name} but scipy-openblas32 is not available")
+        if name in thread_pool.SYMBOLS and not thread_pool.ensure_pool():
+            raise CompileError(f"module calls {name} but the thread pool could not be built: "
+                               f"{thread_pool.pool_error()}")
         if not llvm.address_of_symbol(name):
             raise CompileError(f"module declares external function {name!r}, "
                                "which is not defined in this process")
