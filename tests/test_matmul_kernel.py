@@ -115,3 +115,16 @@ def test_bad_arguments_raise():
         matmul.emit_matmul(builder, None, None, None, 2, 2, 2, "f16")
     with pytest.raises(ValueError, match="size k"):
         matmul.emit_matmul(builder, None, None, None, 2, 2, -1, "f32")
+
+
+def test_large_tiled_products_use_the_thread_pool():
+    """Row tasks go to gs_parallel_for once a product is worth two threads; small products and
+    ahead-of-time objects (parallel=False) run on the caller."""
+    assert "gs_parallel_for" in check(64, 128, 128, "f32", False, True).llvm_ir
+    assert "gs_parallel_for" not in check(8, 8, 8, "f32", False, False).llvm_ir
+    module = ir.Module()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR] * 3), "mm")
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    matmul.emit_matmul(builder, *function.args, 64, 128, 128, "f32", parallel=False)
+    builder.ret_void()
+    assert "gs_parallel_for" not in str(module) and "llvm.fma" in str(module)
