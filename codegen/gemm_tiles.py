@@ -34,6 +34,7 @@ PARALLEL_SYMBOL = "gs_parallel_for"
 # about 0.2-0.5 us, the time of ~10k FMAs on one core.
 MIN_TASK_FMAS = 48 * 1024
 MAX_TASKS = 16
+DOT_TILE = (3, 4)          # rows x columns of C per dot tile (A @ B.T)
 
 
 def supported(m: int, n: int, k: int, dtype: str, transpose_a: bool, transpose_b: bool) -> bool:
@@ -51,7 +52,7 @@ class _Shape:
         self.lanes = max(1, vector_bits // (8 * _BYTES[dtype]))
         registers = 32 if vector_bits >= 512 else 16
         if transpose_b:                    # dot kernel
-            self.rows, self.cols = 3, 4
+            self.rows, self.cols = DOT_TILE
         else:                              # outer-product kernel: rows x 2 vectors
             self.rows, self.cols = (6 if registers == 16 else 12), 2 * self.lanes
 
