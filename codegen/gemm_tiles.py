@@ -141,23 +141,14 @@ def _row_panel(b, shape, a, bm, c, i0, rows):
 
 def _count_loop(b, count, body):
     """``for index in range(count)``; ``count`` is a Python int or an i64 value >= 1."""
-    if isinstance(count, int):
-        if count == 1:
-            body(ir.Constant(_I64, 0))
-            return
-        count = ir.Constant(_I64, count)
-    preheader = b.block
-    loop = b.function.append_basic_block("mm.tile")
-    after = b.function.append_basic_block("mm.tile.end")
-    b.branch(loop)
-    b.position_at_end(loop)
-    index = b.phi(_I64)
-    index.add_incoming(ir.Constant(_I64, 0), preheader)
-    body(index)
-    following = b.add(index, ir.Constant(_I64, 1), flags=("nuw", "nsw"))
-    index.add_incoming(following, b.block)
-    b.cbranch(b.icmp_unsigned("<", following, count), loop, after)
-    b.position_at_end(after)
+    if isinstance(count, int) and count == 1:
+        body(ir.Constant(_I64, 0))
+        return
+
+    def step(index, _):
+        body(index)
+        return []
+    _reduction_loop(b, count, [], step)
 
 
 def _address(b, shape, base, row, column, stride):
@@ -190,8 +181,10 @@ def _load(b, pointer, typ, shape):
 
 
 def _reduction_loop(b, trip, accumulators, step):
-    """``for p in range(trip)``, carrying ``accumulators`` (list of values) through phis;
-    ``step(p, values) -> values``. Returns the final values."""
+    """``for p in range(trip)`` (a Python int or an i64 value >= 1), carrying ``accumulators``
+    (list of values) through phis; ``step(p, values) -> values``. Returns the final values."""
+    if isinstance(trip, int):
+        trip = ir.Constant(_I64, trip)
     preheader = b.block
     loop = b.function.append_basic_block("mm.p")
     after = b.function.append_basic_block("mm.p.end")
@@ -209,7 +202,7 @@ def _reduction_loop(b, trip, accumulators, step):
     p.add_incoming(following, b.block)
     for phi, value in zip(phis, updated):
         phi.add_incoming(value, b.block)
-    b.cbranch(b.icmp_unsigned("<", following, ir.Constant(_I64, trip)), loop, after)
+    b.cbranch(b.icmp_unsigned("<", following, trip), loop, after)
     b.position_at_end(after)
     return updated
 
