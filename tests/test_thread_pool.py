@@ -179,13 +179,30 @@ def _bind_pthread_self():
                     ctypes.cast(libc.pthread_self, ctypes.c_void_p).value)
 
 
+HANG_SECONDS = 60
+
+
+def _bounded(native, *args):
+    """Call `native(*args)` on a daemon thread and fail, instead of hanging the suite, if it has
+    not returned after HANG_SECONDS (a lost or doubled task leaves the caller spinning)."""
+    caller = threading.Thread(target=native, args=args, daemon=True)
+    caller.start()
+    caller.join(HANG_SECONDS)
+    assert not caller.is_alive(), f"gs_parallel_for did not return within {HANG_SECONDS} s"
+
+
 class Kernels:
-    """The test module's entry points as ctypes functions taking numpy arrays."""
+    """The test module's entry points as ctypes functions taking numpy arrays. Calls that do
+    not check which thread ran a task are bounded in time (:func:`_bounded`)."""
 
     def __init__(self, module):
         self.module = module
         for name, args in _SIGNATURES.items():
-            setattr(self, "_" + name, ctypes.CFUNCTYPE(None, *args)(module.address(name)))
+            native = ctypes.CFUNCTYPE(None, *args)(module.address(name))
+            if name in ("count_jobs", "fill", "nested"):
+                setattr(self, "_" + name, lambda *a, native=native: _bounded(native, *a))
+            else:
+                setattr(self, "_" + name, native)
 
     def count_jobs(self, sizes):
         """Run one job per entry of ``sizes``; return the counters (one region per job)."""
@@ -312,11 +329,12 @@ def test_concurrent_callers_each_get_every_task_once(kernels, threads):
     def call(index):
         results[index] = kernels.count_jobs(sizes[index])
 
-    callers = [threading.Thread(target=call, args=(i,)) for i in range(len(sizes))]
+    callers = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(len(sizes))]
     for caller in callers:
         caller.start()
     for caller in callers:
-        caller.join()
+        caller.join(HANG_SECONDS)
+        assert not caller.is_alive(), "a concurrent caller did not return"
     for size, counters in zip(sizes, results):
         assert counters.size == size.sum() and np.all(counters == 1)
 
