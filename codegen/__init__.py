@@ -14,7 +14,7 @@ from ..ir.passes.fuse import fuse
 from ..ir.passes.memory_plan import plan_memory
 from .emit_llvm import emit_module
 from .loops import print_loops
-from .lower_to_loops import lower_to_loops
+from .lower_to_loops import epilogue_ok, lower_to_loops
 from .scalar_ops import SCALAR_OPS, LoweringError
 
 
@@ -32,7 +32,7 @@ def compile_graph(graph: Graph, entry: str = "main", parallel: bool = True) -> C
     """Lower `graph` to LLVM IR text with entry `void @<entry>(ptr noalias %buffers)`.
     `parallel=False` emits no calls into the runtime's thread pool (ahead-of-time objects)."""
     from ..runtime.target import add_function_attributes, host
-    fused = fuse(graph)
+    fused = fuse(graph, epilogue_ok=epilogue_ok)
     plan = plan_memory(fused)
     program = lower_to_loops(fused, plan, entry)
     target = host()

@@ -22,10 +22,12 @@ from llvmlite import ir
 
 from ..ir.types import DType
 from . import loops as L
+from .gemm_tiles import Epilogue
 from .matmul import emit_matmul
 from .scalar_ops import LoweringError, emit_scalar, register_type
 
 _I64 = ir.IntType(64)
+_I32 = ir.IntType(32)
 _I8 = ir.IntType(8)
 _PTR = ir.PointerType()
 
@@ -34,80 +36,30 @@ def memory_type(dtype: DType) -> ir.Type:
     return _I8 if dtype is DType.bool else register_type(dtype)
 
 
-class KernelEmitter:
-    """Emits one kernel's body into `function` (its params are the kernel's buffers)."""
+class ExprEmitter:
+    """Emits loop-IR expressions and stores at `builder`; `params` maps buffers (by id) to
+    pointers, `vars` loop indices (and a matmul epilogue's `acc`) to values."""
 
-    def __init__(self, function: ir.Function, kernel: L.Kernel, parallel: bool = True):
-        self.function = function
-        self.parallel = parallel
-        self.builder = ir.IRBuilder(function.append_basic_block("entry"))
-        self.params = {id(b): arg for b, arg in zip(kernel.buffers, function.args)}
-        self.vars: dict[str, ir.Value] = {}
-        self.locals: dict[int, ir.AllocaInstr] = {}
+    def __init__(self, builder: ir.IRBuilder, params: dict[int, ir.Value],
+                 vars: dict[str, ir.Value] | None = None):
+        self.builder = builder
+        self.params = params
+        self.vars: dict[str, ir.Value] = dict(vars or {})
         self.memo: dict[int, ir.Value] = {}
 
     def local(self, local: L.Local) -> ir.AllocaInstr:
-        slot = self.locals.get(id(local))
-        if slot is None:
-            entry = self.function.entry_basic_block
-            with self.builder.goto_block(entry):
-                self.builder.position_at_start(entry)
-                slot = self.builder.alloca(register_type(local.dtype), name=local.name)
-            self.locals[id(local)] = slot
-        return slot
+        raise LoweringError(f"scalar local {local.name} outside a kernel body")
 
     def address(self, buffer: L.Buffer, index: L.Expr) -> ir.Value:
         return self.builder.gep(self.params[id(buffer)], [self.expr(index)], inbounds=True,
                                 source_etype=memory_type(buffer.dtype))
 
-    # ------------------------------------------------------------------------ statements
-
-    def stmts(self, items: list) -> None:
-        for stmt in items:
-            self.memo = {}
-            if isinstance(stmt, L.Loop):
-                self.loop(stmt)
-            elif isinstance(stmt, L.Store):
-                value = self.expr(stmt.value)
-                if stmt.buffer.dtype is DType.bool:
-                    value = self.builder.zext(value, _I8)
-                self.builder.store(value, self.address(stmt.buffer, stmt.index),
-                                   align=stmt.buffer.dtype.itemsize)
-            elif isinstance(stmt, L.Assign):
-                self.builder.store(self.expr(stmt.value), self.local(stmt.local))
-            elif isinstance(stmt, L.Matmul):
-                self.matmul(stmt)
-            else:
-                raise LoweringError(f"unknown statement {stmt!r}")
-
-    def loop(self, loop: L.Loop) -> None:
-        b = self.builder
-        before = b.block
-        body = self.function.append_basic_block(f"{loop.var}.loop")
-        after = self.function.append_basic_block(f"{loop.var}.exit")
-        b.branch(body)
-        b.position_at_end(body)
-        index = b.phi(_I64, name=loop.var)
-        index.add_incoming(ir.Constant(_I64, 0), before)
-        saved = self.vars.get(loop.var)
-        self.vars[loop.var] = index
-        self.stmts(loop.body)
-        following = b.add(index, ir.Constant(_I64, 1), name=f"{loop.var}.next",
-                          flags=("nuw", "nsw"))
-        done = b.icmp_unsigned("==", following, ir.Constant(_I64, loop.extent))
-        index.add_incoming(following, b.block)
-        b.cbranch(done, after, body)
-        b.position_at_end(after)
-        self.vars[loop.var] = saved
-
-    def matmul(self, mm: L.Matmul) -> None:
-        if mm.c.dtype is DType.bool:
-            raise LoweringError("no lowering for gs.matmul on bool operands")
-        emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
-                    self.params[id(mm.c)], mm.m, mm.n, mm.k, mm.c.dtype.mlir,
-                    mm.transpose_a, mm.transpose_b, self.parallel)
-
-    # ----------------------------------------------------------------------- expressions
+    def store(self, stmt: L.Store) -> None:
+        value = self.expr(stmt.value)
+        if stmt.buffer.dtype is DType.bool:
+            value = self.builder.zext(value, _I8)
+        self.builder.store(value, self.address(stmt.buffer, stmt.index),
+                           align=stmt.buffer.dtype.itemsize)
 
     def expr(self, e: L.Expr) -> ir.Value:
         cached = self.memo.get(id(e))
@@ -144,6 +96,148 @@ class KernelEmitter:
         if e.op == "%":
             return b.urem(*args)
         return emit_scalar(b, e.op, args, e.attrs)
+
+
+class KernelEmitter(ExprEmitter):
+    """Emits one kernel's body into `function` (its params are the kernel's buffers)."""
+
+    def __init__(self, function: ir.Function, kernel: L.Kernel, parallel: bool = True):
+        super().__init__(ir.IRBuilder(function.append_basic_block("entry")),
+                         {id(b): arg for b, arg in zip(kernel.buffers, function.args)})
+        self.function = function
+        self.parallel = parallel
+        self.locals: dict[int, ir.AllocaInstr] = {}
+
+    def local(self, local: L.Local) -> ir.AllocaInstr:
+        slot = self.locals.get(id(local))
+        if slot is None:
+            entry = self.function.entry_basic_block
+            with self.builder.goto_block(entry):
+                self.builder.position_at_start(entry)
+                slot = self.builder.alloca(register_type(local.dtype), name=local.name)
+            self.locals[id(local)] = slot
+        return slot
+
+    # ------------------------------------------------------------------------ statements
+
+    def stmts(self, items: list) -> None:
+        for stmt in items:
+            self.memo = {}
+            if isinstance(stmt, L.Loop):
+                self.loop(stmt)
+            elif isinstance(stmt, L.Store):
+                self.store(stmt)
+            elif isinstance(stmt, L.Assign):
+                self.builder.store(self.expr(stmt.value), self.local(stmt.local))
+            elif isinstance(stmt, L.Matmul):
+                self.matmul(stmt)
+            else:
+                raise LoweringError(f"unknown statement {stmt!r}")
+
+    def loop(self, loop: L.Loop) -> None:
+        b = self.builder
+        before = b.block
+        body = self.function.append_basic_block(f"{loop.var}.loop")
+        after = self.function.append_basic_block(f"{loop.var}.exit")
+        b.branch(body)
+        b.position_at_end(body)
+        index = b.phi(_I64, name=loop.var)
+        index.add_incoming(ir.Constant(_I64, 0), before)
+        saved = self.vars.get(loop.var)
+        self.vars[loop.var] = index
+        self.stmts(loop.body)
+        following = b.add(index, ir.Constant(_I64, 1), name=f"{loop.var}.next",
+                          flags=("nuw", "nsw"))
+        done = b.icmp_unsigned("==", following, ir.Constant(_I64, loop.extent))
+        index.add_incoming(following, b.block)
+        b.cbranch(done, after, body)
+        b.position_at_end(after)
+        self.vars[loop.var] = saved
+
+    def matmul(self, mm: L.Matmul) -> None:
+        if mm.a.dtype is DType.bool:
+            raise LoweringError("no lowering for gs.matmul on bool operands")
+        epilogue = None
+        if mm.epilogue is not None:
+            buffers = _epilogue_buffers(mm.epilogue)
+            store = mm.epilogue
+
+            def emit(builder, pointers, i, j, acc):
+                params = {id(x): p for x, p in zip(buffers, pointers)}
+                if isinstance(acc.type, ir.VectorType):
+                    LanesEmitter(builder, params, i, j, acc).store(store)
+                else:
+                    ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc}).store(store)
+            epilogue = Epilogue([self.params[id(x)] for x in buffers], emit)
+        emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
+                    None if mm.c is None else self.params[id(mm.c)], mm.m, mm.n, mm.k,
+                    mm.a.dtype.mlir, mm.transpose_a, mm.transpose_b, self.parallel, epilogue,
+                    None if mm.alpha is None else self.expr(mm.alpha), mm.accumulate)
+
+
+class LanesEmitter(ExprEmitter):
+    """Emits an epilogue store for `acc.type.count` consecutive columns at once: elements
+    (i0, i1 + lane) are one vector. Loads that step with i1 become vector loads, loads that
+    do not are broadcast; index arithmetic runs on scalars (a separate `ExprEmitter`)."""
+
+    def __init__(self, builder, params, i, j, acc):
+        super().__init__(builder, params, {"acc": acc})
+        self.lanes = acc.type.count
+        self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j})
+
+    def _splat(self, value):
+        vector = ir.VectorType(value.type, self.lanes)
+        b = self.builder
+        value = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(_I32, 0))
+        return b.shuffle_vector(value, ir.Constant(vector, ir.Undefined),
+                                ir.Constant(ir.VectorType(_I32, self.lanes), [0] * self.lanes))
+
+    def _wide_address(self, buffer, index):
+        step = L.coefficient(index, "i1")
+        if step not in (0, 1):
+            raise LoweringError(f"epilogue access {L.print_expr(index)} is not contiguous in i1")
+        return step, self.indices.address(buffer, index)
+
+    def store(self, stmt: L.Store) -> None:
+        value = self.expr(stmt.value)
+        if stmt.buffer.dtype is DType.bool:
+            value = self.builder.zext(value, ir.VectorType(_I8, self.lanes))
+        step, where = self._wide_address(stmt.buffer, stmt.index)
+        if step != 1:
+            raise LoweringError("an epilogue must store consecutive columns")
+        self.builder.store(value, where, align=stmt.buffer.dtype.itemsize)
+
+    def _expr(self, e: L.Expr) -> ir.Value:
+        b = self.builder
+        if isinstance(e, L.Const):
+            return self._splat(super()._expr(e))
+        if isinstance(e, L.Var):
+            if e.name == "acc":
+                return self.vars["acc"]
+            value = self._splat(self.indices.expr(e))
+            if e.name == "i1":
+                value = b.add(value, ir.Constant(value.type, list(range(self.lanes))))
+            return value
+        if isinstance(e, L.Load):
+            element = memory_type(e.buffer.dtype)
+            step, where = self._wide_address(e.buffer, e.index)
+            if step == 1:
+                value = b.load(where, typ=ir.VectorType(element, self.lanes),
+                               align=e.buffer.dtype.itemsize)
+            else:
+                value = self._splat(b.load(where, typ=element, align=e.buffer.dtype.itemsize))
+            if e.buffer.dtype is DType.bool:
+                value = b.icmp_unsigned("!=", value, ir.Constant(value.type, [0] * self.lanes))
+            return value
+        return super()._expr(e)
+
+
+def _epilogue_buffers(store: L.Store) -> list[L.Buffer]:
+    """The buffers an epilogue store touches: its target, then what it loads."""
+    seen = {id(store.buffer): store.buffer}
+    for load in L.loads_in(store.index) + L.loads_in(store.value):
+        seen.setdefault(id(load.buffer), load.buffer)
+    return list(seen.values())
 
 
 def _constant_global(module: ir.Module, buffer: L.Buffer) -> ir.GlobalVariable:

@@ -18,9 +18,17 @@ Widths that are not a multiple of the vector are covered by narrower vectors (8 
 of 10), and a last row tile with fewer rows, all static. Work is split by row tiles into tasks
 ``task(ctx, t)``; the kernel hands them to ``gs_parallel_for`` (:mod:`graphspore.runtime.
 thread_pool`) when the product is big enough to pay for a second thread, or runs them in a
-loop. ``ctx`` is a stack array ``[a, b, c]`` of the kernel's buffer pointers.
+loop. ``ctx`` is a stack array ``[a, b, c, extra...]`` of the kernel's buffer pointers.
+
+An :class:`Epilogue` replaces the store of C: each finished element goes through the caller's
+code (``emit(builder, extra_pointers, i, j, acc)``) inside the task, while the tile is still in
+registers. A fused bias + ReLU or an SGD step on the product then costs no pass over memory,
+and runs on the core that computed those rows.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from llvmlite import ir
 
@@ -37,6 +45,17 @@ MAX_TASKS = 16
 DOT_TILE = (3, 4)          # rows x columns of C per dot tile (A @ B.T)
 
 
+@dataclass(frozen=True)
+class Epilogue:
+    """What to do with each element of C instead of storing it: ``emit(builder, pointers, i,
+    j, acc)`` emits that code at ``builder``, where ``pointers`` are ``pointers`` (values of
+    the calling function) as seen inside the task function, ``i, j`` are i64 values and
+    ``acc`` is C[i, j] (a scalar) or C[i, j:j+lanes] (a vector)."""
+
+    pointers: list
+    emit: Callable
+
+
 def supported(m: int, n: int, k: int, dtype: str, transpose_a: bool, transpose_b: bool) -> bool:
     """True when :func:`emit_tiled_matmul` handles this product (float, not both transposed)."""
     return dtype in _SCALARS and m > 0 and n > 0 and k > 0 and not (transpose_a and transpose_b)
@@ -45,8 +64,10 @@ def supported(m: int, n: int, k: int, dtype: str, transpose_a: bool, transpose_b
 class _Shape:
     """Static sizes of one product and the tile geometry chosen for them."""
 
-    def __init__(self, m, n, k, dtype, transpose_a, transpose_b, vector_bits):
+    def __init__(self, m, n, k, dtype, transpose_a, transpose_b, vector_bits, epilogue=None):
         self.m, self.n, self.k = m, n, k
+        self.epilogue = epilogue
+        self.extra = []                    # the epilogue's pointers inside the task function
         self.dtype, self.ta, self.tb = dtype, transpose_a, transpose_b
         self.scalar = _SCALARS[dtype]
         self.lanes = max(1, vector_bits // (8 * _BYTES[dtype]))
@@ -71,9 +92,11 @@ class _Shape:
 
 
 def emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
-                      transpose_a=False, transpose_b=False, vector_bits=256, parallel=True):
-    """Emit C = op(A) @ op(B) at ``builder``: build the task function, then run its tasks."""
-    shape = _Shape(m, n, k, dtype, transpose_a, transpose_b, vector_bits)
+                      transpose_a=False, transpose_b=False, vector_bits=256, parallel=True,
+                      epilogue=None):
+    """Emit C = op(A) @ op(B) at ``builder``: build the task function, then run its tasks.
+    With an ``epilogue``, C is not stored (``c_ptr`` may be None)."""
+    shape = _Shape(m, n, k, dtype, transpose_a, transpose_b, vector_bits, epilogue)
     module = builder.module
     task = _task_function(module, shape, builder.function.name)
     row_tiles = -(-m // shape.rows)
@@ -81,8 +104,10 @@ def emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     tiles_per_task = -(-row_tiles // tasks)
     tasks = -(-row_tiles // tiles_per_task)
     _fill_task_body(task, shape, tiles_per_task, tasks)
-    ctx = builder.alloca(_PTR, size=ir.Constant(_I64, 3), name="mm.ctx")
-    for index, pointer in enumerate((a_ptr, b_ptr, c_ptr)):
+    pointers = [a_ptr, b_ptr, ir.Constant(_PTR, None) if c_ptr is None else c_ptr]
+    pointers += epilogue.pointers if epilogue is not None else []
+    ctx = builder.alloca(_PTR, size=ir.Constant(_I64, len(pointers)), name="mm.ctx")
+    for index, pointer in enumerate(pointers):
         builder.store(pointer, builder.gep(ctx, [ir.Constant(_I64, index)], source_etype=_PTR))
     if parallel and tasks > 1:
         pool = module.globals.get(PARALLEL_SYMBOL) or ir.Function(
@@ -105,8 +130,10 @@ def _fill_task_body(function, shape, tiles_per_task, tasks):
     """Task t computes row tiles [t * tiles_per_task, ...) and, if last, the short row tile."""
     b = ir.IRBuilder(function.append_basic_block("entry"))
     ctx, task = function.args
-    a, bm, c = (b.load(b.gep(ctx, [ir.Constant(_I64, i)], source_etype=_PTR), typ=_PTR)
-                for i in range(3))
+    extra = len(shape.epilogue.pointers) if shape.epilogue is not None else 0
+    a, bm, c, *extra = (b.load(b.gep(ctx, [ir.Constant(_I64, i)], source_etype=_PTR), typ=_PTR)
+                        for i in range(3 + extra))
+    shape.extra = extra
     full_tiles, short = divmod(shape.m, shape.rows)
     first = b.mul(task, ir.Constant(_I64, tiles_per_task))
     end = b.add(first, ir.Constant(_I64, tiles_per_task))
@@ -234,8 +261,7 @@ def _outer_tile(b, shape, a, bm, c, i0, j0, rows, width):
     for r in range(rows):
         i = b.add(i0, ir.Constant(_I64, r))
         for off, vt in pieces:
-            where = _address(b, shape, c, i, b.add(j0, ir.Constant(_I64, off)), n)
-            b.store(sums[index], where, align=_BYTES[shape.dtype])
+            _finish(b, shape, c, i, b.add(j0, ir.Constant(_I64, off)), sums[index])
             index += 1
 
 
@@ -279,11 +305,19 @@ def _dot_tile(b, shape, a, bm, c, i0, j0, rows, cols):
             totals[r] = _fma(b, _splat(b, scalar, out_type.count), packed, totals[r])
     for r, i in enumerate(row_index):
         if cols == out_type.count:
-            b.store(totals[r], _address(b, shape, c, i, j0, n), align=_BYTES[shape.dtype])
+            _finish(b, shape, c, i, j0, totals[r])
         else:
             for jj, j in enumerate(col_index):
-                b.store(b.extract_element(totals[r], ir.Constant(_I32, jj)),
-                        _address(b, shape, c, i, j, n), align=_BYTES[shape.dtype])
+                _finish(b, shape, c, i, j, b.extract_element(totals[r], ir.Constant(_I32, jj)))
+
+
+def _finish(b, shape, c, i, j, value):
+    """Store ``value`` (a vector of consecutive elements from (i, j) on, or one scalar) to C,
+    or hand it to the epilogue."""
+    if shape.epilogue is None:
+        b.store(value, _address(b, shape, c, i, j, shape.n), align=_BYTES[shape.dtype])
+    else:
+        shape.epilogue.emit(b, shape.extra, i, j, value)
 
 
 def _fold_rows(b, shape, vectors):

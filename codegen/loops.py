@@ -115,15 +115,21 @@ class Assign:
 
 @dataclass(eq=False, slots=True)
 class Matmul:
-    """c[m,n] = op(a) @ op(b), lowered by `codegen.matmul.emit_matmul`."""
+    """c[m,n] = op(a) @ op(b), lowered by `codegen.matmul.emit_matmul`. With an `epilogue`
+    (a `Store` reading `Var("acc")`, the product's element at `i0, i1`) there is no `c`: each
+    element is stored through the epilogue instead. With `alpha` (a scalar expression) and
+    `accumulate`, c = alpha * op(a) @ op(b) (+ c), as BLAS computes it."""
     a: Buffer
     b: Buffer
-    c: Buffer
+    c: Buffer | None
     m: int
     n: int
     k: int
     transpose_a: bool
     transpose_b: bool
+    epilogue: Store | None = None
+    alpha: "Expr | None" = None
+    accumulate: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -274,9 +280,18 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
         elif isinstance(stmt, Assign):
             lines.append(f"{pad}{stmt.local.name} = {print_expr(stmt.value)}")
         elif isinstance(stmt, Matmul):
-            lines.append(f"{pad}{stmt.c.name} = matmul({stmt.a.name}, {stmt.b.name}, "
-                         f"m={stmt.m}, n={stmt.n}, k={stmt.k}, "
-                         f"transpose_a={stmt.transpose_a}, transpose_b={stmt.transpose_b})")
+            product = (f"matmul({stmt.a.name}, {stmt.b.name}, m={stmt.m}, n={stmt.n}, "
+                       f"k={stmt.k}, transpose_a={stmt.transpose_a}, "
+                       f"transpose_b={stmt.transpose_b})")
+            if stmt.alpha is not None:
+                product = f"{print_expr(stmt.alpha)} * {product}"
+            if stmt.accumulate:
+                product = f"{product} + {stmt.c.name}"
+            if stmt.epilogue is None:
+                lines.append(f"{pad}{stmt.c.name} = {product}")
+            else:
+                lines.append(f"{pad}for i0, i1, acc in {product}:")
+                _print_stmts([stmt.epilogue], depth + 1, lines)
         else:
             raise TypeError(f"unknown statement {stmt!r}")
 

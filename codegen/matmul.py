@@ -61,12 +61,17 @@ def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False):
 
 
 def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
-                transpose_a=False, transpose_b=False, parallel=True):
+                transpose_a=False, transpose_b=False, parallel=True, epilogue=None,
+                alpha=None, accumulate=False):
     """Emit code at ``builder``'s position that writes C = op(A) @ op(B).
 
     ``m``, ``n``, ``k`` are Python ints (static shapes); ``dtype`` is 'f32', 'f64', 'i32' or
     'i64'. C must not overlap A or B. ``parallel=False`` keeps tiled products on the calling
-    thread (no ``gs_parallel_for``: for objects linked outside this process). On return ``builder`` is positioned after the product.
+    thread (no ``gs_parallel_for``: for objects linked outside this process). An
+    :class:`~.gemm_tiles.Epilogue` replaces the store of C (``c_ptr`` is then None); only the
+    tiles strategy takes one. ``alpha`` (a scalar LLVM value) and ``accumulate`` make the BLAS
+    strategy compute C = alpha * op(A) @ op(B) (+ C): an SGD step on a large product as one
+    call. On return ``builder`` is positioned after the product.
     """
     if dtype not in _ELEMENT_TYPES:
         raise ValueError(f"matmul dtype must be one of {sorted(_ELEMENT_TYPES)}, got {dtype!r}")
@@ -75,16 +80,24 @@ def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
             raise ValueError(f"matmul size {name} must be a non-negative int, got {size!r}")
     if m == 0 or n == 0:
         return
+    strategy = choose_strategy(m, n, k, dtype, transpose_a, transpose_b)
+    if epilogue is not None and strategy != "tiles":
+        raise ValueError(f"a {m}x{n}x{k} {dtype} product uses {strategy}, which takes no "
+                         "epilogue (see epilogue_ok)")
+    if (alpha is not None or accumulate) and strategy != "blas":
+        raise ValueError(f"a {m}x{n}x{k} {dtype} product uses {strategy}, which takes no "
+                         "alpha or accumulate")
     if k == 0:
         _emit_zero(builder, c_ptr, m * n * _ELEMENT_BYTES[dtype])
         return
-    strategy = choose_strategy(m, n, k, dtype, transpose_a, transpose_b)
     if strategy == "tiles":
         from ..runtime.target import host
         emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a,
-                          transpose_b, host().vector_width_bits, parallel=parallel)
+                          transpose_b, host().vector_width_bits, parallel=parallel,
+                          epilogue=epilogue)
     elif strategy == "blas":
-        _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b)
+        _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b,
+                        alpha, accumulate)
     elif transpose_b:
         _emit_dot_loops(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a)
     else:
@@ -104,7 +117,8 @@ def _emit_zero(builder, c_ptr, nbytes):
                           ir.Constant(ir.IntType(1), 0)])
 
 
-def _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b):
+def _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b,
+                    alpha=None, accumulate=False):
     element = _ELEMENT_TYPES[dtype]
     ptr = ir.PointerType()
     function_type = ir.FunctionType(
@@ -120,8 +134,8 @@ def _emit_blas_call(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, t
     builder.call(gemm, [
         i32(_ROW_MAJOR), i32(_TRANS if transpose_a else _NO_TRANS),
         i32(_TRANS if transpose_b else _NO_TRANS), i32(m), i32(n), i32(k),
-        ir.Constant(element, 1.0), a_ptr, i32(lda), b_ptr, i32(ldb),
-        ir.Constant(element, 0.0), c_ptr, i32(ldc)])
+        ir.Constant(element, 1.0) if alpha is None else alpha, a_ptr, i32(lda), b_ptr, i32(ldb),
+        ir.Constant(element, 1.0 if accumulate else 0.0), c_ptr, i32(ldc)])
 
 
 def _no_unroll_loop_id(module):

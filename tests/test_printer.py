@@ -3,7 +3,6 @@
 import shutil
 import struct
 import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -240,13 +239,10 @@ def test_mlir_opt_accepts(make, tmp_path):
     path = tmp_path / "graph.mlir"
     graph = make()
     path.write_text(print_graph(graph))
-    start = time.perf_counter()
     done = subprocess.run([MLIR_OPT, "--allow-unregistered-dialect", "--mlir-print-debuginfo",
                            str(path)], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr + "\n" + path.read_text()
     assert done.stdout.count('"gs.') == len(graph.ops) + len(graph.updates)
-    assert elapsed < 10
 
 
 @pytest.mark.parametrize("make", list(GRAPHS.values()), ids=list(GRAPHS))

@@ -26,10 +26,18 @@ Algorithm:
    its copy dropped, when its kernel is elementwise, reads the weight only at the element it
    writes (no view of it in between), and no later kernel reads the old weight. An optimizer
    step `w - lr * g` then costs one pass over w instead of two.
+
+Matmul epilogues (before step 6, only when the caller passes `epilogue_ok`): a matrix product
+read by nothing but one elementwise kernel of its own shape, at its own index, is not stored.
+That kernel becomes the product's *epilogue*: the product's kernel moves to its place, keeps
+the product in registers and evaluates the elementwise ops on each finished element (bias +
+ReLU after `x @ W.T`, the ReLU mask after `dy @ W`, `w - lr * (dy.T @ x)`). The codegen layer
+says through `epilogue_ok(product, kernel)` which pairs it can emit that way.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..core import Graph, Op, Value
 
@@ -44,7 +52,9 @@ _KIND = {"gs.reduce_sum": "reduce", "gs.reduce_max": "reduce", "gs.argmax": "red
 @dataclass(eq=False, slots=True)
 class FusedKernel:
     """One kernel: computes `value` (kind != copy) into its home, or copies `value` from its
-    home into `target` (kind == copy). `reads` are the materialised values it loads."""
+    home into `target` (kind == copy). `reads` are the materialised values it loads. A matmul
+    kernel with an epilogue has `product`, the matrix product it keeps in registers, and
+    `value`, the result of the elementwise ops applied to it."""
 
     name: str
     kind: str                      # elementwise | reduce | matmul | pad | concat | copy
@@ -52,6 +62,7 @@ class FusedKernel:
     reads: tuple[Value, ...]
     target: tuple[str, int] | None = None
     ops: tuple[Op, ...] = ()       # the graph ops evaluated inside this kernel
+    product: Value | None = None   # matmul with epilogue: the product, never stored
 
 
 @dataclass(eq=False)
@@ -80,8 +91,10 @@ def _live_ops(graph: Graph) -> list[Op]:
     return live[::-1]
 
 
-def fuse(graph: Graph) -> FusedGraph:
-    """Group `graph`'s ops into kernels (see the module docstring for the algorithm)."""
+def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | None = None
+         ) -> FusedGraph:
+    """Group `graph`'s ops into kernels (see the module docstring for the algorithm);
+    `epilogue_ok(product, kernel)` allows `kernel` as the epilogue of that matmul result."""
     ops = _live_ops(graph)
     inputs = set(graph.inputs)
     uses: dict[Value, int] = {}
@@ -133,6 +146,8 @@ def fuse(graph: Graph) -> FusedGraph:
             kernels.append(FusedKernel(f"{kind}_{len(kernels)}" if kind != "elementwise"
                                        else f"fused_{len(kernels)}", kind, op.result,
                                        reads, None, inner))
+    if epilogue_ok is not None:
+        kernels = _matmul_epilogues(kernels, uses, epilogue_ok, materialised, homes)
     for v, target in late_copies:
         kernels.append(FusedKernel(f"copy_{len(kernels)}", "copy", v, (v,), target))
     in_place = _in_place_updates(graph, kernels, homes)
@@ -177,13 +192,46 @@ def _in_place_updates(graph: Graph, kernels: list[FusedKernel], homes: dict) -> 
         if new is weight or homes.get(new) != ("ws", 0) or new.type != weight.type:
             continue
         index = position.get(new)
-        if (index is None or kernels[index].kind != "elementwise"
+        if (index is None or not _maps_elements(kernels[index])
                 or last_read.get(weight, -1) > index
                 or not _reads_at_own_index(kernels[index], weight)):
             continue
         homes[new] = ("in", graph.inputs.index(weight))
         chosen.add(new)
     return chosen
+
+
+def _maps_elements(kernel: FusedKernel) -> bool:
+    """Elementwise kernels and matmul epilogues write each element once, from values read at
+    that element (apart from the product's operands)."""
+    return kernel.kind == "elementwise" or kernel.product is not None
+
+
+def _matmul_epilogues(kernels: list[FusedKernel], uses: dict, epilogue_ok,
+                      materialised: set[Value], homes: dict) -> list[FusedKernel]:
+    """Merge each product read only by one elementwise kernel of its shape, at its own index,
+    into that kernel's place as its epilogue; the product is then never stored."""
+    producer = {k.value: i for i, k in enumerate(kernels) if k.kind == "matmul"}
+    merged: list[FusedKernel | None] = list(kernels)
+    for i, kernel in enumerate(kernels):
+        if kernel.kind != "elementwise":
+            continue
+        for v in kernel.reads:
+            j = producer.get(v)
+            if (j is None or merged[j] is None or uses.get(v) != 1
+                    or v.shape != kernel.value.shape or not epilogue_ok(v, kernel)
+                    or not _reads_at_own_index(kernel, v)):
+                continue
+            product = kernels[j]
+            reads = product.reads + tuple(r for r in kernel.reads
+                                          if r is not v and r not in product.reads)
+            merged[i] = FusedKernel(product.name, "matmul", kernel.value, reads, None,
+                                    product.ops + kernel.ops, product=v)
+            merged[j] = None
+            materialised.discard(v)
+            homes.pop(v, None)
+            break
+    return [k for k in merged if k is not None]
 
 
 def _reads_at_own_index(kernel: FusedKernel, weight: Value) -> bool:
@@ -193,7 +241,8 @@ def _reads_at_own_index(kernel: FusedKernel, weight: Value) -> bool:
     depends = {weight}
     for op in kernel.ops:
         if any(v in depends for v in op.operands):
-            if op.name in VIEWS or op.name in SOURCES or op.result.shape != shape:
+            if (op.name in VIEWS or op.name in SOURCES or op.name in KERNEL_ROOTS
+                    or op.result.shape != shape):
                 return False
             depends.add(op.result)
     return True
