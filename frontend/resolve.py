@@ -25,7 +25,7 @@ import types
 import numpy as np
 
 from ..ir import ops as ir_ops
-from ..ir.core import GraphsporeError, Value
+from ..ir.core import GraphsporeError, GraphsporeTypeError, Value
 from ..ir.types import DType
 from .operators import BUILTINS, BUILTIN_HINTS, TensorMethod, builtin_name
 from .source import (Frame, FunctionSource, LookupFailure, Scope, SourceError,
@@ -252,7 +252,7 @@ class Calls:
             scope.vars.update(bind_arguments(source.name, source.node.args, tuple(args),
                                              kwargs, defaults, kw_defaults))
         except BindError as exc:
-            self.error(node, str(exc))
+            self.error(node, str(exc), kind=GraphsporeTypeError)
         if self.depth >= MAX_INLINE_DEPTH:
             self.error(node, f"calls nested more than {MAX_INLINE_DEPTH} deep while inlining "
                              f"'{source.name}'",

@@ -46,12 +46,13 @@ class Translator(Calls, Binding):
 
     # ------------------------------------------------------------------- plumbing
 
-    def error(self, node: ast.AST | None, msg: str, hint: str | None = None) -> NoReturn:
-        """Raise the user-facing error at `node` of the current function."""
+    def error(self, node: ast.AST | None, msg: str, hint: str | None = None,
+              kind: type[GraphsporeError] = GraphsporeError) -> NoReturn:
+        """Raise the user-facing error (`kind`) at `node` of the current function."""
         loc = loc_of(self.frame.file, node) if node is not None and self.frame else None
         if self.site is not None:       # point at the user's line; keep the library's
             msg, loc = f"{msg} (in {self.frame.function.name}, {loc})", self.site
-        raise GraphsporeError(msg, loc, hint)
+        raise kind(msg, loc, hint)
 
     def at(self, node: ast.AST) -> None:
         """Stamp the ops emitted next with the location of `node`."""

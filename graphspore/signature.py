@@ -35,6 +35,10 @@ def cache_key(args: tuple, kwargs: dict) -> tuple:
             key.append((a.shape, a.dtype, "np"))
         elif isinstance(a, (tuple, list)):
             key.append((type(a), cache_key(tuple(a), {})))
+        elif isinstance(a, (float, np.floating)):
+            # by bits: NaN != NaN would miss the cache on every call, and 0.0 == -0.0 would
+            # reuse a graph folded with the other zero's sign
+            key.append((type(a), float(a).hex()))
         else:
             key.append((type(a), a))
     if kwargs:

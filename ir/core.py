@@ -67,6 +67,11 @@ class GraphsporeError(Exception):
         return text
 
 
+class GraphsporeTypeError(GraphsporeError, TypeError):
+    """A GraphsporeError that is also a TypeError: a call's arguments do not bind to the
+    function's parameters, which Python itself reports as a TypeError."""
+
+
 _PACKAGE_DIRS: tuple[str, ...] = ()
 
 

@@ -168,6 +168,21 @@ def test_jit_runs_native_and_caches():
     assert len(h._programs) == 2
 
 
+def test_python_float_arguments_key_the_cache_by_value_bits():
+    """A NaN constant compiles once (NaN != NaN must not miss the cache); 0.0 and -0.0 are
+    different programs because the folded constant keeps its sign."""
+    @jit
+    def scaled(x, c):
+        return x * c
+
+    first = scaled(x_t, float("nan"))
+    scaled(x_t, float("nan"))
+    assert len(scaled._programs) == 1 and np.isnan(first.asnumpy()).all()
+    assert not np.signbit(scaled(x_t, 0.0).asnumpy()).any()
+    assert np.signbit(scaled(x_t, -0.0).asnumpy()).all()
+    assert len(scaled._programs) == 3
+
+
 def test_grad_is_one_native_program_per_signature():
     g = grad(f, (0, 1))
     g(x_t, y_t)

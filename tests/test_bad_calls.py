@@ -184,6 +184,16 @@ def test_unexpected_keyword():
         axpy(t([1.0]), t([1.0]), z=t([1.0]))
 
 
+@pytest.mark.parametrize("wrap", ["jit", "grad"])
+@pytest.mark.parametrize("count", [1, 3])
+def test_arity_errors_are_type_errors_as_in_python(wrap, count):
+    """Too few or too many arguments raise a TypeError, as calling the Python function would,
+    whether the function is jitted or differentiated."""
+    fn = jit(sum_xy) if wrap == "jit" else grad(sum_xy)
+    with pytest.raises(TypeError, match=r"sum_xy\(\) (missing 1|takes 2)"):
+        fn(*[t([1.0, 2.0])] * count)
+
+
 def test_keyword_argument_binds_by_name():
     x, y = np.array([1.0, 2.0], np.float32), np.array([10.0, 20.0], np.float32)
     np.testing.assert_array_equal(axpy(Tensor(x), y=Tensor(y)).asnumpy(), x * 2 + y)
