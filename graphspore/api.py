@@ -85,7 +85,7 @@ class _Compiled:
             program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
             self._programs[key] = program
         if not kwargs and all(hasattr(a, "_array") for a in args):
-            self._last = (key[0], program.run)
+            self._last = (key[0], program.run_tensors)
         if kwargs:
             return program.run(flatten_tensors(args) + flatten_tensors(
                 [kwargs[k] for k in sorted(kwargs)]))
@@ -120,16 +120,12 @@ class JitFunction(_Compiled):
         last = self._last
         if last is not None and not kwargs and last[0] == _cells._state_version:
             # Hot path: all-Tensor arguments fully determine the signature, and the
-            # executable checks every shape and dtype before native code runs.
+            # executable checks every shape and dtype before native code runs (anything
+            # that is not a Tensor raises AttributeError there and takes the full path).
             try:
-                arrays = [a._array for a in args]
-            except AttributeError:
+                return last[1](args)
+            except (AttributeError, ArgumentError):
                 pass
-            else:
-                try:
-                    return last[1](arrays)
-                except ArgumentError:
-                    pass
         if _in_graph():
             return self.__gs_inline__(*args, **kwargs)
         return self._run(args, kwargs)

@@ -61,6 +61,9 @@ class Program:
         if self._plain and self._single:          # the common case, with no indirection
             execute, wrap, index = self.executable, self._wrap, self.out_tree
             self.run = lambda arrays: wrap(execute(*arrays)[index])
+            self.run_tensors = execute.fast_call(wrap, index)
+        else:
+            self.run_tensors = lambda tensors: self.run([t._array for t in tensors])
 
     def run(self, tensor_arrays: list) -> Any:
         """Run on the tensor arguments' host arrays; returns the Python-structured result."""

@@ -122,6 +122,13 @@ class Executable:
         """Run the kernel on ``arrays`` (numpy); return a list of freshly allocated outputs."""
         return self._fast(arrays)
 
+    def fast_call(self, wrap=None, result=None):
+        """A function ``run(tensors)`` for the per-call hot path: ``tensors`` is a sequence of
+        objects holding their array in ``._array`` (graphspore Tensors); it returns
+        ``wrap(outputs[result])``. Reading ``._array`` raises AttributeError for anything else.
+        Without a trampoline it goes through :meth:`_slow`."""
+        return _build_fast_call(self, wrap=wrap, result=result)
+
     def _slow(self, arrays):
         """Call with full checking and normalisation (the fast path's fallback)."""
         arrays = self._normalize(arrays)
@@ -211,8 +218,9 @@ class Executable:
         return f"Executable({self.entry}: ({inputs}) -> ({outputs}))"
 
 
-def _build_fast_call(executable):
-    """A function ``fast(arrays) -> outputs`` specialised to this executable's arity.
+def _build_fast_call(executable, wrap=None, result=None):
+    """A function ``fast(arrays) -> outputs`` specialised to this executable's arity; with
+    ``wrap``, ``fast(tensors) -> wrap(outputs[result])`` reading each array from ``._array``.
 
     Why generated source: a loop over ``zip(arrays, specs)`` spends about 0.5 us per call on
     iteration and tuple unpacking, a sixth of the overhead budget. The generated function checks
@@ -221,31 +229,44 @@ def _build_fast_call(executable):
     unusual to ``executable._slow``, which normalises or raises :class:`ArgumentError`.
     Without a trampoline it simply calls ``_slow``.
     """
-    if executable._by_tuple is None:
-        return executable._slow
     count = executable._count
     names = [f"a{i}" for i in range(count)]
     namespace = {"nd": np.ndarray, "empty": np.empty, "slow": executable._slow,
                  "run": executable._by_tuple, "pool": executable._pool,
-                 "dummy": executable._dummy}
+                 "dummy": executable._dummy, "wrap": wrap, "ArgumentError": ArgumentError}
+    if wrap is not None:
+        source = ["def fast(tensors):",
+                  f"    if len(tensors) != {count}:",
+                  f"        raise ArgumentError('expected {count} tensors')",
+                  f"    arrays = ({''.join(f'tensors[{i}]._array, ' for i in range(count))})"
+                  if count else "    arrays = ()"]
+        if executable._by_tuple is None:
+            exec("\n".join(source + [f"    return wrap(slow(arrays)[{result}])"]), namespace)
+            return namespace["fast"]
+    elif executable._by_tuple is None:
+        return executable._slow
     conditions = []
     for i, (shape, dtype, strides) in enumerate(executable._checks):
         namespace.update({f"s{i}": shape, f"d{i}": dtype, f"t{i}": strides})
+        # `is`: a native-order array's dtype is numpy's canonical instance; any other equal
+        # dtype just takes the slow path
         conditions.append(f"a{i}.__class__ is nd and a{i}.shape == s{i} "
-                          f"and a{i}.dtype == d{i} and a{i}.strides == t{i}")
+                          f"and a{i}.dtype is d{i} and a{i}.strides == t{i}")
     outputs = []
     for j, (shape, dtype) in enumerate(executable.output_specs):
         namespace.update({f"os{j}": shape, f"od{j}": dtype})
         outputs.append(f"empty(os{j}, od{j})")
     unpack = f"    {', '.join(names)}, = arrays\n" if count else ""
     buffers = "".join(f"{n}, " for n in names) + "".join(f"o{j}, " for j in range(len(outputs)))
-    lines = [
+    fallback = "slow(arrays)" if wrap is None else f"wrap(slow(arrays)[{result}])"
+    lines = source if wrap is not None else [
         "def fast(arrays):",
         f"    if len(arrays) != {count}:",
-        "        return slow(arrays)",
+        "        return slow(arrays)"]
+    lines += [
         unpack.rstrip("\n"),
         f"    if not ({' and '.join(conditions) or 'True'}):",
-        "        return slow(arrays)",
+        f"        return {fallback}",
         *[f"    o{j} = {text}" for j, text in enumerate(outputs)],
     ]
     if executable._pool is None:
@@ -254,6 +275,9 @@ def _build_fast_call(executable):
         lines += ["    workspace = pool.acquire()",
                   f"    try:\n        run(({buffers}workspace))",
                   "    finally:\n        pool.release(workspace)"]
-    lines.append(f"    return [{', '.join(f'o{j}' for j in range(len(outputs)))}]")
+    if wrap is not None:
+        lines.append(f"    return wrap(o{result})")
+    else:
+        lines.append(f"    return [{', '.join(f'o{j}' for j in range(len(outputs)))}]")
     exec("\n".join(line for line in lines if line), namespace)  # noqa: S102 (trusted source)
     return namespace["fast"]

@@ -184,6 +184,24 @@ def test_unexpected_keyword():
         axpy(t([1.0]), t([1.0]), z=t([1.0]))
 
 
+def test_calls_after_a_cached_one_are_still_checked():
+    """Once a jit function has run on Tensors, later calls take its hot path; a call with
+    another arity, a numpy array, another shape or a non-contiguous view must still be
+    checked or recompiled, never run on the old program's assumptions."""
+    fn = jit(sum_xy)
+    x, y = t([1.0, 2.0]), t([3.0, 4.0])
+    assert float(fn(x, y).asnumpy()) == 11.0
+    with pytest.raises(TypeError, match=r"takes 2 positional arguments but 3"):
+        fn(x, y, y)
+    with pytest.raises(TypeError, match=r"missing 1"):
+        fn(x)
+    assert float(fn(np.array([1.0, 1.0], np.float32), y).asnumpy()) == 7.0
+    assert float(fn(t([1.0, 2.0, 3.0]), t([1.0, 1.0, 1.0])).asnumpy()) == 6.0
+    strided = Tensor(np.arange(8, dtype=np.float32))[::2]
+    assert float(fn(strided, t([1.0, 1.0, 1.0, 1.0])).asnumpy()) == 12.0
+    assert float(fn(x, y).asnumpy()) == 11.0
+
+
 @pytest.mark.parametrize("wrap", ["jit", "grad"])
 @pytest.mark.parametrize("count", [1, 3])
 def test_arity_errors_are_type_errors_as_in_python(wrap, count):
