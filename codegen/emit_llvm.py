@@ -24,6 +24,8 @@ from ..ir.types import DType
 from . import loops as L
 from .gemm_tiles import Epilogue
 from .matmul import emit_matmul
+from .parallel import (call_parallel_for, load_context, outer_split, pointer_context,
+                       task_function)
 from .scalar_ops import LoweringError, emit_scalar, register_type
 
 _I64 = ir.IntType(64)
@@ -134,7 +136,9 @@ class KernelEmitter(ExprEmitter):
             else:
                 raise LoweringError(f"unknown statement {stmt!r}")
 
-    def loop(self, loop: L.Loop) -> None:
+    def loop(self, loop: L.Loop, start: ir.Value | None = None,
+             end: ir.Value | None = None) -> None:
+        """`for var in start..end` (default 0..extent; a given range must not be empty)."""
         b = self.builder
         before = b.block
         body = self.function.append_basic_block(f"{loop.var}.loop")
@@ -142,13 +146,14 @@ class KernelEmitter(ExprEmitter):
         b.branch(body)
         b.position_at_end(body)
         index = b.phi(_I64, name=loop.var)
-        index.add_incoming(ir.Constant(_I64, 0), before)
+        index.add_incoming(ir.Constant(_I64, 0) if start is None else start, before)
         saved = self.vars.get(loop.var)
         self.vars[loop.var] = index
         self.stmts(loop.body)
         following = b.add(index, ir.Constant(_I64, 1), name=f"{loop.var}.next",
                           flags=("nuw", "nsw"))
-        done = b.icmp_unsigned("==", following, ir.Constant(_I64, loop.extent))
+        done = b.icmp_unsigned("==", following,
+                               ir.Constant(_I64, loop.extent) if end is None else end)
         index.add_incoming(following, b.block)
         b.cbranch(done, after, body)
         b.position_at_end(after)
@@ -252,6 +257,43 @@ def _constant_global(module: ir.Module, buffer: L.Buffer) -> ir.GlobalVariable:
     return variable
 
 
+def _name_buffers(function: ir.Function, kernel: L.Kernel) -> None:
+    for arg, buffer in zip(function.args, kernel.buffers):
+        arg.name = buffer.name
+        arg.add_attribute("noalias")
+
+
+def _emit_split_kernel(function: ir.Function, kernel: L.Kernel, tasks: int, chunk: int) -> None:
+    """`function` runs the kernel's outer loop as `tasks` chunks on the thread pool. Each task
+    loads the buffer pointers from ctx and calls `<kernel>.chunk(buffers..., start, end)`,
+    whose parameters are `noalias` again, so its loops vectorise without alias checks."""
+    module = function.module
+    loop = kernel.body[0]
+    count = len(kernel.buffers)
+    body = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR] * count + [_I64, _I64]),
+                       f"{kernel.name}.chunk")
+    body.linkage = "internal"
+    body.attributes.add("nounwind")
+    _name_buffers(body, kernel)
+    emitter = KernelEmitter(body, kernel)
+    emitter.loop(loop, start=body.args[count], end=body.args[count + 1])
+    emitter.builder.ret_void()
+
+    task = task_function(module, f"{kernel.name}.task")
+    b = ir.IRBuilder(task.append_basic_block("entry"))
+    ctx, index = task.args
+    start = b.mul(index, ir.Constant(_I64, chunk))
+    end = b.add(start, ir.Constant(_I64, chunk))
+    extent = ir.Constant(_I64, loop.extent)
+    end = b.select(b.icmp_unsigned("<", end, extent), end, extent)
+    b.call(body, load_context(b, ctx, count) + [start, end])
+    b.ret_void()
+
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    call_parallel_for(b, task, pointer_context(b, list(function.args)), tasks)
+    b.ret_void()
+
+
 def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
                 parallel: bool = True) -> str:
     """LLVM IR text of `program` (before the runtime's function attributes are added);
@@ -286,12 +328,14 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
         function.linkage = "internal"
         function.attributes.add("nounwind")
         function.attributes.add("noinline")  # keeps O3 time linear in kernel count
-        for arg, buffer in zip(function.args, kernel.buffers):
-            arg.name = buffer.name
-            arg.add_attribute("noalias")
-        emitter = KernelEmitter(function, kernel, parallel)
-        emitter.stmts(kernel.body)
-        emitter.builder.ret_void()
+        _name_buffers(function, kernel)
+        split = outer_split(kernel) if parallel else None
+        if split is None:
+            emitter = KernelEmitter(function, kernel, parallel)
+            emitter.stmts(kernel.body)
+            emitter.builder.ret_void()
+        else:
+            _emit_split_kernel(function, kernel, *split)
         b.call(function, [pointers[id(x)] for x in kernel.buffers])
     b.ret_void()
     return str(module)

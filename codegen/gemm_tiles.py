@@ -32,12 +32,13 @@ from typing import Callable
 
 from llvmlite import ir
 
+from .parallel import call_parallel_for, load_context, pointer_context, task_function
+
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
 _PTR = ir.PointerType()
 _SCALARS = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 _BYTES = {"f32": 4, "f64": 8}
-PARALLEL_SYMBOL = "gs_parallel_for"
 # A task should hold at least this many multiply-adds: a hand-off to another core costs
 # about 0.2-0.5 us, the time of ~10k FMAs on one core.
 MIN_TASK_FMAS = 48 * 1024
@@ -98,7 +99,9 @@ def emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     With an ``epilogue``, C is not stored (``c_ptr`` may be None)."""
     shape = _Shape(m, n, k, dtype, transpose_a, transpose_b, vector_bits, epilogue)
     module = builder.module
-    task = _task_function(module, shape, builder.function.name)
+    owner = builder.function.name
+    task = task_function(
+        module, f"{owner}.mm{sum(1 for g in module.globals if g.startswith(owner + '.mm'))}")
     row_tiles = -(-m // shape.rows)
     tasks = max(1, min(row_tiles, MAX_TASKS, (m * n * k) // MIN_TASK_FMAS))
     tiles_per_task = -(-row_tiles // tasks)
@@ -106,24 +109,11 @@ def emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     _fill_task_body(task, shape, tiles_per_task, tasks)
     pointers = [a_ptr, b_ptr, ir.Constant(_PTR, None) if c_ptr is None else c_ptr]
     pointers += epilogue.pointers if epilogue is not None else []
-    ctx = builder.alloca(_PTR, size=ir.Constant(_I64, len(pointers)), name="mm.ctx")
-    for index, pointer in enumerate(pointers):
-        builder.store(pointer, builder.gep(ctx, [ir.Constant(_I64, index)], source_etype=_PTR))
+    ctx = pointer_context(builder, pointers)
     if parallel and tasks > 1:
-        pool = module.globals.get(PARALLEL_SYMBOL) or ir.Function(
-            module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I64]), PARALLEL_SYMBOL)
-        builder.call(pool, [task, ctx, ir.Constant(_I64, tasks)])
+        call_parallel_for(builder, task, ctx, tasks)
     else:
         _count_loop(builder, tasks, lambda t: builder.call(task, [ctx, t]))
-
-
-def _task_function(module, shape, owner):
-    name = f"{owner}.mm{sum(1 for g in module.globals if g.startswith(owner + '.mm'))}"
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, _I64]), name)
-    function.linkage = "internal"
-    function.attributes.add("nounwind")
-    function.args[0].name, function.args[1].name = "ctx", "task"
-    return function
 
 
 def _fill_task_body(function, shape, tiles_per_task, tasks):
@@ -131,9 +121,7 @@ def _fill_task_body(function, shape, tiles_per_task, tasks):
     b = ir.IRBuilder(function.append_basic_block("entry"))
     ctx, task = function.args
     extra = len(shape.epilogue.pointers) if shape.epilogue is not None else 0
-    a, bm, c, *extra = (b.load(b.gep(ctx, [ir.Constant(_I64, i)], source_etype=_PTR), typ=_PTR)
-                        for i in range(3 + extra))
-    shape.extra = extra
+    a, bm, c, *shape.extra = load_context(b, ctx, 3 + extra)
     full_tiles, short = divmod(shape.m, shape.rows)
     first = b.mul(task, ir.Constant(_I64, tiles_per_task))
     end = b.add(first, ir.Constant(_I64, tiles_per_task))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from graphspore import codegen, runtime
-from graphspore.codegen import LoweringError
+from graphspore.codegen import LoweringError, parallel
+from graphspore.codegen import loops as L
 from graphspore.ir import core, ops
 from graphspore.ir.interpreter import run as interpret, run_with_updates
 from graphspore.ir.passes.fuse import fuse
@@ -475,6 +476,67 @@ def test_missing_lowering_names_the_op(monkeypatch):
     monkeypatch.delitem(codegen.SCALAR_OPS, "tanh")
     with pytest.raises(LoweringError, match="gs.tanh"):
         codegen.compile_graph(build(ops.tanh, M))
+
+
+SPLIT_KERNELS = {
+    # name: (fn, specs); each kernel has >= 2 tasks of MIN_TASK_ITERATIONS
+    "uneven_rows": (lambda x, b: ops.tanh(x * 2.0 + b), [((1001, 37), F32), ((37,), F32)]),
+    "flat_bool": (lambda x, y: ops.greater(x, y), [((100003,), F32), ((100003,), F32)]),
+    "tiled_transpose": (lambda x: ops.transpose(x, perm=(1, 0)) * 3.0, [((512, 96), F32)]),
+    "row_sums_f64": (lambda x: ops.reduce_sum(ops.exp(x), axes=(1,)), [((5000, 33), F64)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPLIT_KERNELS))
+def test_large_kernels_split_their_outer_loop_across_the_pool(name):
+    """Big elementwise, transpose and row-reduction kernels run as chunks of their outer loop
+    on gs_parallel_for (the last chunk shorter) and give the interpreter's results."""
+    fn, specs = SPLIT_KERNELS[name]
+    graph = build(fn, *specs)
+    _, result = compile_exec(graph)
+    assert "gs_parallel_for" in result.llvm_ir and ".chunk" in result.llvm_ir
+    rng = np.random.default_rng(11)
+    check(graph, [sample(shape, dtype, rng) for shape, dtype in specs], rtol=1e-5, atol=1e-6)
+
+
+def test_big_in_place_update_splits_and_small_kernels_do_not():
+    rng = np.random.default_rng(12)
+    graph = _updates_graph("big_sgd", [("w", (300, 400)), ("g", (300, 400))],
+                           lambda ws: ([ops.reduce_sum(ws[1], axes=(1,))],
+                                       [(ws[0], ws[0] - 0.5 * ws[1])]))
+    assert "gs_parallel_for" in codegen.compile_graph(graph).llvm_ir
+    assert [k.kind for k in fuse(graph).kernels].count("copy") == 0
+    _run_updates(graph, [sample(v.shape, F32, rng) for v in graph.inputs], atol=1e-5)
+    small = build(lambda x: ops.exp(x) + 1.0, ((64, 10), F32))
+    assert "gs_parallel_for" not in codegen.compile_graph(small).llvm_ir
+    big = build(lambda x: ops.exp(x) + 1.0, ((1000, 100), F32))
+    assert "gs_parallel_for" not in codegen.compile_graph(big, parallel=False).llvm_ir
+
+
+def _loop_kernel(body):
+    return L.Kernel("k", [], body)
+
+
+def test_outer_split_refuses_dependent_iterations():
+    """Only a single outer loop whose iterations write disjoint elements, and read a buffer
+    they write only at the element they write, is split."""
+    out = L.Buffer("out", (1000, 100), F32, "ws")
+    x = L.Buffer("x", (1000, 100), F32, "in")
+    i, j = L.Var("i0"), L.Var("i1")
+    own = L.linear([i, j], out.shape)
+
+    def nest(store):
+        return [L.Loop("i0", 1000, [L.Loop("i1", 100, [store])])]
+    assert parallel.outer_split(_loop_kernel(nest(L.Store(out, own, L.Load(x, own))))) \
+        == (6, 167)
+    in_place = L.Store(out, own, L.Call("add", (L.Load(out, own), L.Const(1.0, F32)), F32))
+    assert parallel.outer_split(_loop_kernel(nest(in_place))) is not None
+    shifted = L.Store(out, own, L.Load(out, L.linear([j, i], (100, 1000))))
+    assert parallel.outer_split(_loop_kernel(nest(shifted))) is None
+    same_row = L.Store(out, j, L.Load(x, own))          # every i0 writes row 0
+    assert parallel.outer_split(_loop_kernel(nest(same_row))) is None
+    two_loops = nest(L.Store(out, own, L.Load(x, own))) * 2
+    assert parallel.outer_split(_loop_kernel(two_loops)) is None
 
 
 def test_vectorised_and_no_libm_exp():
