@@ -195,6 +195,49 @@ def test_compiled_train_step_matches_eager(optimizer_cls, kw):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_train_step_is_one_native_call_on_persistent_buffers():
+    """The MindSpore idiom compiles to one program whose graph carries every Parameter and
+    optimizer-state update; each step makes one native call that rewrites those buffers in
+    place (same addresses, no new allocation for them: a step allocates only its loss)."""
+    import tracemalloc
+    x, y = _toy_data()
+    graphspore.set_seed(5)
+    net = nn.SequentialCell(nn.Dense(4, 256), nn.ReLU(), nn.Dense(256, 3))
+    loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    opt = nn.Adam(net.trainable_params(), learning_rate=0.01)
+    grad_fn = value_and_grad(lambda d, l: loss_fn(net(d), l), None, opt.parameters)
+
+    @jit
+    def train_step(data, label):
+        loss, grads = grad_fn(data, label)
+        opt(grads)
+        return loss
+
+    data, label = Tensor(x), Tensor(y)
+    train_step(data, label)
+    state = list(opt.parameters) + [p for _, p in opt.parameters_and_names()
+                                    if p.name != "learning_rate"]     # the only one not updated
+    program = train_step.program_for(data, label)
+    assert len(program.graph.updates) == len(state) and len(train_step._programs) == 1
+    calls = []
+    native = program.executable._by_tuple
+    program.executable._by_tuple = lambda buffers: (calls.append(1), native(buffers))[1]
+    program.executable._fast = program.executable.fast_call()
+    program.run_tensors = lambda tensors: program.run([t._array for t in tensors])
+    train_step._last = None
+    addresses = [p._array.ctypes.data for p in state]
+    before = [p.asnumpy().copy() for p in state]
+    tracemalloc.start()
+    train_step(data, label)
+    snapshot = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    assert calls == [1]
+    assert [p._array.ctypes.data for p in state] == addresses
+    assert all(not np.array_equal(b, p.asnumpy()) for b, p in zip(before, state))
+    new_bytes = sum(stat.size for stat in snapshot.statistics("filename"))
+    assert new_bytes < 1000, new_bytes   # every weight and moment buffer here is >= 1 KiB
+
+
 def test_train_one_step_cell_and_model():
     x, y = _toy_data()
     net, loss_fn, opt = _net_and_state(4, nn.SGD, learning_rate=0.2)
