@@ -349,6 +349,10 @@ EPILOGUES = {
                                                              dtype=F32),
                     [((6, 3), F32), ((3, 18), F32)]),
     "exp_f64": (lambda a, b: ops.exp(ops.matmul(a, b) * 0.1), [((5, 9), F64), ((9, 3), F64)]),
+    "bool_mask_input": (lambda a, b, m: ops.select(m, ops.matmul(a, b), 0.0),
+                        [((7, 4), F32), ((4, 19), F32), ((7, 19), BOOL)]),
+    "cast_to_int": (lambda a, b: ops.cast(ops.matmul(a, b) * 10.0, dtype=I32),
+                    [((6, 5), F32), ((5, 12), F32)]),
 }
 
 
