@@ -5,5 +5,7 @@ from .layers import (ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Dense, Flatten, D
                      SequentialCell, CellList, LayerNorm, Embedding)
 from .conv import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .learning_rate import *  # noqa: F401,F403
+from . import learning_rate as dynamic_lr, learning_rate as learning_rate_schedule  # noqa
 from .optim import *  # noqa: F401,F403
 from .train import *  # noqa: F401,F403
