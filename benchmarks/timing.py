@@ -27,14 +27,20 @@ def measure(fn, repeat: int = 7, number: int | None = None, budget_s: float = 0.
     return statistics.median(samples)
 
 
-def measure_pair(ours, reference, rounds: int = 15, budget_s: float = 0.1):
+def measure_pair(ours, reference, rounds: int = 15, budget_s: float = 0.1,
+                 settle_s: float = 0.0):
     """Median seconds per call of both functions, timed in alternating rounds so that drift
-    in machine load (a shared VM) hits both sides alike; also the median per-round ratio."""
+    in machine load (a shared VM) hits both sides alike; also the median per-round ratio.
+    `settle_s`: sleep before each block, so that thread pools the other side woke (OpenBLAS
+    workers spin after a call) are idle again when timing starts."""
     ours(), reference()
     counts = [_calibrate(f, budget_s) for f in (ours, reference)]
     times = ([], [])
     for _ in range(rounds):
         for side, (fn, number) in enumerate(zip((ours, reference), counts)):
+            if settle_s:
+                time.sleep(settle_s)
+                fn()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
