@@ -238,6 +238,20 @@ def coefficient(expr: Expr, var: str) -> int | None:
     return None
 
 
+def nest(shape: tuple[int, ...], prefix: str, body_of) -> list:
+    """Loops over `shape` (outermost first, variables `<prefix><axis>`); `body_of(indices)`
+    builds the innermost body. Axes of extent 1 get no loop (their index is 0); an empty
+    shape gives no statements at all."""
+    if any(d == 0 for d in shape):
+        return []
+    indices = [index_const(0) if d == 1 else Var(f"{prefix}{a}") for a, d in enumerate(shape)]
+    body = body_of(indices)
+    for axis in reversed(range(len(shape))):
+        if shape[axis] != 1:
+            body = [Loop(f"{prefix}{axis}", shape[axis], body)]
+    return body
+
+
 def loads_in(expr: Expr) -> list[Load]:
     if isinstance(expr, Load):
         return [expr]

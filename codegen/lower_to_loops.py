@@ -15,10 +15,11 @@ import re
 import numpy as np
 
 from ..ir.core import Op, Value
-from ..ir.passes.fuse import FusedGraph, FusedKernel
+from ..ir.passes.fuse import GATHERS, FusedGraph, FusedKernel
 from ..ir.passes.memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
+from .lower_indexing import gather_at, gather_elements_at, lower_scatter_add
 from .matmul import choose_strategy
 from .scalar_ops import SCALAR_OPS, LoweringError
 
@@ -29,17 +30,7 @@ def _axes(axes, rank: int) -> tuple[int, ...]:
     return tuple(sorted(a % rank for a in axes)) if rank else ()
 
 
-def _nest(shape, prefix: str, body_of):
-    """Loops over `shape` (outermost first); `body_of(indices)` builds the innermost body."""
-    if any(d == 0 for d in shape):
-        return []
-    indices = [L.index_const(0) if d == 1 else L.Var(f"{prefix}{a}")
-               for a, d in enumerate(shape)]
-    body = body_of(indices)
-    for axis in reversed(range(len(shape))):
-        if shape[axis] != 1:
-            body = [L.Loop(f"{prefix}{axis}", shape[axis], body)]
-    return body
+_nest = L.nest
 
 
 def _identity(op: str, dtype: DType):
@@ -193,6 +184,8 @@ _VIEWS = {
                                                    _broadcast_index(ix, op.operands[0].shape)),
     "transpose": _transpose_at,
     "slice": _slice_at,
+    "gather": gather_at,                   # index maps through a loaded position
+    "gather_elements": gather_elements_at,
 }
 
 
@@ -375,7 +368,10 @@ def _strategy(product: Value) -> str:
 
 def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
     """The fusion pass's question: can `kernel` (elementwise, reading `product` once at its
-    own index) be emitted as `product`'s epilogue? Tiles take any; BLAS takes `x +- s * p`."""
+    own index) be emitted as `product`'s epilogue? Tiles take any without a gather (an
+    epilogue's loads must be contiguous in the column); BLAS takes `x +- s * p`."""
+    if any(op.name in GATHERS for op in kernel.ops):
+        return False
     strategy = _strategy(product)
     return strategy == "tiles" or (strategy == "blas"
                                    and blas_accumulation(kernel.value, product) is not None)
@@ -473,6 +469,7 @@ def lower_concat(lw: Lowerer, op: Op, out: L.Buffer) -> list:
 
 
 KERNEL_LOWERINGS = {
+    "gs.scatter_add": lower_scatter_add,
     "gs.reduce_sum": lower_reduce,
     "gs.reduce_max": lower_reduce,
     "gs.argmax": lower_argmax,

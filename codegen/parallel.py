@@ -7,7 +7,8 @@ Matrix products split their row tiles (:mod:`.gemm_tiles`); other kernels split 
 outermost loop when :func:`outer_split` allows it.
 
 A kernel is split when its whole body is one loop whose iterations are independent: every
-store inside writes at an index that steps with the outer variable (so iterations write
+store inside writes at an affine index (never one holding a load, as a scatter's does: two
+iterations may then write one element) that steps with the outer variable (so iterations write
 disjoint elements: the lowerings index outputs row-major, outer axis first), and every load
 of a buffer the kernel also stores to reads at exactly a stored index (an in-place update
 reading its own element). Elementwise kernels, copies, tiled transposes and reductions
@@ -71,6 +72,8 @@ def _independent(loop: L.Loop) -> bool:
     if not stores:
         return False
     for store in stores:
+        if L.loads_in(store.index):      # a scatter: where it writes depends on the data
+            return False
         step = L.coefficient(store.index, loop.var)
         if step is None or step <= 0:
             return False

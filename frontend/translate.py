@@ -227,11 +227,12 @@ class Translator(Calls, Binding):
 
     def expr_Subscript(self, node: ast.Subscript):
         obj, index = self.eval(node.value), self.eval(node.slice)
-        if contains_value(index):
-            self.error(node.slice, "indexing with a tensor is not supported; indices must be "
-                                   "known while parsing", "use ops.gather(x, indices, axis)")
-        if isinstance(obj, Value):
+        if isinstance(obj, Value):       # ints, slices, None, ... and one integer tensor
             return self._call_op(node, tables.op("getitem"), (obj, index), {}, "indexing")
+        if contains_value(index):
+            self.error(node.slice, "a Python sequence cannot be indexed with a tensor; its "
+                                   "index must be known while parsing",
+                       "make the sequence a tensor and index that: x[indices]")
         try:
             return self.imported(obj[index])
         except Exception as exc:  # noqa: BLE001

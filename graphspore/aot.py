@@ -206,6 +206,7 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     from .api import build_graph, grad, value_and_grad
     from .ir import dump as ir_dump
     from .ir.passes import run_pipeline, PIPELINE
+    from .ir.passes.index_checks import add_index_checks, drop_static_checks
     from .ir.verify import verify
     from .runtime import blas
     if grad_positions is not None:
@@ -216,7 +217,8 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     verify(graph)
     graph_name = name or graph.name
     ir_dump.dump_graph(graph_name, "graph" if grad_positions is None else "grad", graph)
-    optimized = run_pipeline(graph, PIPELINE)
+    checked, checks = add_index_checks(graph)
+    optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
     ir_dump.dump_graph(graph_name, "opt", optimized)
     entry = symbol_for(graph_name)
     result = codegen.compile_graph(optimized, entry=entry, parallel=False)
@@ -235,7 +237,7 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
         output.write_bytes(obj)
     else:
         link_shared(obj, output, uses_blas)
-    buffers = describe_buffers(optimized, result)
+    buffers = describe_buffers(optimized, result, bool(checks))
     header_path = None
     if header:
         header_path = output.with_suffix(".h")
@@ -301,8 +303,10 @@ def link_shared(obj: bytes, output: Path, uses_blas: bool) -> None:
         raise AotError(f"linking {output} failed: {first}")
 
 
-def describe_buffers(graph, result) -> list[Buffer]:
-    """The `buffers` array: inputs, outputs, workspace (the runtime calling convention)."""
+def describe_buffers(graph, result, index_check: bool = False) -> list[Buffer]:
+    """The `buffers` array: inputs, outputs, workspace (the runtime calling convention).
+    With `index_check` the last output is the index-check vector of a graph with gathers
+    (`ir.passes.index_checks`): element 0 is non-zero when an index was out of range."""
     updated = {id(w) for w, _ in graph.updates}
     buffers, seen = [], set()
 
@@ -320,8 +324,11 @@ def describe_buffers(graph, result) -> list[Buffer]:
         buffers.append(Buffer(unique(value.name or f"arg{i}"), value.type.dtype.name,
                               tuple(value.type.shape), role))
     for i, value in enumerate(graph.outputs):
-        buffers.append(Buffer(unique(f"out{i}"), value.type.dtype.name,
-                              tuple(value.type.shape), "output"))
+        checks = index_check and i == len(graph.outputs) - 1
+        buffers.append(Buffer(unique("index_check" if checks else f"out{i}"),
+                              value.type.dtype.name, tuple(value.type.shape),
+                              "output: [0] != 0 if an index was out of range (clamped)"
+                              if checks else "output"))
     buffers.append(Buffer(unique("workspace"), "u8", (int(result.workspace_bytes),),
                           "workspace"))
     return buffers

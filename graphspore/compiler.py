@@ -1,9 +1,11 @@
 """The compile pipeline for one specialised graph, and the program object that runs it.
 
-parse (done by the caller) -> [autodiff] -> simplify -> fuse + memory plan + lower (codegen)
--> LLVM -> native (runtime). The verifier runs after every graph stage and each stage can be
-dumped (`ir.dump`). A `Program` maps host objects onto the executable's buffers and rebuilds
-the Python structure of the result.
+parse (done by the caller) -> [autodiff] -> index checks -> simplify -> fuse + memory plan +
+lower (codegen) -> LLVM -> native (runtime). The verifier runs after every graph stage and each
+stage can be dumped (`ir.dump`). A `Program` maps host objects onto the executable's buffers
+and rebuilds the Python structure of the result. A graph with gathers or scatters has one
+hidden last output (`ir.passes.index_checks`); its program raises IndexError after a call
+that met an out-of-range index. Programs without one check nothing.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 from .ir import Graph, GraphsporeError
 from .ir import dump as ir_dump
 from .ir.passes import run_pipeline, PIPELINE
+from .ir.passes.index_checks import add_index_checks, drop_static_checks, index_error
 from .ir.verify import verify
 from . import codegen, runtime
 from .runtime import ArgumentError
@@ -44,7 +47,8 @@ STATS: list[CompileStats] = []
 @dataclass
 class Program:
     """A compiled graph ready to run: `sources[i]` says where input i comes from (an int k =
-    the k-th tensor argument; otherwise the bound Parameter object)."""
+    the k-th tensor argument; otherwise the bound Parameter object). `checks` are the index
+    sites of the hidden last output, if the graph has one."""
 
     executable: Any
     sources: list
@@ -53,17 +57,26 @@ class Program:
     module: Any = None
     stats: CompileStats | None = None
     _wrap: Any = field(default=None, repr=False)
+    checks: tuple = ()
 
     def __post_init__(self):
         self._plain = all(type(s) is int and s == i for i, s in enumerate(self.sources))
         self._n_args = sum(type(s) is int for s in self.sources)
         self._single = type(self.out_tree) is int
-        if self._plain and self._single:          # the common case, with no indirection
+        check = self._check_indices if self.checks else None
+        if self._plain and self._single and check is None:  # the common case, no indirection
             execute, wrap, index = self.executable, self._wrap, self.out_tree
             self.run = lambda arrays: wrap(execute(*arrays)[index])
             self.run_tensors = execute.fast_call(wrap, index)
+        elif self._plain and self._single:
+            self.run_tensors = self.executable.fast_call(self._wrap, self.out_tree, check)
         else:
             self.run_tensors = lambda tensors: self.run([t._array for t in tensors])
+
+    def _check_indices(self, hidden) -> None:
+        """Raise IndexError if the hidden check output reports an out-of-range index."""
+        if hidden[0]:
+            raise index_error(self.checks, hidden, bool(self.graph.updates))
 
     def run(self, tensor_arrays: list) -> Any:
         """Run on the tensor arguments' host arrays; returns the Python-structured result."""
@@ -75,15 +88,23 @@ class Program:
                                     f"{len(tensor_arrays)}")
             outputs = self.executable(*[tensor_arrays[s] if type(s) is int else s._array
                                         for s in self.sources])
+        if self.checks:
+            self._check_indices(outputs[-1])
         if self._single:
             return self._wrap(outputs[self.out_tree])
         return rebuild(self.out_tree, outputs, self._wrap)
 
 
     def run_into(self, tensor_arrays: list, outputs: list) -> None:
-        """Run writing into caller-owned output arrays (benchmarks, reused buffers)."""
+        """Run writing into caller-owned output arrays (benchmarks, reused buffers); the hidden
+        check output, if any, is not among them."""
         arrays = [tensor_arrays[s] if type(s) is int else s._array for s in self.sources]
-        self.executable.call_into(arrays, outputs)
+        if not self.checks:
+            self.executable.call_into(arrays, outputs)
+            return
+        hidden = np.empty(*self.executable.output_specs[-1])
+        self.executable.call_into(arrays, list(outputs) + [hidden])
+        self._check_indices(hidden)
 
 
 def rebuild(tree, outputs: list, wrap) -> Any:
@@ -111,7 +132,8 @@ def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
         verify(graph)
         ops_before = len(graph.ops)
         ir_dump.dump_graph(name, "grad" if grad_stage else "graph", graph)
-        optimized = run_pipeline(graph, PIPELINE)
+        checked, checks = add_index_checks(graph)
+        optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
         ir_dump.dump_graph(name, "opt", optimized)
         result = codegen.compile_graph(optimized, entry=_symbol(name))
         ir_dump.dump_text(name, "loops", result.loops_text, "loops")
@@ -129,7 +151,8 @@ def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
                              getattr(module, "cache_hit", False))
         STATS.append(stats)
         ir_dump.record_stats(stats)
-        return Program(executable, sources_for(optimized), out_tree, optimized, module, stats, wrap)
+        return Program(executable, sources_for(optimized), out_tree, optimized, module, stats,
+                       wrap, checks)
 
 
 def _symbol(name: str) -> str:

@@ -84,7 +84,7 @@ def gs_op(fn):
     return op_function
 
 
-_ERROR_CLASSES: dict[type, type] = {}
+_ERROR_CLASSES: dict[type, type] = {IndexError: ir_core.GraphsporeIndexError}
 
 
 def _user_error(exc: Exception, message: str, hint) -> GraphsporeError:

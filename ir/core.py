@@ -72,6 +72,11 @@ class GraphsporeTypeError(GraphsporeError, TypeError):
     function's parameters, which Python itself reports as a TypeError."""
 
 
+class GraphsporeIndexError(GraphsporeError, IndexError):
+    """A GraphsporeError that is also an IndexError: an index out of range, found by an op's
+    reference (eagerly) or by a compiled program's index check (after the call)."""
+
+
 _PACKAGE_DIRS: tuple[str, ...] = ()
 
 
@@ -263,7 +268,7 @@ class EagerBuilder(Builder):
     """Runs each op's numpy reference immediately; values carry `.data`. Nothing is recorded."""
 
     def _result(self, op: Op, opdef, result_type: TensorType) -> Value:
-        data = opdef.reference(*[v.data for v in op.operands], **op.attrs)
+        data = run_reference(op, [v.data for v in op.operands], op.loc or user_loc())
         data = np.asarray(data, dtype=result_type.dtype.np)
         if data.shape != result_type.shape:
             raise AssertionError(f"{op.name}: reference gave shape {data.shape}, "
@@ -272,6 +277,19 @@ class EagerBuilder(Builder):
 
     def input(self, type: TensorType, name: str | None = None, binding: Any = None) -> Value:
         raise TypeError("eager values are made with eager_value(), not input()")
+
+
+def run_reference(op: Op, arrays, loc: Loc | None):
+    """`op`'s numpy reference on `arrays`; an IndexError it raises (an index out of range)
+    comes out as a GraphsporeIndexError at `loc`, prefixed with the op's short name."""
+    from .ops import OPS
+    try:
+        return OPS[op.name].reference(*arrays, **op.attrs)
+    except IndexError as exc:
+        if isinstance(exc, GraphsporeError):
+            raise
+        short = op.name.split(".", 1)[-1]
+        raise GraphsporeIndexError(f"{short}: {exc}", loc) from None
 
 
 def eager_value(array) -> Value:

@@ -122,12 +122,13 @@ class Executable:
         """Run the kernel on ``arrays`` (numpy); return a list of freshly allocated outputs."""
         return self._fast(arrays)
 
-    def fast_call(self, wrap=None, result=None):
+    def fast_call(self, wrap=None, result=None, check=None):
         """A function ``run(tensors)`` for the per-call hot path: ``tensors`` is a sequence of
         objects holding their array in ``._array`` (graphspore Tensors); it returns
         ``wrap(outputs[result])``. Reading ``._array`` raises AttributeError for anything else.
-        Without a trampoline it goes through :meth:`_slow`."""
-        return _build_fast_call(self, wrap=wrap, result=result)
+        ``check(last output)``, if given, runs after the kernel (it may raise); without it the
+        generated code has no such line. Without a trampoline it goes through :meth:`_slow`."""
+        return _build_fast_call(self, wrap=wrap, result=result, check=check)
 
     def _slow(self, arrays):
         """Call with full checking and normalisation (the fast path's fallback)."""
@@ -218,7 +219,7 @@ class Executable:
         return f"Executable({self.entry}: ({inputs}) -> ({outputs}))"
 
 
-def _build_fast_call(executable, wrap=None, result=None):
+def _build_fast_call(executable, wrap=None, result=None, check=None):
     """A function ``fast(arrays) -> outputs`` specialised to this executable's arity; with
     ``wrap``, ``fast(tensors) -> wrap(outputs[result])`` reading each array from ``._array``.
 
@@ -231,7 +232,13 @@ def _build_fast_call(executable, wrap=None, result=None):
     """
     count = executable._count
     names = [f"a{i}" for i in range(count)]
-    namespace = {"nd": np.ndarray, "empty": np.empty, "slow": executable._slow,
+    slow = executable._slow
+    if check is not None:
+        def slow(arrays, unchecked=executable._slow):
+            outputs = unchecked(arrays)
+            check(outputs[-1])
+            return outputs
+    namespace = {"nd": np.ndarray, "empty": np.empty, "slow": slow, "check": check,
                  "run": executable._by_tuple, "pool": executable._pool,
                  "dummy": executable._dummy, "wrap": wrap, "ArgumentError": ArgumentError}
     if wrap is not None:
@@ -244,7 +251,7 @@ def _build_fast_call(executable, wrap=None, result=None):
             exec("\n".join(source + [f"    return wrap(slow(arrays)[{result}])"]), namespace)
             return namespace["fast"]
     elif executable._by_tuple is None:
-        return executable._slow
+        return slow
     conditions = []
     for i, (shape, dtype, strides) in enumerate(executable._checks):
         namespace.update({f"s{i}": shape, f"d{i}": dtype, f"t{i}": strides})
@@ -275,6 +282,8 @@ def _build_fast_call(executable, wrap=None, result=None):
         lines += ["    workspace = pool.acquire()",
                   f"    try:\n        run(({buffers}workspace))",
                   "    finally:\n        pool.release(workspace)"]
+    if check is not None:
+        lines.append(f"    check(o{len(outputs) - 1})")
     if wrap is not None:
         lines.append(f"    return wrap(o{result})")
     else:

@@ -654,7 +654,7 @@ def bad_setitem(x):
     return x
 
 
-def bad_tensor_index(x):
+def bad_mask_index(x):
     return x[x > 0]  # <-
 
 
@@ -738,7 +738,7 @@ BAD = [
     (bad_class, "class definition"), (bad_import, "import inside"),
     (bad_and, "'and' needs compile-time values", "ops.logical_and"),
     (bad_ifexp, "condition is a tensor"), (bad_unpack, "cannot unpack a tensor"),
-    (bad_setitem, "cannot be modified in place"), (bad_tensor_index, "indexing with a tensor"),
+    (bad_setitem, "cannot be modified in place"), (bad_mask_index, "boolean mask indexing"),
     (bad_method, "no attribute or method 'frobnicate'", "sum"),
     (bad_comprehension, "comprehension over a tensor"),
     (bad_float, "float() cannot take a tensor", "astype"),

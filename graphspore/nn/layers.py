@@ -296,8 +296,10 @@ class LayerNorm(Cell):
 
 
 class Embedding(Cell):
-    """Rows of `embedding_table` (vocab_size, embedding_size) picked by integer ids, computed
-    as one_hot(ids) @ table so the gradient with respect to the table is a plain matmul."""
+    """Rows of `embedding_table` (vocab_size, embedding_size) picked by integer ids: a gather
+    (the table's gradient is a scatter-add of the output's), or with `use_one_hot`
+    one_hot(ids) @ table (the gradient is a matmul). An id outside [-vocab_size, vocab_size)
+    raises IndexError on the gather path; the one-hot path gives it a row of zeros."""
 
     def __init__(self, vocab_size, embedding_size, use_one_hot=False,
                  embedding_table="normal", dtype=None, padding_idx=None):
@@ -313,6 +315,8 @@ class Embedding(Cell):
         self.embedding_table = Parameter(Tensor(table), name="embedding_table")
 
     def construct(self, ids):
+        if not self.use_one_hot:
+            return ops.gather(self.embedding_table, ids, 0)
         flat = ops.reshape(ids, (-1,))
         hot = ops.one_hot(flat, self.vocab_size, 1.0, 0.0)
         out = ops.matmul(ops.cast(hot, self.embedding_table.dtype), self.embedding_table)

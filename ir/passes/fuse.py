@@ -8,14 +8,16 @@ Algorithm:
 1. Liveness: keep only ops reachable backwards from the outputs and the update values.
 2. Count the uses of every value (each operand slot is one use; so is each output/update).
 3. Decide, in op order, which results are *materialised* (stored to a buffer):
-   a. kernel roots: reductions, argmax, matmul, pad, concat (their own loop structure);
+   a. kernel roots: reductions, argmax, matmul, pad, concat, scatter_add (their own loop
+      structure);
    b. graph outputs and update values;
    c. operands of matmul (it reads contiguous buffers);
    d. values with more than one use, unless they are cheap to recompute: sources (constant,
       iota) and view ops (reshape, broadcast_to, transpose, slice) of a graph input, a
       constant or a materialised value.
-   Everything else (single-use elementwise values and views, sources) is inlined: the consumer
-   evaluates it at its own index, through the index maps of the views in between.
+   Everything else (single-use elementwise values, views, gathers, sources) is inlined: the
+   consumer evaluates it at its own index, through the index maps of the views and gathers in
+   between.
 4. Homes: graph input i lives in `("in", i)`; output j's value lives in `("out", j)` the first
    time it appears, unless it is an input; every other materialised value lives in the arena
    (`("ws", 0)`, offset chosen by `plan_memory`). Constants are LLVM globals, never copied.
@@ -42,11 +44,13 @@ from typing import Callable
 from ..core import Graph, Op, Value
 
 KERNEL_ROOTS = frozenset({"gs.reduce_sum", "gs.reduce_max", "gs.argmax", "gs.matmul",
-                          "gs.pad", "gs.concat"})
+                          "gs.pad", "gs.concat", "gs.scatter_add"})
 VIEWS = frozenset({"gs.reshape", "gs.broadcast_to", "gs.transpose", "gs.slice"})
+GATHERS = frozenset({"gs.gather", "gs.gather_elements"})   # index maps reading loaded positions
 SOURCES = frozenset({"gs.constant", "gs.iota"})
 _KIND = {"gs.reduce_sum": "reduce", "gs.reduce_max": "reduce", "gs.argmax": "reduce",
-         "gs.matmul": "matmul", "gs.pad": "pad", "gs.concat": "concat"}
+         "gs.matmul": "matmul", "gs.pad": "pad", "gs.concat": "concat",
+         "gs.scatter_add": "scatter"}
 
 
 @dataclass(eq=False, slots=True)
@@ -57,7 +61,7 @@ class FusedKernel:
     `value`, the result of the elementwise ops applied to it."""
 
     name: str
-    kind: str                      # elementwise | reduce | matmul | pad | concat | copy
+    kind: str                      # elementwise | reduce | matmul | pad | concat | scatter | copy
     value: Value
     reads: tuple[Value, ...]
     target: tuple[str, int] | None = None
@@ -241,8 +245,8 @@ def _reads_at_own_index(kernel: FusedKernel, weight: Value) -> bool:
     depends = {weight}
     for op in kernel.ops:
         if any(v in depends for v in op.operands):
-            if (op.name in VIEWS or op.name in SOURCES or op.name in KERNEL_ROOTS
-                    or op.result.shape != shape):
+            if (op.name in VIEWS or op.name in GATHERS or op.name in SOURCES
+                    or op.name in KERNEL_ROOTS or op.result.shape != shape):
                 return False
             depends.add(op.result)
     return True
