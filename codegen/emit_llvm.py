@@ -169,10 +169,7 @@ class KernelEmitter(ExprEmitter):
 
             def emit(builder, pointers, i, j, acc):
                 params = {id(x): p for x, p in zip(buffers, pointers)}
-                if isinstance(acc.type, ir.VectorType):
-                    LanesEmitter(builder, params, i, j, acc).store(store)
-                else:
-                    ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc}).store(store)
+                emit_epilogue(builder, params, store, i, j, acc)
             epilogue = Epilogue([self.params[id(x)] for x in buffers], emit)
         emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
                     None if mm.c is None else self.params[id(mm.c)], mm.m, mm.n, mm.k,
@@ -183,11 +180,13 @@ class KernelEmitter(ExprEmitter):
 class LanesEmitter(ExprEmitter):
     """Emits an epilogue store for `acc.type.count` consecutive columns at once: elements
     (i0, i1 + lane) are one vector. Loads that step with i1 become vector loads, loads that
-    do not are broadcast; index arithmetic runs on scalars (a separate `ExprEmitter`)."""
+    do not are broadcast, other strides are gathered lane by lane; index arithmetic runs on
+    scalars (separate `ExprEmitter`s). The store must step with i1 (see `emit_epilogue`)."""
 
     def __init__(self, builder, params, i, j, acc):
         super().__init__(builder, params, {"acc": acc})
         self.lanes = acc.type.count
+        self.i, self.j = i, j
         self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j})
 
     def _splat(self, value):
@@ -197,20 +196,31 @@ class LanesEmitter(ExprEmitter):
         return b.shuffle_vector(value, ir.Constant(vector, ir.Undefined),
                                 ir.Constant(ir.VectorType(_I32, self.lanes), [0] * self.lanes))
 
-    def _wide_address(self, buffer, index):
-        step = L.coefficient(index, "i1")
-        if step not in (0, 1):
-            raise LoweringError(f"epilogue access {L.print_expr(index)} is not contiguous in i1")
-        return step, self.indices.address(buffer, index)
-
     def store(self, stmt: L.Store) -> None:
         value = self.expr(stmt.value)
         if stmt.buffer.dtype is DType.bool:
             value = self.builder.zext(value, ir.VectorType(_I8, self.lanes))
-        step, where = self._wide_address(stmt.buffer, stmt.index)
-        if step != 1:
-            raise LoweringError("an epilogue must store consecutive columns")
-        self.builder.store(value, where, align=stmt.buffer.dtype.itemsize)
+        self.builder.store(value, self.indices.address(stmt.buffer, stmt.index),
+                           align=stmt.buffer.dtype.itemsize)
+
+    def _load(self, e: L.Load) -> ir.Value:
+        b = self.builder
+        element = memory_type(e.buffer.dtype)
+        align = e.buffer.dtype.itemsize
+        step = L.coefficient(e.index, "i1")
+        if step == 1:
+            return b.load(self.indices.address(e.buffer, e.index),
+                          typ=ir.VectorType(element, self.lanes), align=align)
+        if step == 0:
+            return self._splat(b.load(self.indices.address(e.buffer, e.index), typ=element,
+                                      align=align))
+        vector = ir.Constant(ir.VectorType(element, self.lanes), ir.Undefined)
+        for lane in range(self.lanes):
+            column = b.add(self.j, ir.Constant(_I64, lane))
+            at = ExprEmitter(b, self.params, {"i0": self.i, "i1": column})
+            vector = b.insert_element(vector, b.load(at.address(e.buffer, e.index), typ=element,
+                                                     align=align), ir.Constant(_I32, lane))
+        return vector
 
     def _expr(self, e: L.Expr) -> ir.Value:
         b = self.builder
@@ -224,17 +234,25 @@ class LanesEmitter(ExprEmitter):
                 value = b.add(value, ir.Constant(value.type, list(range(self.lanes))))
             return value
         if isinstance(e, L.Load):
-            element = memory_type(e.buffer.dtype)
-            step, where = self._wide_address(e.buffer, e.index)
-            if step == 1:
-                value = b.load(where, typ=ir.VectorType(element, self.lanes),
-                               align=e.buffer.dtype.itemsize)
-            else:
-                value = self._splat(b.load(where, typ=element, align=e.buffer.dtype.itemsize))
+            value = self._load(e)
             if e.buffer.dtype is DType.bool:
                 value = b.icmp_unsigned("!=", value, ir.Constant(value.type, [0] * self.lanes))
             return value
         return super()._expr(e)
+
+
+def emit_epilogue(builder, params, store: L.Store, i, j, acc) -> None:
+    """The epilogue `store` for the product element(s) `acc` at (i, j): one vector of
+    consecutive columns when the store steps with i1, else lane by lane."""
+    if not isinstance(acc.type, ir.VectorType):
+        ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc}).store(store)
+    elif L.coefficient(store.index, "i1") == 1:
+        LanesEmitter(builder, params, i, j, acc).store(store)
+    else:
+        for lane in range(acc.type.count):
+            element = builder.extract_element(acc, ir.Constant(_I32, lane))
+            column = builder.add(j, ir.Constant(_I64, lane))
+            ExprEmitter(builder, params, {"i0": i, "i1": column, "acc": element}).store(store)
 
 
 def _epilogue_buffers(store: L.Store) -> list[L.Buffer]:

@@ -50,7 +50,16 @@ def const_like(value, number) -> ir.Constant:
 
 
 def _intrinsic(b: ir.IRBuilder, name: str, *args):
-    function = b.module.declare_intrinsic(name, [args[0].type])
+    """`name.<type>` on args of one type; vectors (matmul epilogues) too, which llvmlite's
+    declare_intrinsic cannot name."""
+    typ = args[0].type
+    if not isinstance(typ, ir.VectorType):
+        return b.call(b.module.declare_intrinsic(name, [typ]), list(args))
+    element = typ.element
+    suffix = {ir.FloatType(): "f32", ir.DoubleType(): "f64"}.get(element) or f"i{element.width}"
+    full_name = f"{name}.v{typ.count}{suffix}"
+    function = b.module.globals.get(full_name) or ir.Function(
+        b.module, ir.FunctionType(typ, [typ] * len(args)), full_name)
     return b.call(function, list(args))
 
 
@@ -207,6 +216,8 @@ SCALAR_OPS: dict[str, Callable] = {
     "log": _float_only("log", vector_math.log),
     "tanh": _float_only("tanh", vector_math.tanh),
     "sigmoid": _float_only("sigmoid", vector_math.sigmoid),
+    "sin": _float_only("sin", vector_math.sin),
+    "cos": _float_only("cos", vector_math.cos),
     "sqrt": _float_only("sqrt", lambda b, x: _intrinsic(b, "llvm.sqrt", x)),
     "abs": _abs,
     "relu": _relu,

@@ -22,7 +22,7 @@ from sklearn.datasets import load_digits
 import graphspore as mindspore
 from graphspore import Tensor, jit, nn, ops, value_and_grad
 from graphspore.dataset import NumpySlicesDataset
-from graphspore.nn.train import ProgressBar
+from graphspore.nn.callbacks import ProgressBar
 
 
 class MLP(nn.Cell):

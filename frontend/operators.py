@@ -249,6 +249,13 @@ def astype(x: Value, dtype) -> Value:
     return x if x.dtype is dtype else op("cast")(x, dtype=dtype)
 
 
+def gather(x: Value, input_indices, axis, batch_dims=0) -> Value:
+    """`x.gather(indices, axis)`: MindSpore's Tensor.gather (batch_dims=0 only)."""
+    if batch_dims != 0:
+        raise ValueError(f"gather: only batch_dims=0 is supported, got {batch_dims}")
+    return op("gather")(x, input_indices, axis=int(axis))
+
+
 def _unary(name: str):
     return lambda x: op(name)(x)
 
@@ -261,8 +268,11 @@ TENSOR_METHODS = {
     "squeeze": lambda x, axis=None: op("squeeze")(x, axis=axis),
     "astype": astype, "exp": _unary("exp"), "log": _unary("log"), "sqrt": _unary("sqrt"),
     "abs": _unary("abs"), "tanh": _unary("tanh"), "sigmoid": _unary("sigmoid"),
+    "sin": _unary("sin"), "cos": _unary("cos"),
     "shape": lambda x: x.shape, "dtype": lambda x: x.dtype, "ndim": lambda x: x.ndim,
     "size": lambda x: x.type.size,
+    "gather": gather,
+    "gather_elements": lambda x, dim, index: op("gather_elements")(x, index, dim=int(dim)),
 }
 TENSOR_PROPERTIES = frozenset({"shape", "dtype", "ndim", "size", "T"})
 

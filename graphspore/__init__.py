@@ -14,18 +14,24 @@ from .api import grad, value_and_grad, jit
 from .checkpoint import save_checkpoint, load_checkpoint, load_param_into_net
 from . import dataset
 from .ir.core import GraphsporeError
+from .parameter_tuple import ParameterTuple
+from . import train
 
 float_ = float32
 
 
 def __getattr__(name: str):
-    """`mindspore.float16` and other dtypes graphspore lacks: a clear AttributeError."""
+    """`mindspore.Model`, `mindspore.LossMonitor`... (the `train` names, looked up when read);
+    `mindspore.float16` and other dtypes graphspore lacks: a clear AttributeError."""
     if name in dtype._UNSUPPORTED:
         return getattr(dtype, name)
+    if name in train.NAMES:
+        return getattr(train, name)
     raise AttributeError(f"module 'graphspore' has no attribute {name!r}")
 
 
 __all__ = ["Tensor", "Parameter", "dtype", "float32", "float64", "int32", "int64", "bool_",
            "float_", "ops", "nn", "grad", "value_and_grad", "jit", "set_context", "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
-           "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError"]
+           "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError",
+           "ParameterTuple", "train"]

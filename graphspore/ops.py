@@ -58,6 +58,8 @@ log = _unary("log", "Natural logarithm.")
 sqrt = _unary("sqrt", "Square root.")
 tanh = _unary("tanh", "Hyperbolic tangent.")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-input)).")
+sin = _unary("sin", "Sine (float32 for int inputs).")
+cos = _unary("cos", "Cosine (float32 for int inputs).")
 relu = _unary("relu", "max(input, 0).")
 abs = _unary("abs", "|input|.")  # noqa: A001  (MindSpore's name)
 sign = _unary("sign", "-1, 0 or 1 by the sign of input.")
@@ -380,3 +382,8 @@ class ReduceMin(_Reduction):
 
 
 from .ops_creation import *  # noqa: E402,F401,F403  (ones, zeros, randn, assign, ...)
+from .ops_indexing import *  # noqa: E402,F401,F403  (gather, gather_elements, Gather, ...)
+from .ops_math import *  # noqa: E402,F401,F403  (erf, prod, std, norm, cumsum, topk, ...)
+from .ops_array import *  # noqa: E402,F401,F403  (tile, split, eye, meshgrid, uniform, ...)
+from .ops_nn import *  # noqa: E402,F401,F403  (gelu, dropout, nll_loss, cross_entropy, ...)
+from .ops_primitives import *  # noqa: E402,F401,F403  (Softmax, Concat, LayerNorm, ...)

@@ -21,6 +21,17 @@ def set_seed(seed: int) -> None:
         raise ValueError(f"set_seed: the seed must be a non-negative int, got {seed!r}")
     _seed = int(seed)
     _generator = np.random.default_rng(_seed)
+    for callback in _on_set_seed:
+        callback()
+
+
+_on_set_seed: list = []
+
+
+def on_set_seed(callback) -> None:
+    """Call `callback()` after every `set_seed`: random state kept outside this generator
+    (the `ops.dropout` mask state) redraws itself from the new generator."""
+    _on_set_seed.append(callback)
 
 
 def get_seed() -> int | None:
@@ -33,4 +44,4 @@ def numpy_generator() -> np.random.Generator:
     return _generator
 
 
-__all__ = ["set_seed", "get_seed", "numpy_generator"]
+__all__ = ["set_seed", "get_seed", "numpy_generator", "on_set_seed"]

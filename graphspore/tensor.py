@@ -253,7 +253,7 @@ class Tensor:
     def __setitem__(self, index, value):
         """In-place write into the host buffer (data movement, no arithmetic)."""
         value = value._array if isinstance(value, Tensor) else value
-        self._array[_static_index(index)] = value
+        self._array[_host_index(index)] = value
 
     # -------------------------------------------------------------------- printing
     def __str__(self) -> str:
@@ -303,15 +303,20 @@ _INVERT = gs_op(methods.UNARY_OPS[methods.ast.Invert])
 
 
 def _static_index(index):
-    """Indices with one-element integer Tensors replaced by Python ints."""
+    """Indices with rank-0 integer Tensors replaced by Python ints; other Tensors stay
+    (getitem gathers with an integer one and explains why a bool mask is refused)."""
     if isinstance(index, tuple):
         return tuple(_static_index(i) for i in index)
-    if isinstance(index, Tensor) and index.size == 1 and index._array.dtype.kind in "iu":
+    if isinstance(index, Tensor) and index.ndim == 0 and index._array.dtype.kind in "iu":
         return int(index._scalar())
-    if isinstance(index, Tensor):
-        raise IndexError("indexing with a multi-element tensor is not supported; use "
-                         "ops.gather(x, indices, axis)")
     return index
+
+
+def _host_index(index):
+    """Indices for a numpy write into the host buffer: Tensors become their arrays."""
+    if isinstance(index, tuple):
+        return tuple(_host_index(i) for i in index)
+    return index._array if isinstance(index, Tensor) else index
 
 
 # ------------------------------------------------------------------------- Parameter

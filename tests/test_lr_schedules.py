@@ -121,6 +121,19 @@ def test_schedule_cells_eager_and_compiled(schedule, formula, steps):
     assert len(compiled._programs) == 1
 
 
+def test_cosine_decay_keeps_relative_accuracy_to_the_last_step():
+    """lr - min_lr near the end, where 1 + cos(pi t) cancels in float32 (6% off at t =
+    0.9997 when evaluated as written), then exactly min_lr from the last step on."""
+    schedule = nn.CosineDecayLR(0.0, 1.0, 10000)
+    compiled = jit(lambda step: schedule(step))
+    steps = np.array([5000, 9000, 9900, 9990, 9997, 9999, 10000, 10003])
+    expected = 0.5 * (1 + np.cos(np.pi * np.minimum(steps, 10000) / 10000))
+    for run in (schedule, compiled):
+        got = [float(run(Tensor(np.array(s, np.int32))).asnumpy()) for s in steps]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)
+        assert got[-2:] == [0.0, 0.0]
+
+
 def test_schedule_base_class_needs_construct():
     with pytest.raises(NotImplementedError, match="construct"):
         nn.LearningRateSchedule()(Tensor(np.array(0, np.int32)))

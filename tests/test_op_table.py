@@ -89,6 +89,8 @@ ROWS = [
     Row("sqrt", [positive(3, 4)], np.sqrt),
     Row("tanh", [uniform(3, 4)], np.tanh),
     Row("sigmoid", [uniform(3, 4, low=-8, high=8)], SIG),
+    Row("sin", [uniform(3, 4, low=-7, high=7)], np.sin),
+    Row("cos", [uniform(3, 4, low=-7, high=7)], np.cos),
     Row("abs", [uniform(3, 4)], np.abs),
     Row("relu", [uniform(3, 4)], lambda x: np.maximum(x, 0)),
     Row("sign", [lambda r: r.integers(-2, 3, (3, 4)).astype(F64)], np.sign, grad=False),
@@ -144,6 +146,26 @@ ROWS += [Row("matmul", [uniform(*((4, 3) if ta else (3, 4))), uniform(*((5, 4) i
              lambda a, b, ta=ta, tb=tb: _mm(a, b, ta, tb),
              {"transpose_a": ta, "transpose_b": tb})
          for ta in (False, True) for tb in (False, True)]
+
+
+def _scatter_add_expected(x, indices, updates, axis):
+    out = x.copy()
+    np.add.at(out, (slice(None),) * axis + (indices,), updates)
+    return out
+
+
+ROWS += [   # indices with negatives and duplicates; tests/test_gather.py has the rest
+    Row("gather", [uniform(5, 3), lambda r: np.array([[0, -1, 2], [4, 0, 0]])],
+        lambda x, i: np.take(x, i, axis=0), {"axis": 0}),
+    Row("gather", [uniform(2, 4, 3), lambda r: np.array([3, -4, 1, 1], np.int32)],
+        lambda x, i: np.take(x, i, axis=1), {"axis": 1}),
+    Row("scatter_add", [uniform(5, 3), lambda r: np.array([1, -4, 1, 3]), uniform(4, 3)],
+        lambda x, i, u: _scatter_add_expected(x, i, u, 0), {"axis": 0}),
+    Row("gather_elements", [uniform(3, 4), lambda r: np.array([[0, 3], [-1, 1], [2, 2]])],
+        lambda x, i: np.take_along_axis(x, i, axis=1), {"dim": 1}),
+    Row("gather_elements", [uniform(4, 3), lambda r: np.array([[3, 0], [-4, 3]], np.int32)],
+        lambda x, i: np.take_along_axis(x[:, :2], i, axis=0), {"dim": 0}),
+]
 
 
 def test_every_primitive_has_a_row():
@@ -225,6 +247,8 @@ ERRORS = [
     ("add", _types(((3,), f32), ((4,), f32)), {}, "broadcast"),
     ("sub", _types(((3,), boolean_t), ((3,), boolean_t)), {}, "numeric"),
     ("exp", _types(((3,), i32)), {}, "float"),
+    ("sin", _types(((3,), i32)), {}, "float"),
+    ("cos", _types(((3,), boolean_t)), {}, "float"),
     ("neg", _types(((3,), boolean_t)), {}, "numeric"),
     ("logical_and", _types(((3,), f32), ((3,), f32)), {}, "bool"),
     ("logical_not", _types(((3,), f32)), {}, "bool"),

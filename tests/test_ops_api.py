@@ -42,7 +42,7 @@ def test_binary_ops_broadcast(name, ab):
 UNARY = {
     "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
     "sigmoid": sigmoid, "relu": lambda x: np.maximum(x, 0), "abs": np.abs,
-    "square": np.square, "floor": np.floor,
+    "square": np.square, "floor": np.floor, "sin": np.sin, "cos": np.cos,
 }
 
 
@@ -52,6 +52,18 @@ def test_unary_ops(name, rng):
     if name in ("log", "sqrt"):
         a = np.abs(a) + 0.1
     np.testing.assert_allclose(getattr(ops, name)(Tensor(a)).asnumpy(), UNARY[name](a), **F32)
+
+
+def test_sin_cos_compile_as_functions_and_methods_to_second_order(rng):
+    x = rng.uniform(-6, 6, (3, 5)).astype(np.float32)
+    both = mindspore.jit(lambda t: t.sin() * ops.cos(t) + t.cos())
+    np.testing.assert_allclose(both(Tensor(x)).asnumpy(), np.sin(x) * np.cos(x) + np.cos(x),
+                               **F32)
+    first = mindspore.grad(lambda t: ops.sin(t).sum())             # cos x
+    second = mindspore.grad(lambda t: first(t).sum())              # -sin x
+    np.testing.assert_allclose(first(Tensor(x)).asnumpy(), np.cos(x), **F32)
+    np.testing.assert_allclose(second(Tensor(x)).asnumpy(), -np.sin(x), **F32)
+    assert ops.sin(Tensor(np.array([1, 2], np.int32))).dtype == mindspore.float32
 
 
 def test_select_where_cast_clamp(ab):

@@ -196,7 +196,8 @@ def test_methods_against_numpy(rng):
         (t.transpose(), a.transpose()), (t.expand_dims(1), a[:, None]),
         (Tensor(a[:, :1]).squeeze(1), a[:, 0]), (t.abs(), np.abs(a)), (t.exp(), np.exp(a)),
         (t.abs().log(), np.log(np.abs(a))), (t.abs().sqrt(), np.sqrt(np.abs(a))),
-        (t.astype(mindspore.int32), a.astype(np.int32)),
+        (t.astype(mindspore.int32), a.astype(np.int32)), (t.sin(), np.sin(a)),
+        (t.cos(), np.cos(a)),
     ]
     for got, expect in checks:
         np.testing.assert_allclose(got.asnumpy(), expect, **F32)

@@ -5,7 +5,8 @@ indices become one-hot rows (`ops.one_hot`), so picking `logp[i, y_i]` or `weigh
 multiply-and-sum that autodiff differentiates with existing rules. An index equal to
 `ignore_index` (or any out-of-range index) gets an all-zero one-hot row and contributes nothing.
 
-`reduction` is 'mean' (default unless noted), 'sum' or 'none'.
+`reduction` is 'mean' (default unless noted), 'sum' or 'none'. Piecewise losses (SmoothL1,
+Huber) pick their branch with `ops.where`, so each branch's gradient flows only where chosen.
 """
 from __future__ import annotations
 
@@ -148,5 +149,87 @@ class CrossEntropyLoss(LossBase):
         return self.get_loss(loss)
 
 
+class SmoothL1Loss(LossBase):
+    """0.5 d^2 / beta where d = |logits - labels| < beta, else d - 0.5 beta. MindSpore's
+    default reduction here is 'none'."""
+
+    def __init__(self, beta=1.0, reduction="none"):
+        super().__init__(reduction)
+        self.beta = _positive(beta, "SmoothL1Loss", "beta")
+
+    def construct(self, logits, labels):
+        diff = ops.abs(logits - labels)
+        loss = ops.where(diff < self.beta, diff * diff * (0.5 / self.beta),
+                         diff - 0.5 * self.beta)
+        return self.get_loss(loss)
+
+
+class HuberLoss(LossBase):
+    """0.5 d^2 where d = |logits - labels| < delta, else delta * (d - 0.5 delta)."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        self.delta = _positive(delta, "HuberLoss", "delta")
+
+    def construct(self, logits, labels):
+        diff = ops.abs(logits - labels)
+        loss = ops.where(diff < self.delta, diff * diff * 0.5,
+                         (diff - 0.5 * self.delta) * self.delta)
+        return self.get_loss(loss)
+
+
+class BCELoss(LossBase):
+    """Binary cross-entropy of probabilities x (e.g. sigmoid outputs) against targets y:
+        l = -weight * (y log(x + eps) + (1 - y) log(1 - x + eps)),  eps = 1e-12,
+    the epsilon of MindSpore's CPU kernel, which keeps x = 0 or 1 finite."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.weight = weight
+
+    def construct(self, logits, labels):
+        loss = -(labels * ops.log(logits + _BCE_EPS)
+                 + (1.0 - labels) * ops.log(1.0 - logits + _BCE_EPS))
+        if self.weight is not None:
+            loss = loss * self.weight
+        return self.get_loss(loss)
+
+
+class KLDivLoss(LossBase):
+    """target * (log(target) - x) for log-probabilities x, 0 where target <= 0 (MindSpore's
+    CPU kernel turns the NaN of 0 * log 0 into 0). Reductions: 'mean' over all elements (the
+    default), 'batchmean' (sum / x.shape[0], the true KL divergence), 'sum' or 'none'."""
+
+    def __init__(self, reduction="mean"):
+        if reduction not in _REDUCTIONS + ("batchmean",):
+            raise ValueError(f"KLDivLoss: reduction must be one of {_REDUCTIONS + ('batchmean',)}"
+                             f", got '{reduction}'")
+        super().__init__("sum" if reduction == "batchmean" else reduction)
+        self.reduction = reduction
+
+    def construct(self, logits, labels):
+        positive = labels > 0.0
+        safe = ops.where(positive, labels, 1.0)
+        loss = ops.where(positive, labels * (ops.log(safe) - logits), 0.0)
+        if self.reduction == "batchmean":
+            if len(logits.shape) == 0:
+                raise ValueError("KLDivLoss: reduction 'batchmean' needs a batch axis, got a "
+                                 "scalar input")
+            return ops.sum(loss) * (1.0 / logits.shape[0])
+        return self.get_loss(loss)
+
+
+def _positive(value, owner: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {name} must be a float, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{owner}: {name} must be positive, got {value}")
+    return float(value)
+
+
+_BCE_EPS = 1e-12
+
+
 __all__ = ["LossBase", "MSELoss", "L1Loss", "BCEWithLogitsLoss",
-           "SoftmaxCrossEntropyWithLogits", "NLLLoss", "CrossEntropyLoss"]
+           "SoftmaxCrossEntropyWithLogits", "NLLLoss", "CrossEntropyLoss", "SmoothL1Loss",
+           "HuberLoss", "BCELoss", "KLDivLoss"]

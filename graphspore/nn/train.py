@@ -1,4 +1,5 @@
-"""Training wrappers and the high-level loop: WithLossCell, TrainOneStepCell, Model, callbacks.
+"""Training wrappers and the high-level loop: WithLossCell, WithEvalCell, TrainOneStepCell,
+Model.
 
 `TrainOneStepCell(net_with_loss, optimizer)` is the MindSpore idiom as one Cell: its construct
 computes `value_and_grad` of the loss network with respect to the optimizer's parameters and
@@ -6,19 +7,21 @@ calls the optimizer, so in GRAPH_MODE (or under `jit`) forward, backward and the
 compile into a single native call per step.
 
 `Model(net, loss_fn, optimizer, metrics).train(epochs, dataset, callbacks)` runs that step over
-a dataset; `Model.eval` computes metrics ('accuracy', 'loss') without touching the weights.
-Callbacks get `run_context.original_args()` with MindSpore's field names (`cur_epoch_num`,
-`cur_step_num`, `net_outputs`...). `LossMonitor` draws a progress bar when stdout is a terminal
-and prints one plain line per epoch otherwise.
+a dataset; `Model.eval` runs the compiled `WithEvalCell(net, loss_fn)` over a dataset and feeds
+its (loss, outputs, label) to the metric objects of metrics.py, as MindSpore's Model does: the
+'loss' metric gets the loss, the others (outputs, label). `Model.fit` trains and evaluates
+every `valid_frequency` epochs. Callbacks (callbacks.py) get cb_params with MindSpore's field
+names (`cur_epoch_num`, `cur_step_num`, `net_outputs`...).
 """
 from __future__ import annotations
 
-import sys
-import time
-from types import SimpleNamespace
+from contextlib import ExitStack
 
+from .. import dtype as mstype
 from .. import ops
+from .callbacks import Callback, CallbackParams, RunContext
 from .cell import Cell
+from .metrics import Loss, Metric, get_metric_fn
 
 
 def _api():
@@ -40,6 +43,23 @@ class WithLossCell(Cell):
     @property
     def backbone_network(self):
         return self._backbone
+
+
+class WithEvalCell(Cell):
+    """(loss_fn(network(data), label), network(data), label): what Model.eval hands to its
+    metrics. `add_cast_fp32` casts outputs and label to float32 before the loss."""
+
+    def __init__(self, network, loss_fn, add_cast_fp32=False):
+        super().__init__(auto_prefix=False)
+        self._network, self._loss_fn = network, loss_fn
+        self.add_cast_fp32 = bool(add_cast_fp32)
+
+    def construct(self, data, label):
+        outputs = self._network(data)
+        if self.add_cast_fp32:
+            label = ops.cast(label, mstype.float32)
+            outputs = ops.cast(outputs, mstype.float32)
+        return self._loss_fn(outputs, label), outputs, label
 
 
 class TrainOneStepCell(Cell):
@@ -64,156 +84,47 @@ class TrainOneStepCell(Cell):
         return loss
 
 
-# ------------------------------------------------------------------------------ callbacks
-
-class Callback:
-    """Hooks called by `Model.train` / `Model.eval`; override the ones you need."""
-
-    def on_train_begin(self, run_context): pass
-    def on_train_epoch_begin(self, run_context): pass
-    def on_train_step_begin(self, run_context): pass
-    def on_train_step_end(self, run_context): pass
-    def on_train_epoch_end(self, run_context): pass
-    def on_train_end(self, run_context): pass
-    def on_eval_begin(self, run_context): pass
-    def on_eval_end(self, run_context): pass
-
-
-class RunContext:
-    """What a callback sees: `original_args()` (the cb_params) and `request_stop()`."""
-
-    def __init__(self, cb_params):
-        self._params, self._stop = cb_params, False
-
-    def original_args(self):
-        return self._params
-
-    def request_stop(self) -> None:
-        self._stop = True
-
-    def get_stop_requested(self) -> bool:
-        return self._stop
-
-
-class ProgressBar:
-    """A one-line bar rewritten in place with '\\r': `[#####.....] 12/24 loss 0.1234`."""
-
-    def __init__(self, total: int, prefix: str = "", width: int = 30, stream=None):
-        self.total, self.prefix, self.width = max(int(total), 1), prefix, width
-        self.stream = stream if stream is not None else sys.stdout
-        self._width_written = 0
-
-    def update(self, done: int, suffix: str = "") -> None:
-        filled = int(self.width * min(done, self.total) / self.total)
-        bar = "#" * filled + "." * (self.width - filled)
-        line = f"{self.prefix}[{bar}] {done}/{self.total} {suffix}"
-        padding = " " * max(self._width_written - len(line), 0)   # erase a longer old line
-        self._width_written = len(line)
-        self.stream.write("\r" + line + padding)
-        self.stream.flush()
-
-    def close(self, suffix: str = "") -> None:
-        self.update(self.total, suffix)
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _is_terminal(stream) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-class LossMonitor(Callback):
-    """Reports the loss: a progress bar per epoch on a terminal, else one line per epoch
-    (`epoch 3/20: loss 0.1234 (mean 0.2345), 0.41 s`). `per_print_times` > 0 on a
-    non-terminal also prints every that many steps. Records epoch mean losses in `losses`."""
-
-    def __init__(self, per_print_times: int = 0, stream=None):
-        if per_print_times < 0:
-            raise ValueError(f"per_print_times must be >= 0, got {per_print_times}")
-        self.per_print_times = per_print_times
-        self.stream = stream
-        self.losses: list[float] = []
-
-    def _out(self):
-        return self.stream if self.stream is not None else sys.stdout
-
-    def on_train_epoch_begin(self, run_context):
-        cb = run_context.original_args()
-        self._sum, self._count, self._start = 0.0, 0, time.perf_counter()
-        self._bar = None
-        if _is_terminal(self._out()):
-            self._bar = ProgressBar(cb.batch_num, f"epoch {cb.cur_epoch_num}/{cb.epoch_num} ",
-                                    stream=self._out())
-
-    def on_train_step_end(self, run_context):
-        cb = run_context.original_args()
-        loss = _loss_value(cb.net_outputs)
-        self._sum, self._count = self._sum + loss, self._count + 1
-        step = (cb.cur_step_num - 1) % max(cb.batch_num, 1) + 1
-        if self._bar is not None:
-            self._bar.update(step, f"loss {loss:.4f}")
-        elif self.per_print_times and step % self.per_print_times == 0:
-            print(f"epoch: {cb.cur_epoch_num} step: {step}, loss is {loss:.6f}",
-                  file=self._out(), flush=True)
-
-    def on_train_epoch_end(self, run_context):
-        cb = run_context.original_args()
-        mean = self._sum / max(self._count, 1)
-        self.losses.append(mean)
-        seconds = time.perf_counter() - self._start
-        text = (f"loss {_loss_value(cb.net_outputs):.4f} (mean {mean:.4f}), "
-                f"{seconds:.2f} s")
-        if self._bar is not None:
-            self._bar.close(text)
-        else:
-            print(f"epoch {cb.cur_epoch_num}/{cb.epoch_num}: {text}", file=self._out(),
-                  flush=True)
-
-
-class TimeMonitor(Callback):
-    """Prints the epoch time and the mean time per step."""
-
-    def on_train_epoch_begin(self, run_context):
-        self._start = time.perf_counter()
-
-    def on_train_epoch_end(self, run_context):
-        cb = run_context.original_args()
-        seconds = time.perf_counter() - self._start
-        print(f"epoch time: {seconds * 1e3:.1f} ms, per step time: "
-              f"{seconds * 1e3 / max(cb.batch_num, 1):.3f} ms", flush=True)
-
-
-def _loss_value(outputs) -> float:
-    if isinstance(outputs, (tuple, list)):
-        outputs = outputs[0]
-    return float(outputs.asnumpy() if hasattr(outputs, "asnumpy") else outputs)
-
-
 # ------------------------------------------------------------------------------ Model
 
 class Model:
     """High-level training and evaluation of `network` with `loss_fn` and `optimizer`.
 
     `train` compiles the whole step (`jit` over TrainOneStepCell) and runs it once per batch.
-    `metrics` is a set/list of names: 'accuracy' (argmax of the output against the label)
-    and 'loss' (mean of loss_fn over the batches).
+    `metrics` is a set/list of names ('accuracy', 'loss', 'mae', 'mse') or a dict
+    {name: Metric}. `eval_network` replaces WithEvalCell(network, loss_fn); its outputs go to
+    every metric, or by `eval_indexes` = [loss, outputs, label] positions.
     """
 
     def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None,
-                 amp_level="O0", **kwargs):
+                 eval_indexes=None, amp_level="O0", **kwargs):
         self.network, self.loss_fn, self.optimizer = network, loss_fn, optimizer
-        self.metrics = _metric_names(metrics)
+        self._metric_fns = _metric_objects(metrics)
+        if eval_indexes is not None and (eval_network is None or len(eval_indexes) != 3):
+            raise ValueError("Model: eval_indexes (3 positions: loss, outputs, label) needs an "
+                             "eval_network")
         self._train_network = None
         if optimizer is not None:
             with_loss = WithLossCell(network, loss_fn) if loss_fn is not None else network
             self._train_network = TrainOneStepCell(with_loss, optimizer)
             self._train_step = _api().jit(self._train_network)
         self._predict = _api().jit(network)
+        if eval_network is None and loss_fn is not None:
+            eval_network, eval_indexes = WithEvalCell(network, loss_fn), [0, 1, 2]
+        self._eval_network, self._eval_indexes = eval_network, eval_indexes
+        self._eval_step = _api().jit(eval_network) if eval_network is not None else None
 
     @property
     def train_network(self):
         return self._train_network
+
+    @property
+    def eval_network(self):
+        return self._eval_network
+
+    @property
+    def metrics(self) -> dict:
+        """The metric objects by name."""
+        return self._metric_fns
 
     def train(self, epoch, train_dataset, callbacks=None, dataset_sink_mode=False,
               sink_size=-1, initial_epoch=0):
@@ -222,81 +133,155 @@ class Model:
             raise ValueError("Model.train needs an optimizer (and a loss_fn or a network that "
                              "returns the loss)")
         callbacks = _callback_list(callbacks)
-        batch_num = train_dataset.get_dataset_size()
-        cb = SimpleNamespace(train_network=self._train_network, epoch_num=epoch,
-                             batch_num=batch_num, cur_epoch_num=0, cur_step_num=0,
-                             net_outputs=None, optimizer=self.optimizer, mode="train")
+        cb = CallbackParams(train_network=self._train_network, network=self.network,
+                            loss_fn=self.loss_fn, optimizer=self.optimizer,
+                            train_dataset=train_dataset, epoch_num=epoch,
+                            batch_num=train_dataset.get_dataset_size(), cur_epoch_num=0,
+                            cur_step_num=0, net_outputs=None,
+                            dataset_sink_mode=dataset_sink_mode, mode="train",
+                            list_callback=callbacks)
         context = RunContext(cb)
-        self._train_network.set_train(True)
-        _fire(callbacks, "on_train_begin", context)
-        iterator = train_dataset.create_tuple_iterator(num_epochs=epoch - initial_epoch)
-        for number in range(initial_epoch + 1, epoch + 1):
-            cb.cur_epoch_num = number
-            _fire(callbacks, "on_train_epoch_begin", context)
-            for data, label in iterator:
-                cb.cur_step_num += 1
-                _fire(callbacks, "on_train_step_begin", context)
-                cb.net_outputs = self._train_step(data, label)
-                _fire(callbacks, "on_train_step_end", context)
-            _fire(callbacks, "on_train_epoch_end", context)
-            if context.get_stop_requested():
-                break
-        _fire(callbacks, "on_train_end", context)
+        with ExitStack() as stack:
+            callbacks = [stack.enter_context(callback) for callback in callbacks]
+            self._train_network.set_train(True)
+            _fire(callbacks, "on_train_begin", context)
+            iterator = train_dataset.create_tuple_iterator(num_epochs=epoch - initial_epoch)
+            for number in range(initial_epoch + 1, epoch + 1):
+                cb.cur_epoch_num = number
+                _fire(callbacks, "on_train_epoch_begin", context)
+                for data, label in iterator:
+                    cb.cur_step_num += 1
+                    _fire(callbacks, "on_train_step_begin", context)
+                    cb.net_outputs = self._train_step(data, label)
+                    _fire(callbacks, "on_train_step_end", context)
+                    if context.get_stop_requested():
+                        break
+                _fire(callbacks, "on_train_epoch_end", context)
+                if context.get_stop_requested():
+                    break
+            _fire(callbacks, "on_train_end", context)
         self._train_network.set_train(False)
+
+    def fit(self, epoch, train_dataset, valid_dataset=None, valid_frequency=1, callbacks=None,
+            dataset_sink_mode=False, valid_dataset_sink_mode=False, sink_size=-1,
+            initial_epoch=0):
+        """`train`, evaluating on `valid_dataset` after every `valid_frequency`-th epoch (or
+        after the epochs listed); results go to cb_params.eval_results before the callbacks'
+        on_train_epoch_end, and the callbacks' on_eval_* hooks run around each evaluation."""
+        callbacks = _callback_list(callbacks)
+        if valid_dataset is not None:
+            callbacks = [_FitEvaluation(self, valid_dataset, valid_frequency, callbacks)] + (
+                callbacks)
+        self.train(epoch, train_dataset, callbacks, dataset_sink_mode, sink_size, initial_epoch)
 
     def eval(self, valid_dataset, callbacks=None, dataset_sink_mode=False) -> dict:
         """The metrics over `valid_dataset`: {'accuracy': ..., 'loss': ...}."""
-        if not self.metrics:
+        if not self._metric_fns:
             raise ValueError("Model.eval needs metrics, e.g. Model(..., metrics={'accuracy'})")
+        if self._eval_step is None and any(isinstance(m, Loss)
+                                           for m in self._metric_fns.values()):
+            raise ValueError("Model.eval: the 'loss' metric needs a loss_fn or an eval_network")
         callbacks = _callback_list(callbacks)
-        context = RunContext(SimpleNamespace(mode="eval", valid_dataset=valid_dataset))
-        _fire(callbacks, "on_eval_begin", context)
+        cb = CallbackParams(network=self.network, eval_network=self._eval_network,
+                            valid_dataset=valid_dataset, mode="eval", cur_epoch_num=1,
+                            epoch_num=1, cur_step_num=0, net_outputs=None,
+                            batch_num=valid_dataset.get_dataset_size(), list_callback=callbacks)
+        context = RunContext(cb)
+        for metric in self._metric_fns.values():
+            metric.clear()
         self.network.set_train(False)
-        correct = total = 0
-        loss_sum, batches = 0.0, 0
-        for data, label in valid_dataset.create_tuple_iterator(num_epochs=1):
-            logits = self._predict(data)
-            if "accuracy" in self.metrics:
-                hits = ops.equal(ops.cast(ops.argmax(logits, -1), label.dtype), label)
-                correct += int(ops.cast(hits, "int32").sum().asnumpy())
-                total += int(label.shape[0])
-            if "loss" in self.metrics:
-                loss_sum += _loss_value(ops.mean(self.loss_fn(logits, label)))
-                batches += 1
-        result = {}
-        if "accuracy" in self.metrics:
-            result["accuracy"] = correct / max(total, 1)
-        if "loss" in self.metrics:
-            result["loss"] = loss_sum / max(batches, 1)
-        context.original_args().metrics = result
-        _fire(callbacks, "on_eval_end", context)
-        return result
+        with ExitStack() as stack:
+            callbacks = [stack.enter_context(callback) for callback in callbacks]
+            _fire(callbacks, "on_eval_begin", context)
+            _fire(callbacks, "on_eval_epoch_begin", context)
+            for data, label in valid_dataset.create_tuple_iterator(num_epochs=1):
+                cb.cur_step_num += 1
+                _fire(callbacks, "on_eval_step_begin", context)
+                if self._eval_step is None:
+                    cb.net_outputs = self._predict(data)
+                    for metric in self._metric_fns.values():
+                        metric.update(cb.net_outputs, label)
+                else:
+                    cb.net_outputs = self._eval_step(data, label)
+                    self._update_metrics(cb.net_outputs)
+                _fire(callbacks, "on_eval_step_end", context)
+            cb.metrics = {name: m.eval() for name, m in self._metric_fns.items()}
+            _fire(callbacks, "on_eval_epoch_end", context)
+            _fire(callbacks, "on_eval_end", context)
+        return dict(cb.metrics)
+
+    def _update_metrics(self, outputs) -> None:
+        """MindSpore's routing: a metric's own `indexes`, else with eval_indexes the loss to
+        the 'loss' metric and (outputs, label) to the others, else every output."""
+        outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+        for metric in self._metric_fns.values():
+            if metric.indexes is not None:
+                metric.update(*[outputs[i] for i in metric.indexes])
+            elif self._eval_indexes is None:
+                metric.update(*outputs)
+            elif isinstance(metric, Loss):
+                metric.update(outputs[self._eval_indexes[0]])
+            else:
+                metric.update(outputs[self._eval_indexes[1]], outputs[self._eval_indexes[2]])
 
     def predict(self, *inputs):
         self.network.set_train(False)
         return self._predict(*inputs)
 
 
-def _metric_names(metrics) -> set[str]:
+class _FitEvaluation(Callback):
+    """Model.fit's evaluation at the end of the chosen epochs (before the other callbacks'
+    on_train_epoch_end), restoring training mode afterwards."""
+
+    def __init__(self, model, dataset, frequency, callbacks):
+        if isinstance(frequency, bool) or not (
+                (isinstance(frequency, int) and frequency > 0)
+                or (isinstance(frequency, (list, tuple))
+                    and all(isinstance(e, int) for e in frequency))):
+            raise ValueError(f"Model.fit: valid_frequency must be a positive int or a list of "
+                             f"epochs, got {frequency!r}")
+        self.model, self.dataset, self.frequency = model, dataset, frequency
+        self.callbacks = callbacks
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        due = (cb.cur_epoch_num % self.frequency == 0 if isinstance(self.frequency, int)
+               else cb.cur_epoch_num in self.frequency)
+        if due:
+            cb.eval_results = self.model.eval(self.dataset, self.callbacks)
+            cb.train_network.set_train(True)
+
+
+def _metric_objects(metrics) -> dict:
+    """{name: Metric} from None, a name, a set/list of names or a dict {name: Metric}."""
     if metrics is None:
-        return set()
-    names = {metrics} if isinstance(metrics, str) else set(metrics)
-    out = set()
+        return {}
+    if isinstance(metrics, dict):
+        for name, metric in metrics.items():
+            if not isinstance(metric, Metric):
+                raise TypeError(f"metrics['{name}'] must be a Metric, got "
+                                f"{type(metric).__name__}")
+        return dict(metrics)
+    names = [metrics] if isinstance(metrics, str) else sorted(metrics, key=str)
+    out = {}
     for name in names:
-        key = str(name).lower()
-        if key in ("accuracy", "acc"):
-            out.add("accuracy")
-        elif key == "loss":
-            out.add("loss")
-        else:
-            raise ValueError(f"unknown metric '{name}'; supported: 'accuracy', 'loss'")
+        try:
+            metric = get_metric_fn(name)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        out[name] = metric                     # keyed by the name as given, as MindSpore
     return out
 
 
 def _callback_list(callbacks) -> list:
     if callbacks is None:
         return []
-    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
+    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks must be Callback objects, got "
+                            f"{type(callback).__name__}")
+    return callbacks
 
 
 def _fire(callbacks, hook: str, context) -> None:
@@ -304,5 +289,4 @@ def _fire(callbacks, hook: str, context) -> None:
         getattr(callback, hook)(context)
 
 
-__all__ = ["WithLossCell", "TrainOneStepCell", "Model", "Callback", "RunContext",
-           "LossMonitor", "TimeMonitor", "ProgressBar"]
+__all__ = ["WithLossCell", "WithEvalCell", "TrainOneStepCell", "Model"]

@@ -132,6 +132,8 @@ from .elementwise import *  # noqa: E402,F401,F403
 from .reduce import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .linalg import *  # noqa: E402,F401,F403
+from .indexing import *  # noqa: E402,F401,F403
+from .indexing import INDEXING  # noqa: E402  (group of gather, gather_elements, scatter_add)
 from .elementwise import cast  # noqa: E402  (used by promote_operands)
 
 

@@ -13,10 +13,10 @@ from ..types import DType, TensorType, broadcast_shapes
 from . import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY, COMPARE,
                NONDIFF)
 
-__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign", "floor",
-           "logical_not", "stop_gradient", "add", "sub", "mul", "div", "pow", "maximum",
-           "minimum", "logical_and", "logical_or", "equal", "not_equal", "less", "less_equal",
-           "greater", "greater_equal", "select"]
+__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "abs",
+           "sign", "floor", "logical_not", "stop_gradient", "add", "sub", "mul", "div", "pow",
+           "maximum", "minimum", "logical_and", "logical_or", "equal", "not_equal", "less",
+           "less_equal", "greater", "greater_equal", "select"]
 
 
 # ------------------------------------------------------------------ type rules and makers
@@ -141,6 +141,14 @@ sigmoid = unary("gs.sigmoid", _reference_sigmoid,
                 lambda g, out, x: (g * out * (1 - out),), float_only=True,
                 doc='1/(1+exp(-x)): `%y = "gs.sigmoid"(%x) : (tensor<3xf32>) -> '
                     'tensor<3xf32>`')
+
+# Forward and backward rules refer to each other: the cotangents are graph code in sin/cos, so
+# every order of derivative is available.
+sin = unary("gs.sin", np.sin, lambda g, out, x: (g * cos(x),), float_only=True,
+            doc='`%y = "gs.sin"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+cos = unary("gs.cos", np.cos, lambda g, out, x: (neg(g * sin(x)),), float_only=True,
+            doc='`%y = "gs.cos"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
 
 def _reference_relu(x):
     return np.where(x <= 0, np.zeros((), x.dtype), x)

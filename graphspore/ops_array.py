@@ -1,0 +1,329 @@
+"""`mindspore.ops` array functions: tiling and repeating, splitting, grids and ramps, masked
+fills, sums of many tensors, `dot`, and the host random draws `uniform` and `normal`.
+
+Split from `ops.py` (which re-exports everything here). Shapes, counts and split sizes are
+Python values known while the graph is built. Tiling and repeating are a reshape that inserts
+a unit axis, a `broadcast_to` over it and a reshape that merges it, so their gradient is the
+`broadcast_to` rule (a sum); per-element repeat counts concatenate broadcast slices. Random
+draws are host data from the seeded global generator, refused inside compiled functions
+(where they would freeze into constants), like `ops.randn`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .eager import gs_op
+from .frontend.operators import op as _op, to_dtype
+from .ir import ops as ir_ops
+from .ir.core import EagerBuilder, GraphsporeError, current_builder
+from .ir.ops.shape import normalize_axis
+from .ir.types import DType, broadcast_shapes
+from .random import numpy_generator
+from .tensor import Tensor
+
+
+def _take(x, axis: int, start: int, stop: int):
+    begin, end = [0] * x.ndim, list(x.shape)
+    begin[axis], end[axis] = start, stop
+    return ir_ops.slice(x, begin=tuple(begin), end=tuple(end))
+
+
+def _int_tuple(values, what: str) -> tuple[int, ...]:
+    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+        return (int(values),)
+    if not isinstance(values, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{what} must be a tuple of ints, got {values!r}")
+    return tuple(int(v) for v in values)
+
+
+def _static_array(value):
+    """The data of a tensor known while the graph is built (eager, or a graph constant)."""
+    if getattr(value, "data", None) is not None:
+        return np.asarray(value.data)
+    producer = getattr(value, "op", None)
+    if producer is not None and producer.name == "gs.constant":
+        return np.asarray(producer.attrs["value"])
+    return None
+
+
+# ------------------------------------------------------------------------- repeating
+
+
+def _repeat_axes(x, counts: tuple[int, ...]):
+    """x with axis i repeated counts[i] times as whole blocks (numpy.tile on equal ranks)."""
+    unit_shape, wide_shape = [], []
+    for count, n in zip(counts, x.shape):
+        unit_shape += [1, n]
+        wide_shape += [count, n]
+    wide = _op("broadcast_to")(_op("reshape")(x, shape=tuple(unit_shape)),
+                               shape=tuple(wide_shape))
+    return _op("reshape")(wide, shape=tuple(c * n for c, n in zip(counts, x.shape)))
+
+
+@gs_op
+def tile(input, dims):
+    """Repeat `input` dims[i] times along axis i; the shorter of the shape and `dims` is
+    padded with leading ones."""
+    x = ir_ops.as_value(input)
+    dims = _int_tuple(dims, "tile: dims")
+    if min(dims, default=0) < 0:
+        raise ValueError(f"tile: dims must be >= 0, got {dims}")
+    if x.ndim < len(dims):
+        x = _op("reshape")(x, shape=(1,) * (len(dims) - x.ndim) + x.shape)
+    dims = (1,) * (x.ndim - len(dims)) + dims
+    return x if all(d == 1 for d in dims) else _repeat_axes(x, dims)
+
+
+@gs_op
+def repeat_interleave(input, repeats, axis=None):
+    """Repeat each element `repeats` times along `axis` (None: of the flattened input);
+    `repeats` is an int or one count per element (a tuple, list or constant tensor)."""
+    x = ir_ops.as_value(input)
+    if axis is None:
+        x, axis = _op("reshape")(x, shape=(x.type.size,)), 0
+    axis = normalize_axis(axis, x.ndim)
+    n = x.shape[axis]
+    if not isinstance(repeats, (int, np.integer, tuple, list)):
+        data = _static_array(repeats)
+        if data is None:
+            raise ValueError("repeat_interleave: repeats must be known while the graph is "
+                             "built; pass an int or a tuple of ints")
+        repeats = data.tolist()
+    counts = _int_tuple(repeats, "repeat_interleave: repeats")
+    if len(counts) == 1:
+        counts = counts * n
+    if len(counts) != n or min(counts, default=0) < 0:
+        raise ValueError(f"repeat_interleave: need one non-negative count per element ({n} "
+                         f"along axis {axis}), got {counts}")
+    if len(set(counts)) == 1:
+        count = counts[0]
+        unit = x.shape[:axis + 1] + (1,) + x.shape[axis + 1:]
+        wide = x.shape[:axis + 1] + (count,) + x.shape[axis + 1:]
+        spread = _op("broadcast_to")(_op("reshape")(x, shape=unit), shape=wide)
+        return _op("reshape")(spread, shape=x.shape[:axis] + (n * count,) + x.shape[axis + 1:])
+    pieces = []
+    for i, count in enumerate(counts):
+        if count:
+            piece = _take(x, axis, i, i + 1)
+            shape = piece.shape[:axis] + (count,) + piece.shape[axis + 1:]
+            pieces.append(_op("broadcast_to")(piece, shape=shape))
+    return ir_ops.concat(*pieces, axis=axis)
+
+
+# ------------------------------------------------------------------------- splitting
+
+
+@gs_op
+def split(tensor, split_size_or_sections, axis=0):
+    """A tuple of pieces along `axis`: equal pieces of an int size (the last may be shorter),
+    or pieces of the sizes in a tuple/list, which must add up to the axis length."""
+    x = ir_ops.as_value(tensor)
+    axis = normalize_axis(axis, x.ndim)
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(
+            split_size_or_sections, bool):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: the split size must be positive, got {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    else:
+        sizes = list(_int_tuple(split_size_or_sections, "split: split_size_or_sections"))
+        if sum(sizes) != n or min(sizes, default=0) < 0:
+            raise ValueError(f"split: sizes {tuple(sizes)} must be non-negative and add up "
+                             f"to {n}, the length of axis {axis}")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(_take(x, axis, start, start + size))
+        start += size
+    return tuple(pieces)
+
+
+@gs_op
+def narrow(input, axis, start, length):
+    """input[..., start:start + length, ...] along `axis` (a negative start counts from the
+    end)."""
+    x = ir_ops.as_value(input)
+    axis = normalize_axis(axis, x.ndim)
+    n = x.shape[axis]
+    start, length = int(start), int(length)
+    if not -n <= start <= n:
+        raise ValueError(f"narrow: start {start} is out of range for axis {axis} of size {n}")
+    start = start % n if start < 0 else start
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start {start} + length {length} exceeds axis {axis} of "
+                         f"size {n}")
+    return _take(x, axis, start, start + length)
+
+
+# ----------------------------------------------------------------------- grids, ramps
+
+
+@gs_op
+def linspace(start, end, steps):
+    """`steps` evenly spaced values from start to end inclusive (float32 unless start or end
+    is a float64 tensor); computed in float64 so the ends are exact."""
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"linspace: steps must be >= 1, got {steps}")
+    ends = [ir_ops.as_value(v) for v in (start, end) if not ir_ops.is_number(v)]
+    dtype = DType.f64 if any(v.dtype is DType.f64 for v in ends) else DType.f32
+    first, last = (v if ir_ops.is_number(v) else _op("cast")(
+        _op("reshape")(ir_ops.as_value(v), shape=()), dtype=DType.f64) for v in (start, end))
+    ramp = ir_ops.iota(shape=(steps,), axis=0, dtype=DType.f64)
+    if steps == 1:
+        out = ramp * 0 + first
+    else:
+        out = ramp * ((last - first) / (steps - 1)) + first
+    return out if dtype is DType.f64 else _op("cast")(out, dtype=dtype)
+
+
+@gs_op
+def eye(n, m=None, dtype=None):
+    """An n x m matrix (m defaults to n) with ones on the diagonal; float32 by default."""
+    n = int(n)
+    m = n if m is None else int(m)
+    if n < 0 or m < 0:
+        raise ValueError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+    rows = ir_ops.iota(shape=(n, m), axis=0, dtype=DType.i64)
+    cols = ir_ops.iota(shape=(n, m), axis=1, dtype=DType.i64)
+    return _op("cast")(_op("equal")(rows, cols),
+                       dtype=DType.f32 if dtype is None else to_dtype(dtype))
+
+
+@gs_op
+def meshgrid(*inputs, indexing="xy"):
+    """Coordinate grids from 1-D tensors: 'ij' gives shape (n1, n2, ...), 'xy' swaps the
+    first two axes (Cartesian indexing). Returns a tuple with one grid per input."""
+    if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
+        inputs = tuple(inputs[0])
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    values = [ir_ops.as_value(v) for v in inputs]
+    if not values or any(v.ndim != 1 for v in values):
+        raise ValueError("meshgrid: expected one or more 1-D tensors, got "
+                         + ", ".join(str(v.type) for v in values))
+    shape = [v.shape[0] for v in values]
+    place = list(range(len(values)))
+    if indexing == "xy" and len(values) > 1:
+        shape[0], shape[1] = shape[1], shape[0]
+        place[0], place[1] = 1, 0
+    grids = []
+    for v, at in zip(values, place):
+        view = [1] * len(values)
+        view[at] = v.shape[0]
+        grids.append(_op("broadcast_to")(_op("reshape")(v, shape=tuple(view)),
+                                         shape=tuple(shape)))
+    return tuple(grids)
+
+
+# --------------------------------------------------------------------- combinations
+
+
+@gs_op
+def masked_fill(input_x, mask, value):
+    """`value` where the bool `mask` is True, input_x elsewhere (broadcast); the result has
+    input_x's dtype."""
+    x, mask = ir_ops.as_value(input_x), ir_ops.as_value(mask)
+    if not mask.dtype.is_bool:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.type}")
+    fill = ir_ops.as_value(value, x.dtype)
+    if fill.ndim:
+        raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got "
+                         f"{fill.type}")
+    if fill.dtype is not x.dtype:
+        fill = _op("cast")(fill, dtype=x.dtype)
+    return _op("where")(mask, fill, x)
+
+
+@gs_op
+def addn(x):
+    """The elementwise sum of a tuple or list of tensors of one shape."""
+    if not isinstance(x, (tuple, list)) or not x:
+        raise TypeError(f"addn: expected a non-empty tuple or list of tensors, got "
+                        f"{type(x).__name__}")
+    values = [ir_ops.as_value(v) for v in x]
+    if len({v.shape for v in values}) > 1:
+        raise ValueError("addn: all tensors must have one shape, got "
+                         + ", ".join(str(v.type) for v in values))
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
+
+
+@gs_op
+def dot(input, other):
+    """numpy.dot for operands of rank >= 2: sum over the last axis of `input` and the
+    second-to-last of `other`; shape input.shape[:-1] + other.shape[:-2] + other.shape[-1:]."""
+    a, b = ir_ops.promote_operands(input, other)
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"dot: both operands must have rank >= 2, got {a.type} and {b.type}")
+    k = a.shape[-1]
+    if b.shape[-2] != k:
+        raise ValueError(f"dot: contracting sizes differ: {a.type} . {b.type}")
+    rows = _op("reshape")(a, shape=(-1, k))
+    perm = (b.ndim - 2,) + tuple(range(b.ndim - 2)) + (b.ndim - 1,)
+    cols = _op("reshape")(_op("transpose")(b, perm=perm), shape=(k, -1))
+    out = _op("matmul")(rows, cols)
+    return _op("reshape")(out, shape=a.shape[:-1] + b.shape[:-2] + b.shape[-1:])
+
+
+# ----------------------------------------------------------------------------- random
+
+
+def _host(value, name: str) -> np.ndarray:
+    if isinstance(value, Tensor):
+        return value.asnumpy()
+    if ir_ops.is_number(value):
+        return np.asarray(value)
+    raise TypeError(f"{name} must be a Tensor or a number, got {type(value).__name__}")
+
+
+def _refuse_in_graph(name: str) -> None:
+    if not isinstance(current_builder(), EagerBuilder):
+        raise GraphsporeError(f"ops.{name} draws host random numbers and cannot run inside "
+                              f"a compiled function", current_builder().loc,
+                              "draw outside and pass the tensor in as an argument")
+
+
+def uniform(shape, minval, maxval, seed=None, dtype=None):
+    """Uniform samples in [minval, maxval) of shape broadcast(shape, minval, maxval): floats
+    (float32 by default) or, for dtype int32, integers from scalar bounds. Drawn from the
+    global seeded generator; `seed` is accepted for compatibility, as in `ops.randn`."""
+    _refuse_in_graph("uniform")
+    shape = tuple(int(s) for s in (shape.tolist() if isinstance(shape, Tensor) else shape))
+    low, high = _host(minval, "uniform: minval"), _host(maxval, "uniform: maxval")
+    target = DType.f32 if dtype is None else to_dtype(dtype)
+    if not np.all(low < high):
+        raise ValueError("uniform: minval must be less than maxval everywhere")
+    out_shape = broadcast_shapes(shape, low.shape, high.shape)
+    if target.is_int:
+        if low.ndim or high.ndim:
+            raise ValueError("uniform: integer draws need scalar minval and maxval")
+        draw = numpy_generator().integers(int(low), int(high), out_shape)
+    elif target.is_float:
+        draw = low + (high - low) * numpy_generator().random(out_shape)
+    else:
+        raise TypeError(f"uniform: dtype must be an int or float type, got {target}")
+    return Tensor._from_array(np.asarray(draw, dtype=target.np))
+
+
+def normal(shape, mean, stddev, seed=None):
+    """Normal samples mean + stddev * N(0, 1) of shape broadcast(shape, mean, stddev):
+    float64 when mean or stddev is a float64 tensor, else float32. Drawn from the global seeded
+    generator; `seed` is accepted for compatibility, as in `ops.randn`."""
+    _refuse_in_graph("normal")
+    shape = tuple(int(s) for s in (shape.tolist() if isinstance(shape, Tensor) else shape))
+    center, spread = _host(mean, "normal: mean"), _host(stddev, "normal: stddev")
+    wide = any(isinstance(v, Tensor) and v.asnumpy().dtype == np.float64
+               for v in (mean, stddev))
+    out_shape = broadcast_shapes(shape, center.shape, spread.shape)
+    draw = center + spread * numpy_generator().standard_normal(out_shape)
+    return Tensor._from_array(np.asarray(draw, dtype=np.float64 if wide else np.float32))
+
+
+uniform.__gs_op__ = normal.__gs_op__ = True      # the frontend calls them, so they refuse
+
+__all__ = ["tile", "repeat_interleave", "split", "narrow", "linspace", "eye", "meshgrid",
+           "masked_fill", "addn", "dot", "uniform", "normal"]

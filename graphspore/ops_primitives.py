@@ -1,0 +1,241 @@
+"""MindSpore's Primitive classes: `ops.Softmax(axis=-1)(x)`, `ops.Concat(1)((a, b))`, ...
+
+Split from `ops.py` (which re-exports everything here). A Primitive is built with its
+attributes and called with its inputs, as in MindSpore. Each class is a `_Primitive` whose
+`apply(self, *inputs)` is graph code over the functional ops (`ops.softmax`, ...), wrapped by
+`gs_op`, so one object works eagerly (Tensors in and out) and inside compiled functions and
+Cells, where the frontend sees `__gs_op__` and calls it with IR values; instances may also be
+created inside `construct`. Stateless primitives (`ops.Exp()`, `ops.Mul()`) are made by
+`_stateless` from the functional op they forward to, instead of one hand-written class each.
+`ops.MatMul` and the reductions (`ops.ReduceSum`) in `ops.py` follow the same pattern.
+"""
+from __future__ import annotations
+
+from . import ops as _ops, ops_array, ops_creation, ops_math, ops_nn
+from .eager import gs_op
+from .frontend import operators as methods
+from .frontend.operators import op as _op
+from .ir import ops as ir_ops
+from .ir.ops.shape import normalize_axis
+from .ir.types import DType
+
+
+class _Primitive:
+    """Base of the Primitive classes: `__call__` forwards the inputs to `apply`."""
+
+    __gs_op__ = True
+
+    def __call__(self, *inputs):
+        return self.apply(*inputs)
+
+    def __repr__(self) -> str:
+        attrs = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({attrs})" if attrs else f"{type(self).__name__}()"
+
+
+def _stateless(name: str, function, doc: str) -> type:
+    """A Primitive class without attributes whose call is `function(*inputs)`."""
+    return type(name, (_Primitive,), {"__doc__": doc, "__module__": __name__,
+                                      "apply": staticmethod(function)})
+
+
+# ------------------------------------------------------------------------- stateless
+
+Sqrt = _stateless("Sqrt", _ops.sqrt, "`ops.Sqrt()(x)`: square root.")
+Rsqrt = _stateless("Rsqrt", ops_math.rsqrt, "`ops.Rsqrt()(x)`: 1 / sqrt(x).")
+Exp = _stateless("Exp", _ops.exp, "`ops.Exp()(x)`: e**x.")
+Log = _stateless("Log", _ops.log, "`ops.Log()(x)`: natural logarithm.")
+Sigmoid = _stateless("Sigmoid", _ops.sigmoid, "`ops.Sigmoid()(x)`: 1 / (1 + exp(-x)).")
+Tanh = _stateless("Tanh", _ops.tanh, "`ops.Tanh()(x)`: hyperbolic tangent.")
+Sin = _stateless("Sin", _ops.sin, "`ops.Sin()(x)`: sine.")
+Cos = _stateless("Cos", _ops.cos, "`ops.Cos()(x)`: cosine.")
+ReLU = _stateless("ReLU", _ops.relu, "`ops.ReLU()(x)`: max(x, 0).")
+ReLU6 = _stateless("ReLU6", ops_nn.relu6, "`ops.ReLU6()(x)`: min(max(x, 0), 6).")
+Erf = _stateless("Erf", ops_math.erf, "`ops.Erf()(x)`: the error function.")
+Neg = _stateless("Neg", _ops.neg, "`ops.Neg()(x)`: -x.")
+Abs = _stateless("Abs", _ops.abs, "`ops.Abs()(x)`: |x|.")
+Square = _stateless("Square", _ops.square, "`ops.Square()(x)`: x * x.")
+Floor = _stateless("Floor", _ops.floor, "`ops.Floor()(x)`: round down.")
+Mul = _stateless("Mul", _ops.mul, "`ops.Mul()(x, y)`: x * y, broadcast.")
+Add = _stateless("Add", _ops.add, "`ops.Add()(x, y)`: x + y, broadcast.")
+Sub = _stateless("Sub", _ops.sub, "`ops.Sub()(x, y)`: x - y, broadcast.")
+Div = _stateless("Div", _ops.true_divide, "`ops.Div()(x, y)`: x / y (true division).")
+RealDiv = _stateless("RealDiv", _ops.true_divide, "`ops.RealDiv()(x, y)`: x / y.")
+Pow = _stateless("Pow", _ops.pow, "`ops.Pow()(x, y)`: x ** y.")
+Maximum = _stateless("Maximum", _ops.maximum, "`ops.Maximum()(x, y)`: elementwise maximum.")
+Minimum = _stateless("Minimum", _ops.minimum, "`ops.Minimum()(x, y)`: elementwise minimum.")
+Equal = _stateless("Equal", _ops.equal, "`ops.Equal()(x, y)`: x == y (bool).")
+Greater = _stateless("Greater", _ops.greater, "`ops.Greater()(x, y)`: x > y (bool).")
+Less = _stateless("Less", _ops.less, "`ops.Less()(x, y)`: x < y (bool).")
+Select = _stateless("Select", _ops.select, "`ops.Select()(cond, x, y)`: x where cond, else y.")
+Cast = _stateless("Cast", _ops.cast, "`ops.Cast()(x, dtype)`: x converted to dtype.")
+Reshape = _stateless("Reshape", _ops.reshape, "`ops.Reshape()(x, shape)`: a new shape.")
+Transpose = _stateless("Transpose", _ops.transpose, "`ops.Transpose()(x, perm)`: permute axes.")
+ExpandDims = _stateless("ExpandDims", _ops.expand_dims,
+                        "`ops.ExpandDims()(x, axis)`: insert a unit axis.")
+Tile = _stateless("Tile", ops_array.tile, "`ops.Tile()(x, dims)`: repeat x as whole blocks.")
+Zeros = _stateless("Zeros", ops_creation.zeros, "`ops.Zeros()(shape, dtype)`: zeros.")
+Ones = _stateless("Ones", ops_creation.ones, "`ops.Ones()(shape, dtype)`: ones.")
+Fill = _stateless("Fill", ops_creation.fill, "`ops.Fill()(dtype, shape, value)`: a constant.")
+ZerosLike = _stateless("ZerosLike", ops_creation.zeros_like,
+                       "`ops.ZerosLike()(x)`: zeros of x's shape and dtype.")
+OnesLike = _stateless("OnesLike", ops_creation.ones_like,
+                      "`ops.OnesLike()(x)`: ones of x's shape and dtype.")
+AddN = _stateless("AddN", ops_array.addn, "`ops.AddN()(tensors)`: their elementwise sum.")
+
+
+@gs_op
+def size(input_x):
+    """The number of elements of a tensor, as a Python int."""
+    return ir_ops.as_value(input_x).type.size
+
+
+Shape = _stateless("Shape", _ops.shape, "`ops.Shape()(x)`: the static shape, a tuple of ints.")
+Rank = _stateless("Rank", _ops.rank, "`ops.Rank()(x)`: the number of axes, an int.")
+Size = _stateless("Size", size, "`ops.Size()(x)`: the number of elements, an int.")
+
+
+# ------------------------------------------------------------------- with attributes
+
+class Softmax(_Primitive):
+    """`ops.Softmax(axis=-1)(x)`: softmax along `axis` (an int or a tuple of ints)."""
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    @gs_op
+    def apply(self, x):
+        x = ir_ops.as_value(x)
+        axes = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
+        axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+        return _op("softmax")(x, axis=axes[0] if len(axes) == 1 else axes)
+
+
+class LogSoftmax(_Primitive):
+    """`ops.LogSoftmax(axis=-1)(x)`: log(softmax(x)) along `axis`, computed stably."""
+
+    def __init__(self, axis=-1):
+        self.axis = int(axis)
+
+    def apply(self, x):
+        return _ops.log_softmax(x, self.axis)
+
+
+class Concat(_Primitive):
+    """`ops.Concat(axis=0)((a, b, ...))`: join tensors along an existing axis."""
+
+    def __init__(self, axis=0):
+        self.axis = int(axis)
+
+    def apply(self, tensors):
+        return _ops.concat(tensors, self.axis)
+
+
+class Stack(_Primitive):
+    """`ops.Stack(axis=0)((a, b, ...))`: join tensors along a new axis."""
+
+    def __init__(self, axis=0):
+        self.axis = int(axis)
+
+    def apply(self, tensors):
+        return _ops.stack(tensors, self.axis)
+
+
+class Squeeze(_Primitive):
+    """`ops.Squeeze(axis=())(x)`: drop the given unit axes, or every unit axis for ()."""
+
+    def __init__(self, axis=()):
+        self.axis = axis
+
+    def apply(self, x):
+        return _ops.squeeze(x, None if self.axis == () else self.axis)
+
+
+class OneHot(_Primitive):
+    """`ops.OneHot(axis=-1)(indices, depth, on_value, off_value)`: one-hot rows along a new
+    axis; the output takes on_value's dtype."""
+
+    def __init__(self, axis=-1):
+        self.axis = int(axis)
+
+    def apply(self, indices, depth, on_value, off_value):
+        return ops_creation.one_hot(indices, depth, on_value, off_value, self.axis)
+
+
+class Argmax(_Primitive):
+    """`ops.Argmax(axis=-1, output_type=mindspore.int32)(x)`: index of the first maximum."""
+
+    def __init__(self, axis=-1, output_type=DType.i32):
+        self.axis = int(axis)
+        self.output_type = methods.to_dtype(output_type)
+        if self.output_type not in (DType.i32, DType.i64):
+            raise TypeError(f"Argmax: output_type must be int32 or int64, got {output_type}")
+
+    @gs_op
+    def apply(self, x):
+        return _op("cast")(methods.argmax(ir_ops.as_value(x), self.axis), dtype=self.output_type)
+
+
+class ArgMaxWithValue(_Primitive):
+    """`ops.ArgMaxWithValue(axis=0, keep_dims=False)(x)`: (int64 index of the first maximum,
+    the maximum) along `axis`."""
+
+    def __init__(self, axis=0, keep_dims=False):
+        self.axis, self.keep_dims = int(axis), bool(keep_dims)
+
+    def apply(self, x):
+        values, index = _ops.max(x, self.axis, self.keep_dims)
+        return index, values
+
+
+class BatchMatMul(_Primitive):
+    """`ops.BatchMatMul(transpose_a=False, transpose_b=False)(x, y)`: matrix products over
+    the leading (broadcast) axes, optionally transposing the last two axes of either side."""
+
+    def __init__(self, transpose_a=False, transpose_b=False):
+        self.transpose_a, self.transpose_b = bool(transpose_a), bool(transpose_b)
+
+    @gs_op
+    def apply(self, x, y):
+        x, y = ir_ops.as_value(x), ir_ops.as_value(y)
+        if x.ndim < 2 or y.ndim < 2:
+            raise ValueError(f"BatchMatMul: operands need rank >= 2, got {x.type} and {y.type}")
+        x = _op("swapaxes")(x, -1, -2) if self.transpose_a else x
+        y = _op("swapaxes")(y, -1, -2) if self.transpose_b else y
+        return _op("matmul_nd")(x, y)
+
+
+class LayerNorm(_Primitive):
+    """`ops.LayerNorm(begin_norm_axis=1, begin_params_axis=1, epsilon=1e-7)(x, gamma, beta)`:
+    (y, mean, variance) with y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, the
+    statistics over the axes from begin_norm_axis on, kept as unit axes (MindSpore <= 2.2's
+    outputs; from 2.3 its docs name the third output rstd)."""
+
+    def __init__(self, begin_norm_axis=1, begin_params_axis=1, epsilon=1e-7):
+        self.begin_norm_axis, self.begin_params_axis = int(begin_norm_axis), int(begin_params_axis)
+        self.epsilon = float(epsilon)
+
+    @gs_op
+    def apply(self, x, gamma, beta):
+        x = ir_ops.promote_operands(x, to_float=True)[0]
+        start = normalize_axis(self.begin_norm_axis, x.ndim)
+        params = x.shape[normalize_axis(self.begin_params_axis, x.ndim):]
+        gamma, beta = ir_ops.as_value(gamma, x.dtype), ir_ops.as_value(beta, x.dtype)
+        for name, value in (("gamma", gamma), ("beta", beta)):
+            if value.shape != params:
+                raise ValueError(f"LayerNorm: {name} must have shape {params}, got "
+                                 f"{value.type}")
+        axes = tuple(range(start, x.ndim))
+        mean = _op("mean")(x, axes=axes, keep_dims=True)
+        centered = x - mean
+        variance = _op("mean")(centered * centered, axes=axes, keep_dims=True)
+        y = centered / _op("sqrt")(variance + self.epsilon)
+        return y * gamma + beta, mean, variance
+
+
+__all__ = ["Sqrt", "Rsqrt", "Exp", "Log", "Sigmoid", "Tanh", "Sin", "Cos", "ReLU", "ReLU6", "Erf", "Neg",
+           "Abs", "Square", "Floor", "Mul", "Add", "Sub", "Div", "RealDiv", "Pow", "Maximum",
+           "Minimum", "Equal", "Greater", "Less", "Select", "Cast", "Reshape", "Transpose",
+           "ExpandDims", "Tile", "Zeros", "Ones", "Fill", "ZerosLike", "OnesLike", "AddN",
+           "size", "Shape", "Rank", "Size", "Softmax", "LogSoftmax", "Concat", "Stack",
+           "Squeeze", "OneHot", "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm"]
