@@ -14,7 +14,8 @@ from ..ir.passes.fuse import fuse
 from ..ir.passes.memory_plan import plan_memory
 from .emit_llvm import emit_module
 from .loops import print_loops
-from .lower_to_loops import epilogue_ok, lower_to_loops
+from .lower_matmul import epilogue_ok
+from .lower_to_loops import lower_to_loops
 from .scalar_ops import SCALAR_OPS, LoweringError
 
 

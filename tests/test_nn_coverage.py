@@ -533,3 +533,18 @@ def test_checkpoint_config_rules():
         nn.ModelCheckpoint(prefix="a/b")
     with pytest.raises(TypeError, match="CheckpointConfig"):
         nn.ModelCheckpoint(config={"save_checkpoint_steps": 1})
+
+
+@pytest.mark.parametrize("name,cls", [("relu6", nn.ReLU6), ("leakyrelu", nn.LeakyReLU),
+                                      ("gelu", nn.GELU), ("elu", nn.ELU), ("hswish", nn.HSwish),
+                                      ("hsigmoid", nn.HSigmoid), ("silu", nn.SiLU)])
+def test_dense_takes_the_new_activations_by_name(name, cls):
+    """`Dense(..., activation='gelu')` as in MindSpore: the named Cell after the product."""
+    graphspore.set_seed(0)
+    dense = nn.Dense(4, 3, activation=name)
+    assert isinstance(dense.activation, cls)
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    w, b = dense.weight.asnumpy(), dense.bias.asnumpy()
+    expected = cls()(Tensor(x @ w.T + b)).asnumpy()
+    close(run(dense, x), expected)
+    close(run(dense, x, mode="compiled"), expected)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from .. import ops
+from . import activation
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array
 from ..tensor import Parameter, Tensor
@@ -76,7 +77,10 @@ class LogSoftmax(Cell):
 
 
 _ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax,
-                "logsoftmax": LogSoftmax}
+                "logsoftmax": LogSoftmax, "relu6": activation.ReLU6,
+                "leakyrelu": activation.LeakyReLU, "gelu": activation.GELU,
+                "elu": activation.ELU, "hswish": activation.HSwish,
+                "hsigmoid": activation.HSigmoid, "silu": activation.SiLU}
 
 
 def get_activation(name):
