@@ -234,3 +234,44 @@ def test_parameter_updates_in_place():
     q = pickle.loads(pickle.dumps(p))
     assert q.name == "w" and q.shape == (4,)
     assert p.clone().name == "w" and p.clone()._array is not p._array
+
+
+_X = np.array([[0.5, -1.25, 2.0, 3.5], [-0.75, 1.5, -2.25, 0.25], [1.0, 0.0, -0.5, 4.0]],
+              np.float32)
+FORWARDED_METHODS = [   # (method, args, numpy of x): MindSpore's Tensor method = ops function
+    ("std", (1,), lambda x: x.std(1)),
+    ("var", (0,), lambda x: x.var(0)),
+    ("prod", (1,), lambda x: x.prod(1)),
+    ("cumsum", (1,), lambda x: x.cumsum(1)),
+    ("tile", ((2, 1),), lambda x: np.tile(x, (2, 1))),
+    ("round", (), np.round),
+    ("isnan", (), np.isnan),
+    ("norm", (), lambda x: np.sqrt((x.astype(np.float64) ** 2).sum())),
+    ("floor", (), np.floor),
+    ("neg", (), np.negative),
+    ("square", (), np.square),
+    ("pow", (3.0,), lambda x: x ** 3),
+    ("clip", (-1.0, 1.0), lambda x: np.clip(x, -1, 1)),
+    ("flatten", (), lambda x: x.reshape(3, 4)),
+    ("argmin", (1,), lambda x: x.argmin(1)),
+    ("permute", (1, 0), lambda x: x.T),
+    ("permute", ((1, 0),), lambda x: x.T),
+    ("unsqueeze", (0,), lambda x: x[None]),
+    ("maximum", (0.0,), lambda x: np.maximum(x, 0)),
+    ("relu", (), lambda x: np.maximum(x, 0)),
+    ("softmax", (1,), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
+    ("amax", (0,), lambda x: x.max(0)),
+    ("masked_fill", (Tensor(_X > 1), 9.0), lambda x: np.where(x > 1, 9.0, x)),
+]
+
+
+@pytest.mark.parametrize("name,args,reference", FORWARDED_METHODS,
+                         ids=[row[0] for row in FORWARDED_METHODS])
+def test_methods_forwarded_to_ops_eagerly_and_compiled(name, args, reference):
+    """`x.std(1)` etc. run ops.std(x, 1) eagerly and inside a compiled function."""
+    from graphspore import jit
+    expected = reference(_X)
+    eager = getattr(Tensor(_X), name)(*args)
+    compiled = jit(lambda t: getattr(t, name)(*args))(Tensor(_X))
+    for got in (eager, compiled):
+        np.testing.assert_allclose(got.asnumpy(), expected, rtol=1e-5, atol=1e-6)
