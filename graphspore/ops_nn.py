@@ -132,6 +132,11 @@ def _masked(x, state, p):
     return x * keep * (1.0 / (1.0 - p)), step - _op("floor")(step)
 
 
+masked_dropout = gs_op(_masked)
+masked_dropout.__doc__ = """`(x * keep / (1 - p), next state)`: one dropout draw from `state`
+(a float64 scalar), for layers that keep their own state Parameter (nn.Dropout)."""
+
+
 def dropout(input, p=0.5, training=True, seed=None):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) when
     `training`; the input itself otherwise. `seed` is accepted for compatibility: masks come

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from .. import ops
+from ..ops_nn import masked_dropout
 from . import activation
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array
@@ -183,18 +184,9 @@ class Dropout(Cell):
     def construct(self, x):
         if not self.training or self.p == 0.0:
             return x
-        size = 1
-        for d in x.shape:
-            size = size * d
-        index = ops.cast(ops.reshape(ops.arange(0, size, 1), x.shape), self.state.dtype)
-        v = index * 0.6180339887498949 + self.state
-        v = v - ops.floor(v)
-        u = v * v * 3571.0 + v * 1021.0
-        u = u - ops.floor(u)
-        keep = ops.cast(u >= self.p, x.dtype)
-        step = self.state + 0.7548776662466927
-        ops.assign(self.state, step - ops.floor(step))
-        return x * keep * (1.0 / self.keep_prob)
+        out, state = masked_dropout(x, self.state, self.p)
+        ops.assign(self.state, state)
+        return out
 
     def extend_repr(self) -> str:
         return f"p={self.p}"
