@@ -281,10 +281,13 @@ class EagerBuilder(Builder):
 
 def run_reference(op: Op, arrays, loc: Loc | None):
     """`op`'s numpy reference on `arrays`; an IndexError it raises (an index out of range)
-    comes out as a GraphsporeIndexError at `loc`, prefixed with the op's short name."""
+    comes out as a GraphsporeIndexError at `loc`, prefixed with the op's short name. NaN and
+    inf are values like any other (compiled code does not warn either), so numpy's floating
+    point warnings are off."""
     from .ops import OPS
     try:
-        return OPS[op.name].reference(*arrays, **op.attrs)
+        with np.errstate(all="ignore"):
+            return OPS[op.name].reference(*arrays, **op.attrs)
     except IndexError as exc:
         if isinstance(exc, GraphsporeError):
             raise

@@ -266,3 +266,14 @@ def test_cell_call_train_flag_and_insert():
     assert net.extra.name == "extra" and "extra" in dict(net.parameters_and_names())
     net.fc1 = None
     assert "fc1.weight" not in dict(net.parameters_and_names())
+
+
+def test_eager_nan_and_inf_are_values_without_warnings():
+    """log(0), log(-1) and round(inf) give -inf, nan and inf eagerly, as compiled code does,
+    without numpy's RuntimeWarnings."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = ops.log(Tensor(np.array([0.0, -1.0], np.float32))).asnumpy()
+        rounded = ops.round(Tensor(np.array([np.inf], np.float32))).asnumpy()
+    assert out[0] == -np.inf and np.isnan(out[1]) and rounded[0] == np.inf
