@@ -18,17 +18,20 @@ def _filled(like: Value, value: float) -> Value:
 
 
 def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
-              name: str | None = None) -> Graph:
+              name: str | None = None, sens: bool = False) -> Graph:
     """Graph computing `graph`'s outputs followed by the gradient for each input in `wrt`.
 
     Expects a verified graph; `wrt` indexes `graph.inputs` (float inputs only). MindSpore
     semantics: every float output is seeded with a sensitivity of ones (their gradients add),
-    or only the first output when `has_aux`. Guarantees one gradient per `wrt` entry with the
-    input's type (zeros when no path leads to it).
+    or only the first output when `has_aux`. With `sens` (MindSpore's `sens_param`) the seeds
+    are explicit instead: the result takes one more unbound input per seeded output, of that
+    output's type, after `graph`'s inputs (non-float seeds are accepted and ignored).
+    Guarantees one gradient per `wrt` entry with the input's type (zeros when no path leads
+    to it).
 
     1. Copy the forward ops into a new graph, remembering old value -> new value.
     2. Keep only ops on a path from a `wrt` input (forward reachability).
-    3. Seed the outputs' cotangents with ones; walk the kept ops in reverse; for each op whose
+    3. Seed the outputs' cotangents with ones (or the sens inputs); walk the kept ops in reverse; for each op whose
        result has a cotangent, apply its VJP rule at the op's location, sum each operand
        cotangent back to the operand's shape and accumulate it. `stop_gradient` and ops
        without a rule cut the flow. Zero cotangents stay symbolic (absent).
@@ -38,6 +41,9 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
     builder = Builder(result)
     with building(builder):
         inputs = [builder.input(v.type, v.name, graph.bindings.get(v)) for v in graph.inputs]
+        seeds = graph.outputs[:1] if has_aux else graph.outputs
+        seed_values = [builder.input(out.type, f"sens_{k}") for k, out in enumerate(seeds)] \
+            if sens else None
         new: dict[Value, Value] = dict(zip(graph.inputs, inputs))
         outputs = clone_ops(graph, inputs, lambda op, v: new.__setitem__(op.result, v))
         result.updates = [(new[w], new[v]) for w, v in graph.updates]
@@ -48,10 +54,10 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
                 active.add(op.result)
 
         cotangent: dict[Value, Value] = {}
-        seeds = graph.outputs[:1] if has_aux else graph.outputs
-        for out in seeds:
+        for k, out in enumerate(seeds):
             if out in active and out.dtype.is_float:
-                _accumulate(cotangent, out, _filled(new[out], 1.0))
+                seed = seed_values[k] if sens else _filled(new[out], 1.0)
+                _accumulate(cotangent, out, seed)
 
         for op in reversed(graph.ops):
             g = cotangent.pop(op.result, None)
