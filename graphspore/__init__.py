@@ -5,7 +5,7 @@
 """
 from . import dtype
 from .dtype import float32, float64, int32, int64, bool_
-from .tensor import Tensor, Parameter
+from .tensor_type import Tensor, Parameter, tensor
 from .context import set_context, get_context, GRAPH_MODE, PYNATIVE_MODE
 from .random import set_seed, get_seed
 from . import ops
@@ -31,8 +31,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'graphspore' has no attribute {name!r}")
 
 
-__all__ = ["Tensor", "Parameter", "dtype", "float32", "float64", "int32", "int64", "bool_",
-           "float_", "ops", "nn", "grad", "value_and_grad", "jit", "set_context", "get_context",
+__all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int32", "int64",
+           "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "jit", "set_context",
+           "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
            "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError",
            "ParameterTuple", "train"]

@@ -34,7 +34,7 @@ def _wrap_tensor(array):
     """A Tensor owning `array`: a fresh, C-contiguous output of an executable (no checks)."""
     global _Tensor
     if _Tensor is None:
-        from .tensor import Tensor
+        from .tensor_type import Tensor
         _Tensor = Tensor
     tensor = _Tensor.__new__(_Tensor)
     tensor._array = array

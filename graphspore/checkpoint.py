@@ -163,7 +163,7 @@ def load_checkpoint(ckpt_file_name: str, net=None, strict_load: bool = False,
     `specify_prefix` keeps only names with them; `choice_func(name)` keeps names it accepts.
     """
     from safetensors.numpy import load
-    from .tensor import Parameter, Tensor
+    from .tensor_type import Parameter, Tensor
     path = os.fspath(ckpt_file_name)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_checkpoint: checkpoint file '{path}' does not exist")
@@ -250,7 +250,7 @@ def load_param_into_net(net, parameter_dict: dict, strict_load: bool = False,
 
 
 def _set_data(param, value: np.ndarray) -> None:
-    from .tensor import Tensor
+    from .tensor_type import Tensor
     param.set_data(Tensor(np.array(value, copy=True)))
 
 

@@ -33,7 +33,7 @@ def _make_rng() -> np.random.Generator:
 
 
 def _to_tensor(array: np.ndarray):
-    from .tensor import Tensor
+    from .tensor_type import Tensor
     return Tensor(array)
 
 

@@ -28,7 +28,7 @@ _FRAMEWORK_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
 
 
 def _wrap(array):
-    from .tensor import Tensor          # tensor.py builds on this module
+    from .tensor_type import Tensor          # tensor.py builds on this module
     return Tensor._from_array(array)
 
 

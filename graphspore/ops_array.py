@@ -19,7 +19,7 @@ from .ir.core import EagerBuilder, GraphsporeError, current_builder
 from .ir.ops.shape import normalize_axis
 from .ir.types import DType, broadcast_shapes
 from .random import numpy_generator
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 
 def _take(x, axis: int, start: int, stop: int):

@@ -21,7 +21,7 @@ from .ir import ops as ir_ops
 from .ir.core import EagerBuilder, GraphsporeError, Value, current_builder
 from .ir.types import DType, scalar_dtype
 from .random import numpy_generator
-from .tensor import Parameter, Tensor, _host_array
+from .tensor_type import Parameter, Tensor, _host_array
 
 # ----------------------------------------------------------------------------- creation
 

@@ -30,7 +30,7 @@ from .ir import ops as ir_ops
 from .ir.types import DType
 from .ops_creation import assign, zeros_like
 from .ops_math import erf
-from .tensor import Parameter, Tensor
+from .tensor_type import Parameter, Tensor
 
 
 def _float(x):

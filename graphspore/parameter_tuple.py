@@ -6,7 +6,7 @@ It is a plain `tuple` subclass, so everything that accepts a list or tuple of Pa
 """
 from __future__ import annotations
 
-from .tensor import Parameter, Tensor
+from .tensor_type import Parameter, Tensor
 
 
 class ParameterTuple(tuple):

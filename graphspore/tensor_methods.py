@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import ops
 from .frontend import operators as methods
-from .tensor import Tensor, _method
+from .tensor_type import Tensor, _method
 
 FORWARDED = ("std", "var", "prod", "cumsum", "tile", "round", "isnan", "isinf", "isfinite",
              "norm", "split", "narrow", "masked_fill", "repeat_interleave", "floor", "neg",

@@ -28,6 +28,24 @@ def test_dtype_inference(data, dtype):
     np.testing.assert_array_equal(t.asnumpy(), np.asarray(data))
 
 
+
+def test_tensor_function_is_tensor_constructor():
+    """`mindspore.tensor(input_data, dtype)` is a function taking Tensor's arguments; its
+    documented example: `tensor([1, 2, 3])` then `tensor(x.asnumpy(), dtype=ms.float32)` inside
+    @jit prints [1. 2. 3.]."""
+    assert callable(mindspore.tensor) and not isinstance(mindspore.tensor, type)
+    x = mindspore.tensor([1, 2, 3])
+    assert isinstance(x, Tensor) and x.dtype == mindspore.int64
+    y = mindspore.tensor(np.array([1, 2, 3]), dtype=mindspore.float32)
+    assert y.dtype == mindspore.float32
+    np.testing.assert_array_equal(y.asnumpy(), np.array([1.0, 2.0, 3.0], np.float32))
+
+    @mindspore.jit
+    def double(v):
+        return v * mindspore.tensor(2.0, mindspore.float32)
+    np.testing.assert_array_equal(double(y).asnumpy(), np.array([2.0, 4.0, 6.0], np.float32))
+
+
 def test_explicit_dtype_and_copy():
     source = np.random.randn(5, 3)
     t = Tensor(source, mindspore.float32)

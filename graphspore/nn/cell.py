@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 from .. import context
 from ..ir.core import EagerBuilder, current_builder
-from ..tensor import Parameter, PARAMETER_NAME_DEFAULT
+from ..tensor_type import Parameter, PARAMETER_NAME_DEFAULT
 
 _state_version = 0
 

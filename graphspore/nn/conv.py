@@ -18,7 +18,7 @@ from .. import ops
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array
 from .layers import _pair
-from ..tensor import Parameter, Tensor
+from ..tensor_type import Parameter, Tensor
 
 _FLOAT_MAX = 3.4028234663852886e38
 

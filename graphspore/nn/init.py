@@ -223,7 +223,7 @@ def initial_array(init, shape, dtype=None) -> np.ndarray:
 
 def initializer(init, shape=None, dtype=None):
     """MindSpore's `initializer(init, shape, dtype)`: a Tensor of `shape` filled by `init`."""
-    from ..tensor import Tensor
+    from ..tensor_type import Tensor
     if shape is None:
         if not hasattr(init, "shape"):
             raise ValueError("initializer: shape is required unless init is a Tensor")

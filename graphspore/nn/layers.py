@@ -22,7 +22,7 @@ from ..ops_nn import masked_dropout
 from . import activation
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array
-from ..tensor import Parameter, Tensor
+from ..tensor_type import Parameter, Tensor
 
 
 def _param(init, shape, name, dtype=None) -> Parameter:

@@ -28,7 +28,7 @@ import numpy as np
 from .. import dtype as mstype
 from .. import ops
 from .cell import Cell
-from ..tensor import Parameter, Tensor
+from ..tensor_type import Parameter, Tensor
 
 # ------------------------------------------------------------------------ argument checks
 

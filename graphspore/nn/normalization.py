@@ -32,7 +32,7 @@ from __future__ import annotations
 from .. import ops
 from .cell import Cell
 from .init import initial_array
-from ..tensor import Parameter, Tensor
+from ..tensor_type import Parameter, Tensor
 
 
 def _check_int(value, name: str, owner: str) -> int:

@@ -40,7 +40,7 @@ from .. import dtype as mstype
 from .. import ops
 from .cell import Cell
 from .learning_rate import LearningRateSchedule, lr_at_step, lr_source
-from ..tensor import Parameter, Tensor
+from ..tensor_type import Parameter, Tensor
 
 GROUP_KEYS = ("params", "lr", "weight_decay")
 

@@ -319,6 +319,12 @@ def _host_index(index):
     return index._array if isinstance(index, Tensor) else index
 
 
+def tensor(input_data=None, dtype=None, shape=None, init=None, const_arg=False, device=None):
+    """`mindspore.tensor(...)`: the function form of `Tensor(...)` (same arguments, same
+    result; MindSpore adds a type annotation for its graph compiler, graphspore needs none)."""
+    return Tensor(input_data, dtype, shape, init, const_arg=const_arg)
+
+
 # ------------------------------------------------------------------------- Parameter
 
 PARAMETER_NAME_DEFAULT = "Parameter"
@@ -382,4 +388,4 @@ class Parameter(Tensor):
 
 from . import ops as _ops  # noqa: E402  (ops builds on Tensor and gs_op)
 
-__all__ = ["Tensor", "Parameter", "gs_op", "format_values", "aligned_empty", "aligned_copy"]
+__all__ = ["Tensor", "Parameter", "tensor", "gs_op", "format_values", "aligned_empty", "aligned_copy"]
