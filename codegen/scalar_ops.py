@@ -50,14 +50,14 @@ def const_like(value, number) -> ir.Constant:
 
 
 def _intrinsic(b: ir.IRBuilder, name: str, *args):
-    """`name.<type>` on args of one type; vectors (matmul epilogues) too, which llvmlite's
-    declare_intrinsic cannot name."""
+    """`name.<type>` on args of one type (`llvm.pow.f32`, `llvm.copysign.v8f64`); declared
+    by hand because llvmlite's declare_intrinsic names no vectors and gives copysign one
+    parameter."""
     typ = args[0].type
-    if not isinstance(typ, ir.VectorType):
-        return b.call(b.module.declare_intrinsic(name, [typ]), list(args))
-    element = typ.element
+    element = _element(typ)
     suffix = {ir.FloatType(): "f32", ir.DoubleType(): "f64"}.get(element) or f"i{element.width}"
-    full_name = f"{name}.v{typ.count}{suffix}"
+    full_name = f"{name}.v{typ.count}{suffix}" if isinstance(typ, ir.VectorType) else (
+        f"{name}.{suffix}")
     function = b.module.globals.get(full_name) or ir.Function(
         b.module, ir.FunctionType(typ, [typ] * len(args)), full_name)
     return b.call(function, list(args))
@@ -77,6 +77,56 @@ def _div(b, x, y):
     if not is_float(x):
         raise LoweringError("no lowering for gs.div on integer operands")
     return b.fdiv(x, y, flags=("contract",))
+
+
+def _int_divmod(b, x, y):
+    """Exact floor quotient and remainder of signed integers, numpy's results: 0 and 0 for a
+    zero divisor, MIN // -1 wraps to MIN. The divisor is made safe (1) before sdiv/srem, which
+    are undefined for those cases, then the truncated results are moved to Python's floor."""
+    zero, one = const_like(x, 0), const_like(x, 1)
+    width = _element(x.type).width
+    minimum = const_like(x, -(1 << (width - 1)))
+    by_zero = b.icmp_signed("==", y, zero)
+    overflow = b.and_(b.icmp_signed("==", x, minimum), b.icmp_signed("==", y, const_like(x, -1)))
+    safe = b.select(b.or_(by_zero, overflow), one, y)
+    quotient, remainder = b.sdiv(x, safe), b.srem(x, safe)
+    # Truncation rounded towards zero: step down when the remainder's sign differs from y's.
+    adjust = b.and_(b.icmp_signed("!=", remainder, zero),
+                    b.xor(b.icmp_signed("<", remainder, zero), b.icmp_signed("<", safe, zero)))
+    quotient = b.select(adjust, b.sub(quotient, one), quotient)
+    remainder = b.select(adjust, b.add(remainder, safe), remainder)
+    return b.select(by_zero, zero, quotient), b.select(by_zero, zero, remainder)
+
+
+def _float_divmod(b, x, y):
+    """numpy's npy_divmod: quotient from (x - fmod(x, y)) / y rounded to the nearest integer,
+    remainder with the sign of y, signed zeros as numpy gives them, x / y and NaN for y = 0.
+    No fast-math flags: every rounding step is part of the result."""
+    zero, one, half = const_like(x, 0), const_like(x, 1), const_like(x, 0.5)
+    mod = b.frem(x, y)
+    div = b.fdiv(b.fsub(x, mod), y)
+    mod_nonzero = b.fcmp_unordered("!=", mod, zero)
+    flip = b.and_(mod_nonzero, b.xor(b.fcmp_ordered("<", y, zero),
+                                     b.fcmp_ordered("<", mod, zero)))
+    signed_zero_mod = _intrinsic(b, "llvm.copysign", zero, y)
+    remainder = b.select(flip, b.fadd(mod, y), b.select(mod_nonzero, mod, signed_zero_mod))
+    div = b.select(flip, b.fsub(div, one), div)
+    floored = _intrinsic(b, "llvm.floor", div)
+    floored = b.select(b.fcmp_ordered(">", b.fsub(div, floored), half),
+                       b.fadd(floored, one), floored)
+    true_quotient = b.fdiv(x, y)
+    quotient = b.select(b.fcmp_unordered("!=", div, zero), floored,
+                        _intrinsic(b, "llvm.copysign", zero, true_quotient))
+    by_zero = b.fcmp_ordered("==", y, zero)
+    return b.select(by_zero, true_quotient, quotient), b.select(by_zero, mod, remainder)
+
+
+def _floor_div(b, x, y):
+    return (_float_divmod if is_float(x) else _int_divmod)(b, x, y)[0]
+
+
+def _floor_mod(b, x, y):
+    return (_float_divmod if is_float(x) else _int_divmod)(b, x, y)[1]
 
 
 def _int_pow(b, x, y):
@@ -210,6 +260,8 @@ SCALAR_OPS: dict[str, Callable] = {
     "sub": _arith("fsub", "sub", "xor"),
     "mul": _arith("fmul", "mul", "and_"),
     "div": _div,
+    "floor_div": _floor_div,
+    "floor_mod": _floor_mod,
     "pow": _pow,
     "neg": _neg,
     "exp": _float_only("exp", vector_math.exp),

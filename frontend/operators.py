@@ -58,15 +58,13 @@ def _result_dtype(a, b) -> DType:
 
 
 def floor_divide(a, b) -> Value:
-    """`a // b`: floor of the true quotient, cast back when both sides are integers."""
-    dtype = _result_dtype(a, b)
-    quotient = op("floor")(op("div")(a, b))
-    return quotient if quotient.dtype is dtype else op("cast")(quotient, dtype=dtype)
+    """`a // b` (`gs.floor_div`: exact on integers, numpy's results)."""
+    return op("floor_div")(a, b)
 
 
 def modulo(a, b) -> Value:
     """`a % b` with Python's sign convention (the result has the sign of b)."""
-    return op("sub")(a, op("mul")(floor_divide(a, b), b))
+    return op("floor_mod")(a, b)
 
 
 def _logical(name: str, symbol: str):

@@ -83,10 +83,14 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode != "trunc":
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
                          f"{rounding_mode!r}")
+    if not methods._result_dtype(input, other).is_float:
+        # Exact on integers: the floor quotient, one up where it rounded away from zero.
+        floored, rest = _op("floor_div")(input, other), _op("floor_mod")(input, other)
+        away = _op("logical_and")(_op("not_equal")(rest, 0), _op("not_equal")(
+            _op("less")(rest, 0), _op("less")(input, 0)))
+        return _op("select")(away, _op("add")(floored, 1), floored)
     quotient = _op("div")(input, other)
-    truncated = _op("mul")(_op("sign")(quotient), _op("floor")(_op("abs")(quotient)))
-    dtype = methods._result_dtype(input, other)
-    return truncated if truncated.dtype is dtype else _op("cast")(truncated, dtype=dtype)
+    return _op("mul")(_op("sign")(quotient), _op("floor")(_op("abs")(quotient)))
 
 
 divide, true_divide = div, _binary("div", "`input / other`.")

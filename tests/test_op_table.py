@@ -105,6 +105,10 @@ ROWS = [
     Row("sub", [uniform(2, 1, 3), uniform(4, 3)], np.subtract),
     Row("mul", [uniform(3, 4), uniform(3, 1)], np.multiply),
     Row("div", [uniform(3, 4), positive(4)], np.divide),
+    Row("floor_div", [lambda r: r.integers(-9, 9, (3, 4)), lambda r: r.integers(-4, 4, 4)],
+        lambda x, y: np.floor_divide(x, y, where=y != 0, out=np.zeros((3, 4), np.int64)),
+        cast_to=DType.i64, grad=False),
+    Row("floor_mod", [uniform(3, 4, low=-5, high=5), positive(4)], np.remainder),
     Row("pow", [positive(3, 4), uniform(4, low=-1.5, high=1.5)], np.power),
     Row("maximum", [uniform(3, 4), uniform(4)], np.maximum),
     Row("minimum", [uniform(2, 3), uniform(3, 2, 1)], np.minimum),
@@ -364,8 +368,8 @@ def test_maximum_and_minimum_split_ties_evenly():
 
 
 def test_non_differentiable_ops_have_no_rule_and_stop_gradient_cuts():
-    for name in ("equal", "less", "logical_and", "logical_not", "sign", "floor", "argmax",
-                 "iota"):
+    for name in ("equal", "less", "logical_and", "logical_not", "sign", "floor", "floor_div",
+                 "argmax", "iota"):
         assert OPS[f"gs.{name}"].vjp is None and ops.NONDIFF in OPS[f"gs.{name}"].groups
     assert OPS["gs.constant"].vjp is None
     x = eager_value(np.ones(2))

@@ -14,7 +14,8 @@ from . import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, 
                NONDIFF)
 
 __all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "abs",
-           "sign", "floor", "logical_not", "stop_gradient", "add", "sub", "mul", "div", "pow",
+           "sign", "floor", "logical_not", "stop_gradient", "add", "sub", "mul", "div", "floor_div",
+           "floor_mod", "pow",
            "maximum", "minimum", "logical_and", "logical_or", "equal", "not_equal", "less",
            "less_equal", "greater", "greater_equal", "select"]
 
@@ -201,12 +202,33 @@ div = binary("gs.div", np.true_divide, lambda g, out, x, y: (g / y, neg(g) * x /
              doc='`%z = "gs.div"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>`')
 
 
+# Python's `//` and `%` as numpy computes them: exact integer kernels (never through float),
+# 0 for an integer division by zero, the remainder takes the sign of the divisor.
+floor_div = binary("gs.floor_div", np.floor_divide, None, infer=infer_numeric_binary,
+                   groups=(NONDIFF,),
+                   doc='x // y, no gradient: `%z = "gs.floor_div"(%x, %y) : (tensor<3xi32>, '
+                       'tensor<i32>) -> tensor<3xi32>`')
+
+floor_mod = binary("gs.floor_mod", np.remainder,
+                   lambda g, out, x, y: (g, neg(g) * floor_div(x, y)),
+                   infer=infer_numeric_binary,
+                   doc='x % y, sign of y: `%z = "gs.floor_mod"(%x, %y) : (tensor<3xi64>, '
+                       'tensor<i64>) -> tensor<3xi64>`')
+
+
 def _vjp_pow(g, out, x, y):
     # A constant exponent gets no gradient (and no log(x), which is nan for x < 0); its
-    # decrement is folded so that x**3 differentiates cleanly to any order.
+    # decrement is folded so that x**3 differentiates cleanly to any order. As in JAX and
+    # PyTorch, d/dx is 0 where y = 0 (not 0 * x**-1 = nan at x = 0) and d/dy is 0 where
+    # x = 0 (not 0 * log 0 = nan).
     data = _constant_data(y)
     y_minus_1 = y - 1 if data is None else as_value(np.asarray(data - 1, data.dtype))
-    return (g * y * pow(x, y_minus_1), None if data is not None else g * out * log(x))
+    dx = g * y * pow(x, y_minus_1)
+    if data is None or np.any(data == 0):
+        dx = select(equal(y, 0), 0, dx)
+    if data is not None:
+        return (dx, None)
+    return (dx, g * select(equal(x, 0), 0, out * log(select(equal(x, 0), 1, x))))
 
 
 pow = binary("gs.pow", np.power, _vjp_pow, infer=infer_numeric_binary,
