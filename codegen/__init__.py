@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir.core import Graph
-from ..ir.passes.fuse import fuse
-from ..ir.passes.memory_plan import plan_memory
+from .fuse import fuse
+from .memory_plan import plan_memory
 from .emit_llvm import emit_module
 from .loops import print_loops
 from .lower_matmul import epilogue_ok

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
-from ..ir.passes.fuse import GATHERS, FusedKernel
+from .fuse import GATHERS, FusedKernel
 from . import loops as L
 from .matmul import choose_strategy
 

@@ -15,8 +15,8 @@ import re
 import numpy as np
 
 from ..ir.core import Op, Value
-from ..ir.passes.fuse import FusedGraph, FusedKernel
-from ..ir.passes.memory_plan import MemoryPlan
+from .fuse import FusedGraph, FusedKernel
+from .memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
 from .lower_indexing import gather_at, gather_elements_at, lower_scatter_add

@@ -9,8 +9,10 @@ Imports only llvmlite, numpy and the standard library (plus scipy_openblas32, lo
 from .blas import ensure_blas
 from .buffers import WorkspacePool, aligned_empty
 from .cache import cache_dir, clear as clear_cache
-from .engine import CompileError, CompiledModule, compile_module
+from .engine import CompiledModule
 from .executable import ArgumentError, Executable
+from .linker import compile_module
+from .llvm_lock import CompileError
 from .target import add_function_attributes, function_attributes, host
 from .thread_pool import ensure_pool
 

@@ -13,30 +13,24 @@ One call, :func:`compile_module`, does the whole job and returns a :class:`Compi
    object code is stored in the cache as it is produced. The cache key includes
    :data:`PIPELINE`, so a pipeline change never reuses objects built by the old one.
 
-Every external symbol the module declares must resolve (BLAS symbols and the thread pool's
-``gs_parallel_for`` are bound on demand) or a :class:`CompileError` is raised: MCJIT would
-otherwise abort the process at finalisation.
+Every external symbol the module declares must resolve (the caller's ``bind_external`` hook
+may bind it first: :mod:`.linker` binds BLAS and the thread pool on demand) or a
+:class:`CompileError` is raised: MCJIT would otherwise abort the process at finalisation.
 
-All LLVM work happens under one process-wide lock: llvmlite serialises single C calls, but a
-module being built or optimised from two threads at once is still a race.
+All LLVM work happens under one process-wide lock (:data:`.llvm_lock.LLVM_LOCK`).
 """
 
 import re
-import threading
 import time
 
 import llvmlite.binding as llvm
 
-from . import blas, cache, thread_pool
+from . import cache
+from .llvm_lock import LLVM_LOCK, CompileError
 from .target import add_function_attributes, host
 
-LLVM_LOCK = threading.RLock()
 TRAMPOLINE_SUFFIX = "__py"
 _NAME = re.compile(r"^[A-Za-z_$.][A-Za-z0-9_$.]*$")
-
-
-class CompileError(RuntimeError):
-    """LLVM rejected the module (parse or verify error, or an unresolved external symbol)."""
 
 
 def trampoline_ir(entry):
@@ -221,7 +215,7 @@ def _optimize(module):
     builder.getModulePassManager().run(module, builder)
 
 
-def _check_symbols(module, entry_names):
+def _check_symbols(module, entry_names, bind_external):
     for entry in entry_names:
         try:
             function = module.get_function(entry)
@@ -233,21 +227,20 @@ def _check_symbols(module, entry_names):
         name = function.name
         if not function.is_declaration or name.startswith("llvm."):
             continue
-        if name in blas.SYMBOLS and not blas.ensure_blas():
-            raise CompileError(f"module calls {name} but scipy-openblas32 is not available")
-        if name in thread_pool.SYMBOLS and not thread_pool.ensure_pool():
-            raise CompileError(f"module calls {name} but the thread pool could not be built: "
-                               f"{thread_pool.pool_error()}")
+        if bind_external is not None:
+            bind_external(name)
         if not llvm.address_of_symbol(name):
             raise CompileError(f"module declares external function {name!r}, "
                                "which is not defined in this process")
 
 
-def compile_module(llvm_ir, entry_names):
+def compile_module(llvm_ir, entry_names, bind_external=None):
     """Compile ``llvm_ir`` (str) for the host and return a :class:`CompiledModule`.
 
     ``entry_names`` are functions that must be defined; those with signature ``void (ptr)`` get
-    a ``<name>__py`` trampoline. Raises :class:`CompileError` on any LLVM error.
+    a ``<name>__py`` trampoline. ``bind_external(name)``, if given, is called for every
+    external function the module declares before it must resolve. Raises
+    :class:`CompileError` on any LLVM error.
     """
     if not isinstance(llvm_ir, str):
         raise TypeError(f"llvm_ir must be str, got {type(llvm_ir).__name__}")
@@ -262,7 +255,7 @@ def compile_module(llvm_ir, entry_names):
     cached = cache.load(key)
     with LLVM_LOCK:
         module = _parse(text)
-        _check_symbols(module, entry_names)
+        _check_symbols(module, entry_names, bind_external)
         if cached is None:
             try:
                 module.verify()

@@ -8,7 +8,8 @@ which runs ``task_fn(ctx, t)`` exactly once for every ``t`` in ``[0, ntasks)`` o
 thread plus the workers and returns when all tasks are done, their writes visible to the caller.
 The pool is itself LLVM IR (:func:`pool_ir`), compiled once per process by :func:`ensure_pool`,
 which registers the symbol with LLVM (``llvm.add_symbol``, as :mod:`.blas` does for sgemm) and
-starts the workers; the engine calls it for any module that declares ``gs_parallel_for``.
+starts the workers; the linker (:mod:`.linker`) calls it for any module that declares
+``gs_parallel_for``.
 
 Claim protocol. Tasks are too short for a syscall or a lock per hand-off, so dispatch is a few
 atomics. One 64-bit ``ticket`` holds ``(generation << 32) | next task index``. Anyone claims a
@@ -76,6 +77,7 @@ import time
 import llvmlite.binding as llvm
 
 from . import engine
+from .llvm_lock import LLVM_LOCK, CompileError
 from .target import host
 
 SYMBOLS = ("gs_parallel_for",)
@@ -340,11 +342,11 @@ def _load():
     before anything else (the engine calls this while holding it)."""
     if _state["module"] is not None:
         return True
-    with engine.LLVM_LOCK:
+    with LLVM_LOCK:
         if _state["module"] is None and _state["error"] is None:
             try:
                 _state["module"] = _compile()
-            except (engine.CompileError, OSError, AttributeError, TypeError) as error:
+            except (CompileError, OSError, AttributeError, TypeError) as error:
                 _state["error"] = f"{type(error).__name__}: {error}"
     return _state["module"] is not None
 

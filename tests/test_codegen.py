@@ -13,8 +13,8 @@ from graphspore.codegen import LoweringError, parallel
 from graphspore.codegen import loops as L
 from graphspore.ir import core, ops
 from graphspore.ir.interpreter import run as interpret, run_with_updates
-from graphspore.ir.passes.fuse import fuse
-from graphspore.ir.passes.memory_plan import plan_memory
+from graphspore.codegen.fuse import fuse
+from graphspore.codegen.memory_plan import plan_memory
 from graphspore.ir.types import DType, TensorType
 
 F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool

@@ -16,9 +16,9 @@ from graphspore.codegen import loops as L, parallel
 from graphspore.codegen.lower_to_loops import lower_to_loops
 from graphspore.ir import core, ops as ir_ops
 from graphspore.ir.interpreter import run as interpret
-from graphspore.ir.passes.fuse import fuse
+from graphspore.codegen.fuse import fuse
 from graphspore.ir.passes.index_checks import add_index_checks
-from graphspore.ir.passes.memory_plan import plan_memory
+from graphspore.codegen.memory_plan import plan_memory
 from graphspore.ir.types import DType, TensorType
 
 F32 = dict(rtol=2e-5, atol=2e-6)

@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..core import Graph, Op, Value
+from ..ir.core import Graph, Op, Value
 
 KERNEL_ROOTS = frozenset({"gs.reduce_sum", "gs.reduce_max", "gs.argmax", "gs.matmul",
                           "gs.pad", "gs.concat", "gs.scatter_add"})

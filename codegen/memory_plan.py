@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import Value
+from ..ir.core import Value
 from .fuse import FusedGraph
 
 ALIGNMENT = 64

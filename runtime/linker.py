@@ -1,0 +1,28 @@
+"""Compile a module whose external symbols are bound on demand: the runtime's public
+``compile_module``.
+
+Modules may declare two kinds of external functions besides LLVM intrinsics: BLAS
+(``scipy_cblas_sgemm``/``dgemm``, :mod:`.blas`) and the thread pool's ``gs_parallel_for``
+(:mod:`.thread_pool`). :func:`bind_on_demand` loads the library or starts the pool the first
+time a module needs it. The engine stays below both (the pool compiles itself through it), so
+``runtime`` has no import cycle.
+"""
+
+from . import blas, engine, thread_pool
+from .llvm_lock import CompileError
+
+
+def bind_on_demand(name):
+    """Make external function ``name`` resolvable if the runtime provides it; raise
+    :class:`CompileError` when it provides it but cannot load it here."""
+    if name in blas.SYMBOLS and not blas.ensure_blas():
+        raise CompileError(f"module calls {name} but scipy-openblas32 is not available")
+    if name in thread_pool.SYMBOLS and not thread_pool.ensure_pool():
+        raise CompileError(f"module calls {name} but the thread pool could not be built: "
+                           f"{thread_pool.pool_error()}")
+
+
+def compile_module(llvm_ir, entry_names):
+    """Compile ``llvm_ir`` for the host (:func:`.engine.compile_module`), binding BLAS and the
+    thread pool when the module declares them."""
+    return engine.compile_module(llvm_ir, entry_names, bind_external=bind_on_demand)

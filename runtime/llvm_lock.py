@@ -1,0 +1,14 @@
+"""The process-wide LLVM lock and the error LLVM failures raise, shared by the engine, the
+linker and the thread pool (which compiles itself through the engine).
+
+llvmlite serialises single C calls, but a module being built, optimised or code-generated
+from two threads at once is still a race: all LLVM work runs under :data:`LLVM_LOCK`.
+"""
+
+import threading
+
+LLVM_LOCK = threading.RLock()
+
+
+class CompileError(RuntimeError):
+    """LLVM rejected the module (parse or verify error, or an unresolved external symbol)."""
