@@ -16,7 +16,6 @@ from . import dataset
 from .ir.core import GraphsporeError
 from .parameter_tuple import ParameterTuple
 from . import train
-from . import tensor_methods  # noqa: F401  (x.std(), x.cumsum(), ...)
 
 float_ = float32
 

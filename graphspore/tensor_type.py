@@ -86,10 +86,12 @@ def _method(name: str):
 
 
 def _binary(name: str, reflected: bool = False):
+    """The operator for `tensor <op> other`: the IR op `name` (or composite) run eagerly."""
+    function = gs_op(methods.op(name))
+
     def operator(self, other):
         if not isinstance(other, (Tensor, bool, int, float, np.number, np.ndarray, list)):
             return NotImplemented
-        function = getattr(_ops, name)
         return function(other, self) if reflected else function(self, other)
     return operator
 
@@ -270,7 +272,7 @@ class Tensor:
     __mul__, __rmul__ = _binary("mul"), _binary("mul", True)
     __truediv__, __rtruediv__ = _binary("div"), _binary("div", True)
     __pow__, __rpow__ = _binary("pow"), _binary("pow", True)
-    __matmul__, __rmatmul__ = _binary("matmul"), _binary("matmul", True)
+    __matmul__, __rmatmul__ = _binary("matmul_nd"), _binary("matmul_nd", True)
     __lt__, __le__ = _binary("less"), _binary("less_equal")
     __gt__, __ge__ = _binary("greater"), _binary("greater_equal")
     __eq__, __ne__ = _binary("equal"), _binary("not_equal")
@@ -285,9 +287,9 @@ class Tensor:
     def __ror__(self, other): return _run_syntax(_OR, other, self)
     def __xor__(self, other): return _run_syntax(_XOR, self, other)
     def __rxor__(self, other): return _run_syntax(_XOR, other, self)
-    def __neg__(self): return _ops.neg(self)
+    def __neg__(self): return _NEG(self)
     def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
+    def __abs__(self): return _ABS(self)
     def __invert__(self): return _INVERT(self)
 
 
@@ -300,6 +302,7 @@ _FLOORDIV, _MOD = gs_op(methods.floor_divide), gs_op(methods.modulo)
 _AND, _OR, _XOR = (_syntax(n) for n in (methods.ast.BitAnd, methods.ast.BitOr,
                                          methods.ast.BitXor))
 _INVERT = gs_op(methods.UNARY_OPS[methods.ast.Invert])
+_NEG, _ABS = gs_op(methods.op("neg")), gs_op(methods.op("abs"))
 
 
 def _static_index(index):
@@ -385,7 +388,5 @@ class Parameter(Tensor):
         return (Parameter, (Tensor._from_array(self._array.copy()), self.name,
                             self.requires_grad))
 
-
-from . import ops as _ops  # noqa: E402  (ops builds on Tensor and gs_op)
 
 __all__ = ["Tensor", "Parameter", "tensor", "gs_op", "format_values", "aligned_empty", "aligned_copy"]

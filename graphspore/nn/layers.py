@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from .. import ops
-from ..ops_nn import masked_dropout
+from ..ops.nn import masked_dropout
 from . import activation
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array

@@ -1,25 +1,23 @@
-"""`mindspore.ops` array functions: tiling and repeating, splitting, grids and ramps, masked
-fills, sums of many tensors, `dot`, and the host random draws `uniform` and `normal`.
+"""`mindspore.ops` array functions: shapes (reshape, transpose, squeeze, concat, pad, ...),
+tiling and repeating, splitting, grids and ramps, masked fills and sums of many tensors.
 
-Split from `ops.py` (which re-exports everything here). Shapes, counts and split sizes are
-Python values known while the graph is built. Tiling and repeating are a reshape that inserts
-a unit axis, a `broadcast_to` over it and a reshape that merges it, so their gradient is the
-`broadcast_to` rule (a sum); per-element repeat counts concatenate broadcast slices. Random
-draws are host data from the seeded global generator, refused inside compiled functions
-(where they would freeze into constants), like `ops.randn`.
+Shapes, counts and split sizes are Python values known while the graph is built. Tiling and
+repeating are a reshape that inserts a unit axis, a `broadcast_to` over it and a reshape that
+merges it, so their gradient is the `broadcast_to` rule (a sum); per-element repeat counts
+concatenate broadcast slices.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
-from .eager import gs_op
-from .frontend.operators import op as _op, to_dtype
-from .ir import ops as ir_ops
-from .ir.core import EagerBuilder, GraphsporeError, current_builder
-from .ir.ops.shape import normalize_axis
-from .ir.types import DType, broadcast_shapes
-from .random import numpy_generator
-from .tensor_type import Tensor
+from ..eager import gs_op
+from ..frontend import operators as methods
+from ..frontend.operators import op as _op, to_dtype
+from ..ir import ops as ir_ops
+from ..ir.ops.shape import normalize_axis
+from ..ir.types import DType
 
 
 def _take(x, axis: int, start: int, stop: int):
@@ -45,6 +43,129 @@ def _static_array(value):
     if producer is not None and producer.name == "gs.constant":
         return np.asarray(producer.attrs["value"])
     return None
+
+
+# ---------------------------------------------------------------------------- shapes
+
+@gs_op
+def reshape(input, shape):
+    """`input` with a new shape (one entry may be -1)."""
+    return methods.reshape(input, tuple(np.atleast_1d(shape)) if shape != () else ())
+
+
+@gs_op
+def transpose(input, input_perm):
+    """Permute the axes of `input` by `input_perm`."""
+    return methods.transpose(input, tuple(input_perm))
+
+
+permute = transpose
+
+
+@gs_op
+def expand_dims(input_x, axis):
+    """Insert a size-1 axis at `axis`."""
+    return _op("expand_dims")(input_x, axis=int(axis))
+
+
+unsqueeze = expand_dims
+
+
+@gs_op
+def squeeze(input, axis=None):
+    """Remove size-1 axes (all of them, or those in `axis`)."""
+    return _op("squeeze")(input, axis=axis)
+
+
+@gs_op
+def broadcast_to(input, shape):
+    """Broadcast to `shape`; -1 keeps the input's size on that axis."""
+    x = ir_ops.as_value(input)
+    shape = tuple(int(s) for s in shape)
+    lead = len(shape) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s
+                  for i, s in enumerate(shape))
+    return x if shape == x.shape else _op("broadcast_to")(x, shape=shape)
+
+
+@gs_op
+def flatten(input, order="C", *, start_dim=1, end_dim=-1):
+    """Merge axes start_dim..end_dim (MindSpore 2.x default keeps the batch axis)."""
+    if order != "C":
+        raise ValueError(f"flatten: only order='C' is supported, got {order!r}")
+    x = ir_ops.as_value(input)
+    if x.ndim == 0:
+        return methods.reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))
+    return methods.reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+@gs_op
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis (dtypes promoted to a common one)."""
+    values = ir_ops.promote_operands(*tensors)
+    return _op("concat")(*values, axis=int(axis) % builtins.max(values[0].ndim, 1))
+
+
+cat = concat
+
+
+@gs_op
+def stack(tensors, axis=0):
+    """Join tensors along a new axis."""
+    values = ir_ops.promote_operands(*tensors)
+    axis = int(axis) % (values[0].ndim + 1)
+    return _op("concat")(*[_op("expand_dims")(v, axis=axis) for v in values], axis=axis)
+
+
+@gs_op
+def strided_slice(input_x, begin, end, strides, begin_mask=0, end_mask=0, ellipsis_mask=0,
+                  new_axis_mask=0, shrink_axis_mask=0):
+    """`input_x[begin:end:strides]` per axis (masks other than 0 are not supported)."""
+    if begin_mask or end_mask or ellipsis_mask or new_axis_mask or shrink_axis_mask:
+        raise ValueError("strided_slice: masks are not supported; index with x[...] instead")
+    index = tuple(slice(b, e, s) for b, e, s in zip(begin, end, strides))
+    return _op("getitem")(input_x, index)
+
+
+@gs_op
+def pad(input_x, padding, mode="constant", value=None):
+    """Constant padding; `padding` pairs run from the last axis backwards (torch order)."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    x = ir_ops.as_value(input_x)
+    padding = tuple(int(p) for p in padding)
+    if len(padding) % 2 or len(padding) > 2 * x.ndim or builtins.min(padding, default=0) < 0:
+        raise ValueError(f"pad: padding must be non-negative pairs for at most {x.ndim} axes"
+                         f", got {padding}")
+    low, high = [0] * x.ndim, [0] * x.ndim
+    for i in range(len(padding) // 2):
+        low[x.ndim - 1 - i], high[x.ndim - 1 - i] = padding[2 * i], padding[2 * i + 1]
+    attrs = dict(low=tuple(low), high=tuple(high), stride=(1,) * x.ndim)
+    out = _op("pad")(x, **attrs)
+    if value is None or value == 0:
+        return out
+    border = _op("sub")(1, _op("pad")(_op("ones_like")(x), **attrs))
+    return _op("add")(out, _op("mul")(border, value))
+
+
+@gs_op
+def shape(input_x):
+    """The static shape of a tensor, as a tuple of ints."""
+    return ir_ops.as_value(input_x).shape
+
+
+@gs_op
+def rank(input_x):
+    """The number of axes of a tensor."""
+    return ir_ops.as_value(input_x).ndim
+
+
+@gs_op
+def size(input_x):
+    """The number of elements of a tensor, as a Python int."""
+    return ir_ops.as_value(input_x).type.size
 
 
 # ------------------------------------------------------------------------- repeating
@@ -252,78 +373,7 @@ def addn(x):
     return total
 
 
-@gs_op
-def dot(input, other):
-    """numpy.dot for operands of rank >= 2: sum over the last axis of `input` and the
-    second-to-last of `other`; shape input.shape[:-1] + other.shape[:-2] + other.shape[-1:]."""
-    a, b = ir_ops.promote_operands(input, other)
-    if a.ndim < 2 or b.ndim < 2:
-        raise ValueError(f"dot: both operands must have rank >= 2, got {a.type} and {b.type}")
-    k = a.shape[-1]
-    if b.shape[-2] != k:
-        raise ValueError(f"dot: contracting sizes differ: {a.type} . {b.type}")
-    rows = _op("reshape")(a, shape=(-1, k))
-    perm = (b.ndim - 2,) + tuple(range(b.ndim - 2)) + (b.ndim - 1,)
-    cols = _op("reshape")(_op("transpose")(b, perm=perm), shape=(k, -1))
-    out = _op("matmul")(rows, cols)
-    return _op("reshape")(out, shape=a.shape[:-1] + b.shape[:-2] + b.shape[-1:])
-
-
-# ----------------------------------------------------------------------------- random
-
-
-def _host(value, name: str) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.asnumpy()
-    if ir_ops.is_number(value):
-        return np.asarray(value)
-    raise TypeError(f"{name} must be a Tensor or a number, got {type(value).__name__}")
-
-
-def _refuse_in_graph(name: str) -> None:
-    if not isinstance(current_builder(), EagerBuilder):
-        raise GraphsporeError(f"ops.{name} draws host random numbers and cannot run inside "
-                              f"a compiled function", current_builder().loc,
-                              "draw outside and pass the tensor in as an argument")
-
-
-def uniform(shape, minval, maxval, seed=None, dtype=None):
-    """Uniform samples in [minval, maxval) of shape broadcast(shape, minval, maxval): floats
-    (float32 by default) or, for dtype int32, integers from scalar bounds. Drawn from the
-    global seeded generator; `seed` is accepted for compatibility, as in `ops.randn`."""
-    _refuse_in_graph("uniform")
-    shape = tuple(int(s) for s in (shape.tolist() if isinstance(shape, Tensor) else shape))
-    low, high = _host(minval, "uniform: minval"), _host(maxval, "uniform: maxval")
-    target = DType.f32 if dtype is None else to_dtype(dtype)
-    if not np.all(low < high):
-        raise ValueError("uniform: minval must be less than maxval everywhere")
-    out_shape = broadcast_shapes(shape, low.shape, high.shape)
-    if target.is_int:
-        if low.ndim or high.ndim:
-            raise ValueError("uniform: integer draws need scalar minval and maxval")
-        draw = numpy_generator().integers(int(low), int(high), out_shape)
-    elif target.is_float:
-        draw = low + (high - low) * numpy_generator().random(out_shape)
-    else:
-        raise TypeError(f"uniform: dtype must be an int or float type, got {target}")
-    return Tensor._from_array(np.asarray(draw, dtype=target.np))
-
-
-def normal(shape, mean, stddev, seed=None):
-    """Normal samples mean + stddev * N(0, 1) of shape broadcast(shape, mean, stddev):
-    float64 when mean or stddev is a float64 tensor, else float32. Drawn from the global seeded
-    generator; `seed` is accepted for compatibility, as in `ops.randn`."""
-    _refuse_in_graph("normal")
-    shape = tuple(int(s) for s in (shape.tolist() if isinstance(shape, Tensor) else shape))
-    center, spread = _host(mean, "normal: mean"), _host(stddev, "normal: stddev")
-    wide = any(isinstance(v, Tensor) and v.asnumpy().dtype == np.float64
-               for v in (mean, stddev))
-    out_shape = broadcast_shapes(shape, center.shape, spread.shape)
-    draw = center + spread * numpy_generator().standard_normal(out_shape)
-    return Tensor._from_array(np.asarray(draw, dtype=np.float64 if wide else np.float32))
-
-
-uniform.__gs_op__ = normal.__gs_op__ = True      # the frontend calls them, so they refuse
-
-__all__ = ["tile", "repeat_interleave", "split", "narrow", "linspace", "eye", "meshgrid",
-           "masked_fill", "addn", "dot", "uniform", "normal"]
+__all__ = ["reshape", "transpose", "permute", "expand_dims", "unsqueeze", "squeeze",
+           "broadcast_to", "flatten", "concat", "cat", "stack", "strided_slice", "pad", "shape",
+           "rank", "size", "tile", "repeat_interleave", "split", "narrow", "linspace", "eye",
+           "meshgrid", "masked_fill", "addn"]

@@ -1,11 +1,9 @@
 """`mindspore.ops` functions that make tensors or change state: creation (`ones`, `full`,
-`arange`, ...), encodings (`one_hot`), the BCE loss function, host random draws and `assign`.
+`arange`, ...), encodings (`one_hot`) and `assign`.
 
-Split from `ops.py` (which re-exports everything here) to keep modules small. Creation ops emit
-one constant broadcast to the requested shape, never a host-sized array. Random draws are host
-data from the seeded global generator (`graphspore.random`) and are refused inside compiled
-functions, where they would freeze into constants. `assign` writes a Parameter's buffer in
-place eagerly and records a graph update (`Builder.assign`) inside a graph.
+Creation ops emit one constant broadcast to the requested shape, never a host-sized array.
+`assign` writes a Parameter's buffer in place eagerly and records a graph update
+(`Builder.assign`) inside a graph.
 """
 from __future__ import annotations
 
@@ -14,14 +12,13 @@ import math
 
 import numpy as np
 
-from .eager import gs_op
-from .frontend import operators as methods
-from .frontend.operators import op as _op
-from .ir import ops as ir_ops
-from .ir.core import EagerBuilder, GraphsporeError, Value, current_builder
-from .ir.types import DType, scalar_dtype
-from .random import numpy_generator
-from .tensor_type import Parameter, Tensor, _host_array
+from ..eager import gs_op
+from ..frontend import operators as methods
+from ..frontend.operators import op as _op
+from ..ir import ops as ir_ops
+from ..ir.core import EagerBuilder, GraphsporeError, Value, current_builder
+from ..ir.types import DType, scalar_dtype
+from ..tensor_type import Parameter, Tensor, _host_array
 
 # ----------------------------------------------------------------------------- creation
 
@@ -106,57 +103,6 @@ def one_hot(indices, depth, on_value=1, off_value=0, axis=-1):
     return _op("one_hot")(indices, depth, on_value, off_value, axis)
 
 
-@gs_op
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
-                                     reduction="mean"):
-    """Sigmoid cross entropy of logits `input` against `target`, optionally weighted;
-    reduction 'mean', 'sum' or 'none'."""
-    return _op("binary_cross_entropy_with_logits")(input, target, weight, pos_weight,
-                                                   reduction)
-
-
-@gs_op
-def shape(input_x):
-    """The static shape of a tensor, as a tuple of ints."""
-    return ir_ops.as_value(input_x).shape
-
-
-@gs_op
-def rank(input_x):
-    """The number of axes of a tensor."""
-    return ir_ops.as_value(input_x).ndim
-
-
-# ------------------------------------------------------------------------------ random
-
-def _random(draw, size, dtype, default: DType, name: str) -> Tensor:
-    if not isinstance(current_builder(), EagerBuilder):
-        raise GraphsporeError(f"ops.{name} draws host random numbers and cannot run inside "
-                              f"a compiled function", current_builder().loc,
-                              "draw outside and pass the tensor in as an argument")
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    shape = tuple(int(s) for s in size)
-    target = _dtype_or(dtype, default)
-    return Tensor._from_array(np.asarray(draw(shape), dtype=target.np))
-
-
-def randn(*size, dtype=None, seed=None):
-    """Standard normal samples of `size` (float32) from the global seeded generator."""
-    return _random(numpy_generator().standard_normal, size, dtype, DType.f32, "randn")
-
-
-def rand(*size, dtype=None, seed=None):
-    """Uniform samples in [0, 1) of `size` (float32)."""
-    return _random(numpy_generator().random, size, dtype, DType.f32, "rand")
-
-
-def randint(low, high, size, seed=None, *, dtype=None):
-    """Integers uniform in [low, high) of `size` (int64)."""
-    return _random(lambda shape: numpy_generator().integers(low, high, shape), (size,), dtype,
-                   DType.i64, "randint")
-
-
 # ------------------------------------------------------------------------------ assign
 
 def assign(variable, value):
@@ -204,5 +150,4 @@ def _bound_object(builder, value):
 
 
 __all__ = ["ones", "zeros", "ones_like", "zeros_like", "full", "full_like", "fill", "arange",
-           "one_hot", "binary_cross_entropy_with_logits", "shape", "rank", "randn", "rand",
-           "randint", "assign"]
+           "one_hot", "assign"]

@@ -1,4 +1,4 @@
-"""`mindspore.ops` indexing: gather, gather_elements, tensor_scatter_add and their Primitives.
+"""`mindspore.ops` indexing: gather, gather_elements and tensor_scatter_add.
 
 Each function maps MindSpore's signature onto an IR primitive (`ir/ops/indexing.py`). An index
 out of range raises IndexError naming the index, the axis and its size: eagerly at once, and
@@ -6,9 +6,9 @@ in compiled code after the call (the native code never reads or writes out of bo
 """
 from __future__ import annotations
 
-from .eager import gs_op
-from .frontend.operators import op as _op
-from .ir import ops as ir_ops
+from ..eager import gs_op
+from ..frontend.operators import op as _op
+from ..ir import ops as ir_ops
 
 
 @gs_op
@@ -40,25 +40,4 @@ def tensor_scatter_add(input_x, indices, updates):
     return _op("scatter_add")(input_x, rows, updates, axis=0)
 
 
-class Gather:
-    """MindSpore's `ops.Gather(batch_dims=0)`: `Gather()(input_params, input_indices, axis)`."""
-
-    __gs_op__ = True
-
-    def __init__(self, batch_dims=0):
-        self.batch_dims = int(batch_dims)
-
-    def __call__(self, input_params, input_indices, axis):
-        return gather(input_params, input_indices, axis, self.batch_dims)
-
-
-class GatherD:
-    """MindSpore's `ops.GatherD()`: `GatherD()(x, dim, index)`, the same as gather_elements."""
-
-    __gs_op__ = True
-
-    def __call__(self, x, dim, index):
-        return gather_elements(x, dim, index)
-
-
-__all__ = ["gather", "gather_elements", "tensor_scatter_add", "Gather", "GatherD"]
+__all__ = ["gather", "gather_elements", "tensor_scatter_add"]

@@ -1,8 +1,9 @@
-"""`mindspore.ops` math: NaN/inf tests, rounding, erf, products, statistics, norms, prefix
-sums and top-k, with MindSpore 2.4's names and signatures.
+"""`mindspore.ops` math: reductions (sum, mean, amax, argmax, max, ...), matrix products,
+NaN/inf tests, rounding, erf, products, statistics, norms, prefix sums and top-k, with
+MindSpore 2.4's names and signatures.
 
-Split from `ops.py` (which re-exports everything here). Every function is graph code over the
-IR's primitives and composites, so eager mode, compiled code and autodiff need nothing new.
+Every function is graph code over the IR's primitives and composites, so eager mode,
+compiled code and autodiff need nothing new.
 Where no primitive does the job, the algorithm is chosen for exactness and gradients:
 - erf: Eigen's float rational approximation x * P(x^2) / Q(x^2) on [-4, 4], evaluated in
   float64 and rounded to the input's dtype. Max abs error 1e-7 (measured 9.4e-8 for float32
@@ -24,11 +25,12 @@ import math
 
 import numpy as np
 
-from .eager import gs_op
-from .frontend.operators import op as _op, normalize_axes, to_dtype as _dtype
-from .ir import ops as ir_ops
-from .ir.ops.shape import normalize_axis
-from .ir.types import DType
+from ..eager import gs_op
+from ..frontend import operators as methods
+from ..frontend.operators import op as _op, normalize_axes, to_dtype as _dtype
+from ..ir import ops as ir_ops
+from ..ir.ops.shape import normalize_axis
+from ..ir.types import DType
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -47,6 +49,105 @@ def _take(x, axis: int, start: int, stop: int):
 
 def _count(x, axes) -> int:
     return int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+
+
+# ------------------------------------------------------------------------ reductions
+
+@gs_op
+def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+    """Sum over `dim` (None: every axis)."""
+    return methods.tensor_sum(input, dim, dtype, keepdim)
+
+
+@gs_op
+def mean(input, axis=None, keep_dims=False):
+    """Mean over `axis` (None: every axis)."""
+    return methods.tensor_mean(input, axis, keep_dims)
+
+
+def _reduce(name, x, axis, keep):
+    axes = normalize_axes(x, axis)
+    return _op(name)(x, axes=axes, keep_dims=bool(keep)) if axes else x
+
+
+@gs_op
+def amax(input, axis=None, keepdims=False):
+    """Maximum over `axis` (None: every axis)."""
+    return _reduce("reduce_max", ir_ops.as_value(input), axis, keepdims)
+
+
+@gs_op
+def amin(input, axis=None, keepdims=False):
+    """Minimum over `axis` (None: every axis)."""
+    return _reduce("reduce_min", ir_ops.as_value(input), axis, keepdims)
+
+
+@gs_op
+def argmax(input, dim=None, keepdim=False):
+    """Index of the maximum along `dim` (None: of the flattened input), int64."""
+    return methods.argmax(input, dim, keepdim)
+
+
+@gs_op
+def argmin(input, axis=None, keepdims=False):
+    """Index of the minimum (the first one on ties), int64."""
+    x = ir_ops.as_value(input)
+    x = x if x.dtype.is_float else _op("cast")(x, dtype=DType.f32)
+    return methods.argmax(_op("neg")(x), axis, keepdims)
+
+
+@gs_op
+def max(input, axis=None, keepdims=False, *, initial=None, where=None):  # noqa: A001
+    """MindSpore's `ops.max`: the tuple (maximum values, their indices) along `axis`."""
+    if where is not None:
+        raise ValueError("max: the 'where' argument is not supported")
+    x = ir_ops.as_value(input)
+    values = _reduce("reduce_max", x, axis, keepdims)
+    values = values if initial is None else _op("maximum")(values, initial)
+    return values, methods.argmax(x, axis, keepdims)
+
+
+@gs_op
+def min(input, axis=None, keepdims=False, *, initial=None, where=None):  # noqa: A001
+    """MindSpore's `ops.min`: the tuple (minimum values, their indices) along `axis`."""
+    if where is not None:
+        raise ValueError("min: the 'where' argument is not supported")
+    x = ir_ops.as_value(input)
+    values = _reduce("reduce_min", x, axis, keepdims)
+    values = values if initial is None else _op("minimum")(values, initial)
+    return values, argmin.__wrapped__(x, axis, keepdims)
+
+
+@gs_op
+def logsumexp(input, axis, keep_dims=False):
+    """log(sum(exp(input))) over `axis`."""
+    x = ir_ops.as_value(input)
+    return _op("logsumexp")(x, axes=normalize_axes(x, axis), keep_dims=bool(keep_dims))
+
+
+# -------------------------------------------------------------------- linear algebra
+
+@gs_op
+def matmul(input, other):
+    """numpy matmul semantics: 1-D operands are vectors, leading axes batch."""
+    return _op("matmul_nd")(input, other)
+
+
+@gs_op
+def dot(input, other):
+    """numpy.dot for operands of rank >= 2: sum over the last axis of `input` and the
+    second-to-last of `other`; shape input.shape[:-1] + other.shape[:-2] + other.shape[-1:]."""
+    a, b = ir_ops.promote_operands(input, other)
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"dot: both operands must have rank >= 2, got {a.type} and {b.type}")
+    k = a.shape[-1]
+    if b.shape[-2] != k:
+        raise ValueError(f"dot: contracting sizes differ: {a.type} . {b.type}")
+    rows = _op("reshape")(a, shape=(-1, k))
+    perm = (b.ndim - 2,) + tuple(range(b.ndim - 2)) + (b.ndim - 1,)
+    cols = _op("reshape")(_op("transpose")(b, perm=perm), shape=(k, -1))
+    out = _op("matmul")(rows, cols)
+    return _op("reshape")(out, shape=a.shape[:-1] + b.shape[:-2] + b.shape[-1:])
 
 
 # ---------------------------------------------------------------------- elementwise
@@ -134,7 +235,7 @@ def erf(input):
     return out if x.dtype is DType.f64 else _op("cast")(out, dtype=x.dtype)
 
 
-# ----------------------------------------------------------------------- reductions
+# ----------------------------------------------------------- products and statistics
 
 
 def _product_along(x, axis: int):
@@ -337,5 +438,6 @@ def topk(input, k, dim=None, largest=True, sorted=True):  # noqa: A002  (MindSpo
     return value, _op("cast")(index, dtype=DType.i32)
 
 
-__all__ = ["isnan", "isinf", "isfinite", "rsqrt", "round", "erf", "prod", "var", "std",
+__all__ = ["sum", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "logsumexp",
+           "matmul", "dot", "isnan", "isinf", "isfinite", "rsqrt", "round", "erf", "prod", "var", "std",
            "var_mean", "std_mean", "norm", "cumsum", "topk"]

@@ -1,7 +1,7 @@
-"""`mindspore.ops` functional nn: activations, `dropout` and losses, with MindSpore 2.4's
-names and signatures.
+"""`mindspore.ops` functional nn: activations, softmax, `dropout` and losses, with MindSpore
+2.4's names and signatures.
 
-Split from `ops.py` (which re-exports everything here). Activations are written so that no
+Activations are written so that no
 branch overflows even where `select` discards it (elu takes exp(min(x, 0)); softplus uses the
 overflow-free composite), because a discarded inf still turns its zero cotangent into NaN.
 
@@ -19,18 +19,19 @@ autodiff handles with existing rules (the idiom of `nn.CrossEntropyLoss`); an in
 """
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
 
-from . import random as _random
-from .eager import gs_op
-from .frontend.operators import op as _op
-from .ir import ops as ir_ops
-from .ir.types import DType
-from .ops_creation import assign, zeros_like
-from .ops_math import erf
-from .tensor_type import Parameter, Tensor
+from .. import random as _random
+from ..eager import gs_op
+from ..frontend.operators import op as _op
+from ..ir import ops as ir_ops
+from ..ir.types import DType
+from .creation import assign, zeros_like
+from .math import erf
+from ..tensor_type import Parameter, Tensor
 
 
 def _float(x):
@@ -94,6 +95,20 @@ def hardswish(x):
     """x * relu6(x + 3) / 6."""
     x = _float(x)
     return x * _op("relu6")(x + 3) * (1 / 6)
+
+
+@gs_op
+def softmax(input, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`."""
+    x = ir_ops.as_value(input)
+    return _op("softmax")(x, axis=int(axis) % builtins.max(x.ndim, 1))
+
+
+@gs_op
+def log_softmax(logits, axis=-1):
+    """log(softmax(logits)) along `axis`, computed stably."""
+    x = ir_ops.as_value(logits)
+    return _op("log_softmax")(x, axis=int(axis) % builtins.max(x.ndim, 1))
 
 
 # --------------------------------------------------------------------------- dropout
@@ -164,6 +179,15 @@ def _check_reduction(reduction) -> str:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return reduction
+
+
+@gs_op
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
+                                     reduction="mean"):
+    """Sigmoid cross entropy of logits `input` against `target`, optionally weighted;
+    reduction 'mean', 'sum' or 'none'."""
+    return _op("binary_cross_entropy_with_logits")(input, target, weight, pos_weight,
+                                                   reduction)
 
 
 @gs_op
@@ -267,5 +291,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return total if reduction == "sum" else total / (x.type.size // classes)
 
 
-__all__ = ["softplus", "silu", "gelu", "leaky_relu", "elu", "relu6", "hardswish", "dropout",
+__all__ = ["softplus", "silu", "gelu", "leaky_relu", "elu", "relu6", "hardswish", "softmax",
+           "log_softmax", "dropout", "binary_cross_entropy_with_logits",
            "mse_loss", "l1_loss", "nll_loss", "cross_entropy"]

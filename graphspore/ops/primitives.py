@@ -1,23 +1,23 @@
 """MindSpore's Primitive classes: `ops.Softmax(axis=-1)(x)`, `ops.Concat(1)((a, b))`, ...
 
-Split from `ops.py` (which re-exports everything here). A Primitive is built with its
+A Primitive is built with its
 attributes and called with its inputs, as in MindSpore. Each class is a `_Primitive` whose
 `apply(self, *inputs)` is graph code over the functional ops (`ops.softmax`, ...), wrapped by
 `gs_op`, so one object works eagerly (Tensors in and out) and inside compiled functions and
 Cells, where the frontend sees `__gs_op__` and calls it with IR values; instances may also be
 created inside `construct`. Stateless primitives (`ops.Exp()`, `ops.Mul()`) are made by
 `_stateless` from the functional op they forward to, instead of one hand-written class each.
-`ops.MatMul` and the reductions (`ops.ReduceSum`) in `ops.py` follow the same pattern.
+`ops.MatMul`, the reductions (`ops.ReduceSum`) and `ops.Gather` follow the same pattern.
 """
 from __future__ import annotations
 
-from . import ops as _ops, ops_array, ops_creation, ops_math, ops_nn
-from .eager import gs_op
-from .frontend import operators as methods
-from .frontend.operators import op as _op
-from .ir import ops as ir_ops
-from .ir.ops.shape import normalize_axis
-from .ir.types import DType
+from . import array, creation, elementwise, indexing, math as ops_math, nn as ops_nn
+from ..eager import gs_op
+from ..frontend import operators as methods
+from ..frontend.operators import op as _op
+from ..ir import ops as ir_ops
+from ..ir.ops.shape import normalize_axis
+from ..ir.types import DType
 
 
 class _Primitive:
@@ -41,58 +41,52 @@ def _stateless(name: str, function, doc: str) -> type:
 
 # ------------------------------------------------------------------------- stateless
 
-Sqrt = _stateless("Sqrt", _ops.sqrt, "`ops.Sqrt()(x)`: square root.")
+Sqrt = _stateless("Sqrt", elementwise.sqrt, "`ops.Sqrt()(x)`: square root.")
 Rsqrt = _stateless("Rsqrt", ops_math.rsqrt, "`ops.Rsqrt()(x)`: 1 / sqrt(x).")
-Exp = _stateless("Exp", _ops.exp, "`ops.Exp()(x)`: e**x.")
-Log = _stateless("Log", _ops.log, "`ops.Log()(x)`: natural logarithm.")
-Sigmoid = _stateless("Sigmoid", _ops.sigmoid, "`ops.Sigmoid()(x)`: 1 / (1 + exp(-x)).")
-Tanh = _stateless("Tanh", _ops.tanh, "`ops.Tanh()(x)`: hyperbolic tangent.")
-Sin = _stateless("Sin", _ops.sin, "`ops.Sin()(x)`: sine.")
-Cos = _stateless("Cos", _ops.cos, "`ops.Cos()(x)`: cosine.")
-ReLU = _stateless("ReLU", _ops.relu, "`ops.ReLU()(x)`: max(x, 0).")
+Exp = _stateless("Exp", elementwise.exp, "`ops.Exp()(x)`: e**x.")
+Log = _stateless("Log", elementwise.log, "`ops.Log()(x)`: natural logarithm.")
+Sigmoid = _stateless("Sigmoid", elementwise.sigmoid, "`ops.Sigmoid()(x)`: 1 / (1 + exp(-x)).")
+Tanh = _stateless("Tanh", elementwise.tanh, "`ops.Tanh()(x)`: hyperbolic tangent.")
+Sin = _stateless("Sin", elementwise.sin, "`ops.Sin()(x)`: sine.")
+Cos = _stateless("Cos", elementwise.cos, "`ops.Cos()(x)`: cosine.")
+ReLU = _stateless("ReLU", elementwise.relu, "`ops.ReLU()(x)`: max(x, 0).")
 ReLU6 = _stateless("ReLU6", ops_nn.relu6, "`ops.ReLU6()(x)`: min(max(x, 0), 6).")
 Erf = _stateless("Erf", ops_math.erf, "`ops.Erf()(x)`: the error function.")
-Neg = _stateless("Neg", _ops.neg, "`ops.Neg()(x)`: -x.")
-Abs = _stateless("Abs", _ops.abs, "`ops.Abs()(x)`: |x|.")
-Square = _stateless("Square", _ops.square, "`ops.Square()(x)`: x * x.")
-Floor = _stateless("Floor", _ops.floor, "`ops.Floor()(x)`: round down.")
-Mul = _stateless("Mul", _ops.mul, "`ops.Mul()(x, y)`: x * y, broadcast.")
-Add = _stateless("Add", _ops.add, "`ops.Add()(x, y)`: x + y, broadcast.")
-Sub = _stateless("Sub", _ops.sub, "`ops.Sub()(x, y)`: x - y, broadcast.")
-Div = _stateless("Div", _ops.true_divide, "`ops.Div()(x, y)`: x / y (true division).")
-RealDiv = _stateless("RealDiv", _ops.true_divide, "`ops.RealDiv()(x, y)`: x / y.")
-Pow = _stateless("Pow", _ops.pow, "`ops.Pow()(x, y)`: x ** y.")
-Maximum = _stateless("Maximum", _ops.maximum, "`ops.Maximum()(x, y)`: elementwise maximum.")
-Minimum = _stateless("Minimum", _ops.minimum, "`ops.Minimum()(x, y)`: elementwise minimum.")
-Equal = _stateless("Equal", _ops.equal, "`ops.Equal()(x, y)`: x == y (bool).")
-Greater = _stateless("Greater", _ops.greater, "`ops.Greater()(x, y)`: x > y (bool).")
-Less = _stateless("Less", _ops.less, "`ops.Less()(x, y)`: x < y (bool).")
-Select = _stateless("Select", _ops.select, "`ops.Select()(cond, x, y)`: x where cond, else y.")
-Cast = _stateless("Cast", _ops.cast, "`ops.Cast()(x, dtype)`: x converted to dtype.")
-Reshape = _stateless("Reshape", _ops.reshape, "`ops.Reshape()(x, shape)`: a new shape.")
-Transpose = _stateless("Transpose", _ops.transpose, "`ops.Transpose()(x, perm)`: permute axes.")
-ExpandDims = _stateless("ExpandDims", _ops.expand_dims,
+Neg = _stateless("Neg", elementwise.neg, "`ops.Neg()(x)`: -x.")
+Abs = _stateless("Abs", elementwise.abs, "`ops.Abs()(x)`: |x|.")
+Square = _stateless("Square", elementwise.square, "`ops.Square()(x)`: x * x.")
+Floor = _stateless("Floor", elementwise.floor, "`ops.Floor()(x)`: round down.")
+Mul = _stateless("Mul", elementwise.mul, "`ops.Mul()(x, y)`: x * y, broadcast.")
+Add = _stateless("Add", elementwise.add, "`ops.Add()(x, y)`: x + y, broadcast.")
+Sub = _stateless("Sub", elementwise.sub, "`ops.Sub()(x, y)`: x - y, broadcast.")
+Div = _stateless("Div", elementwise.true_divide, "`ops.Div()(x, y)`: x / y (true division).")
+RealDiv = _stateless("RealDiv", elementwise.true_divide, "`ops.RealDiv()(x, y)`: x / y.")
+Pow = _stateless("Pow", elementwise.pow, "`ops.Pow()(x, y)`: x ** y.")
+Maximum = _stateless("Maximum", elementwise.maximum, "`ops.Maximum()(x, y)`: elementwise maximum.")
+Minimum = _stateless("Minimum", elementwise.minimum, "`ops.Minimum()(x, y)`: elementwise minimum.")
+Equal = _stateless("Equal", elementwise.equal, "`ops.Equal()(x, y)`: x == y (bool).")
+Greater = _stateless("Greater", elementwise.greater, "`ops.Greater()(x, y)`: x > y (bool).")
+Less = _stateless("Less", elementwise.less, "`ops.Less()(x, y)`: x < y (bool).")
+Select = _stateless("Select", elementwise.select, "`ops.Select()(cond, x, y)`: x where cond, else y.")
+Cast = _stateless("Cast", elementwise.cast, "`ops.Cast()(x, dtype)`: x converted to dtype.")
+Reshape = _stateless("Reshape", array.reshape, "`ops.Reshape()(x, shape)`: a new shape.")
+Transpose = _stateless("Transpose", array.transpose, "`ops.Transpose()(x, perm)`: permute axes.")
+ExpandDims = _stateless("ExpandDims", array.expand_dims,
                         "`ops.ExpandDims()(x, axis)`: insert a unit axis.")
-Tile = _stateless("Tile", ops_array.tile, "`ops.Tile()(x, dims)`: repeat x as whole blocks.")
-Zeros = _stateless("Zeros", ops_creation.zeros, "`ops.Zeros()(shape, dtype)`: zeros.")
-Ones = _stateless("Ones", ops_creation.ones, "`ops.Ones()(shape, dtype)`: ones.")
-Fill = _stateless("Fill", ops_creation.fill, "`ops.Fill()(dtype, shape, value)`: a constant.")
-ZerosLike = _stateless("ZerosLike", ops_creation.zeros_like,
+Tile = _stateless("Tile", array.tile, "`ops.Tile()(x, dims)`: repeat x as whole blocks.")
+Zeros = _stateless("Zeros", creation.zeros, "`ops.Zeros()(shape, dtype)`: zeros.")
+Ones = _stateless("Ones", creation.ones, "`ops.Ones()(shape, dtype)`: ones.")
+Fill = _stateless("Fill", creation.fill, "`ops.Fill()(dtype, shape, value)`: a constant.")
+ZerosLike = _stateless("ZerosLike", creation.zeros_like,
                        "`ops.ZerosLike()(x)`: zeros of x's shape and dtype.")
-OnesLike = _stateless("OnesLike", ops_creation.ones_like,
+OnesLike = _stateless("OnesLike", creation.ones_like,
                       "`ops.OnesLike()(x)`: ones of x's shape and dtype.")
-AddN = _stateless("AddN", ops_array.addn, "`ops.AddN()(tensors)`: their elementwise sum.")
+AddN = _stateless("AddN", array.addn, "`ops.AddN()(tensors)`: their elementwise sum.")
 
 
-@gs_op
-def size(input_x):
-    """The number of elements of a tensor, as a Python int."""
-    return ir_ops.as_value(input_x).type.size
-
-
-Shape = _stateless("Shape", _ops.shape, "`ops.Shape()(x)`: the static shape, a tuple of ints.")
-Rank = _stateless("Rank", _ops.rank, "`ops.Rank()(x)`: the number of axes, an int.")
-Size = _stateless("Size", size, "`ops.Size()(x)`: the number of elements, an int.")
+Shape = _stateless("Shape", array.shape, "`ops.Shape()(x)`: the static shape, a tuple of ints.")
+Rank = _stateless("Rank", array.rank, "`ops.Rank()(x)`: the number of axes, an int.")
+Size = _stateless("Size", array.size, "`ops.Size()(x)`: the number of elements, an int.")
 
 
 # ------------------------------------------------------------------- with attributes
@@ -118,7 +112,7 @@ class LogSoftmax(_Primitive):
         self.axis = int(axis)
 
     def apply(self, x):
-        return _ops.log_softmax(x, self.axis)
+        return ops_nn.log_softmax(x, self.axis)
 
 
 class Concat(_Primitive):
@@ -128,7 +122,7 @@ class Concat(_Primitive):
         self.axis = int(axis)
 
     def apply(self, tensors):
-        return _ops.concat(tensors, self.axis)
+        return array.concat(tensors, self.axis)
 
 
 class Stack(_Primitive):
@@ -138,7 +132,7 @@ class Stack(_Primitive):
         self.axis = int(axis)
 
     def apply(self, tensors):
-        return _ops.stack(tensors, self.axis)
+        return array.stack(tensors, self.axis)
 
 
 class Squeeze(_Primitive):
@@ -148,7 +142,7 @@ class Squeeze(_Primitive):
         self.axis = axis
 
     def apply(self, x):
-        return _ops.squeeze(x, None if self.axis == () else self.axis)
+        return array.squeeze(x, None if self.axis == () else self.axis)
 
 
 class OneHot(_Primitive):
@@ -159,7 +153,7 @@ class OneHot(_Primitive):
         self.axis = int(axis)
 
     def apply(self, indices, depth, on_value, off_value):
-        return ops_creation.one_hot(indices, depth, on_value, off_value, self.axis)
+        return creation.one_hot(indices, depth, on_value, off_value, self.axis)
 
 
 class Argmax(_Primitive):
@@ -184,7 +178,7 @@ class ArgMaxWithValue(_Primitive):
         self.axis, self.keep_dims = int(axis), bool(keep_dims)
 
     def apply(self, x):
-        values, index = _ops.max(x, self.axis, self.keep_dims)
+        values, index = ops_math.max(x, self.axis, self.keep_dims)
         return index, values
 
 
@@ -233,9 +227,78 @@ class LayerNorm(_Primitive):
         return y * gamma + beta, mean, variance
 
 
+# ------------------------------------------------- products, reductions, gathers
+
+class MatMul:
+    """MindSpore's `ops.MatMul(transpose_a=False, transpose_b=False)`: a rank-2 product that
+    reads its operands transposed (no copy; its gradient needs no transposes either)."""
+
+    __gs_op__ = True
+
+    def __init__(self, transpose_a=False, transpose_b=False):
+        self.transpose_a, self.transpose_b = bool(transpose_a), bool(transpose_b)
+        flags = dict(transpose_a=self.transpose_a, transpose_b=self.transpose_b)
+        self._apply = gs_op(lambda a, b: ir_ops.matmul(a, b, **flags))
+
+    def __call__(self, x, y):
+        return self._apply(x, y)
+
+
+class _Reduction:
+    """MindSpore's reduction Primitives: `ops.ReduceSum(keep_dims=False)(x, axis=())`,
+    where an empty `axis` means every axis."""
+
+    __gs_op__ = True
+    _function = None
+
+    def __init__(self, keep_dims=False):
+        self.keep_dims = bool(keep_dims)
+
+    def __call__(self, x, axis=()):
+        return type(self)._function(x, None if axis == () else axis, self.keep_dims)
+
+
+class ReduceSum(_Reduction):
+    _function = staticmethod(ops_math.sum)
+
+
+class ReduceMean(_Reduction):
+    _function = staticmethod(ops_math.mean)
+
+
+class ReduceMax(_Reduction):
+    _function = staticmethod(ops_math.amax)
+
+
+class ReduceMin(_Reduction):
+    _function = staticmethod(ops_math.amin)
+
+
+class Gather:
+    """MindSpore's `ops.Gather(batch_dims=0)`: `Gather()(input_params, input_indices, axis)`."""
+
+    __gs_op__ = True
+
+    def __init__(self, batch_dims=0):
+        self.batch_dims = int(batch_dims)
+
+    def __call__(self, input_params, input_indices, axis):
+        return indexing.gather(input_params, input_indices, axis, self.batch_dims)
+
+
+class GatherD:
+    """MindSpore's `ops.GatherD()`: `GatherD()(x, dim, index)`, the same as gather_elements."""
+
+    __gs_op__ = True
+
+    def __call__(self, x, dim, index):
+        return indexing.gather_elements(x, dim, index)
+
+
 __all__ = ["Sqrt", "Rsqrt", "Exp", "Log", "Sigmoid", "Tanh", "Sin", "Cos", "ReLU", "ReLU6", "Erf", "Neg",
            "Abs", "Square", "Floor", "Mul", "Add", "Sub", "Div", "RealDiv", "Pow", "Maximum",
            "Minimum", "Equal", "Greater", "Less", "Select", "Cast", "Reshape", "Transpose",
            "ExpandDims", "Tile", "Zeros", "Ones", "Fill", "ZerosLike", "OnesLike", "AddN",
-           "size", "Shape", "Rank", "Size", "Softmax", "LogSoftmax", "Concat", "Stack",
-           "Squeeze", "OneHot", "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm"]
+           "Shape", "Rank", "Size", "Softmax", "LogSoftmax", "Concat", "Stack",
+           "Squeeze", "OneHot", "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
+           "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD"]

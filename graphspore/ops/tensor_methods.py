@@ -8,9 +8,9 @@ one thing in both modes.
 """
 from __future__ import annotations
 
-from . import ops
-from .frontend import operators as methods
-from .tensor_type import Tensor, _method
+from . import array, elementwise, math, nn
+from ..frontend import operators as methods
+from ..tensor_type import Tensor, _method
 
 FORWARDED = ("std", "var", "prod", "cumsum", "tile", "round", "isnan", "isinf", "isfinite",
              "norm", "split", "narrow", "masked_fill", "repeat_interleave", "floor", "neg",
@@ -20,6 +20,8 @@ FORWARDED = ("std", "var", "prod", "cumsum", "tile", "round", "isnan", "isinf", 
              "amax", "amin")
 
 
+_FUNCTIONS = {name: getattr(module, name) for module in (array, elementwise, math, nn)
+              for name in module.__all__}
 VARARGS = ("permute",)      # Tensor.permute(1, 0) and Tensor.permute((1, 0)); ops takes a tuple
 
 
@@ -41,7 +43,7 @@ def register() -> None:
         if name in methods.TENSOR_METHODS or hasattr(Tensor, name):
             continue
         wrap = _forward_varargs if name in VARARGS else _forward
-        methods.TENSOR_METHODS[name] = wrap(getattr(ops, name))
+        methods.TENSOR_METHODS[name] = wrap(_FUNCTIONS[name])
         setattr(Tensor, name, _method(name))
 
 

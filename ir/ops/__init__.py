@@ -1,9 +1,11 @@
 """The op registry: one `OpDef` per primitive, holding its type rule, numpy reference and VJP.
 
-An `OpDef` is also the function that emits it: `ir.ops.exp(x)` appends `gs.exp` to the current
-builder (or runs it eagerly). Python numbers given as operands become constants, with MindSpore's
-weak-typing promotion applied by the op's `prepare` step. Lowerings live in `codegen/`, keyed by
-the same name. The registry is complete once this package is imported.
+An `OpDef` (ir/ops/opdef.py) is also the function that emits it: `ir.ops.exp(x)` appends
+`gs.exp` to the current builder (or runs it eagerly). Primitives are defined by concept in
+`source.py`, `elementwise.py`, `reduce.py`, `shape.py`, `linalg.py` and `indexing.py`, each
+importing only `opdef.py` and the modules below it; composites (built from primitives) live in
+`composite/`. Lowerings live in `codegen/`, keyed by the same name. This package only
+re-exports: the registry `OPS` is complete once it is imported.
 
 VJP rules have the signature `vjp(g, out, *xs, **attrs) -> tuple[Value | None, ...]`: one entry
 per operand, None for "no gradient". They are graph code in the same ops, so autodiff applies to
@@ -12,129 +14,19 @@ autodiff pass sums it back to the operand's shape (`unbroadcast`) once, for all 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import numpy as np
-
-from ..core import Value, current_builder, eager_value, EagerBuilder
-from ..types import DType, TensorType, promote, promote_weak, scalar_dtype
-
-# Group sets (compare tinygrad's GroupOp): what codegen and passes dispatch on.
-ELEMENTWISE = "elementwise"   # pure per-element map over broadcast operands
-UNARY = "unary"
-BINARY = "binary"
-COMPARE = "compare"
-REDUCE = "reduce"
-MOVEMENT = "movement"         # reshape/transpose/broadcast/slice/concat/pad
-LINALG = "linalg"
-SOURCE = "source"             # constant, iota: no operands
-NONDIFF = "nondiff"           # no gradient flows through (compare, argmax, cast to int)
-
-
-@dataclass(frozen=True, slots=True)
-class OpDef:
-    """A primitive: `name` as printed (`gs.mul`), `infer(*types, **attrs) -> TensorType`
-    (raises ValueError/TypeError with what was expected and found), `reference(*arrays,
-    **attrs) -> ndarray`, `vjp` (None: not differentiable), its groups and a one-line doc with
-    a printed example. Calling it emits the op: `prepare(*operands, **attrs)` turns Python
-    numbers and mixed dtypes into Values first."""
-
-    name: str
-    infer: Callable[..., TensorType]
-    reference: Callable[..., np.ndarray]
-    vjp: Callable[..., tuple] | None = None
-    groups: frozenset = field(default_factory=frozenset)
-    doc: str = ""
-    prepare: Callable[..., tuple] | None = None
-
-    def __call__(self, *operands, **attrs) -> Value:
-        if self.prepare is not None:
-            operands = self.prepare(*operands)
-        return current_builder().add_op(self.name, operands, attrs)
-
-    @property
-    def short_name(self) -> str:
-        return self.name.split(".", 1)[1]
-
-
-OPS: dict[str, OpDef] = {}
-
-
-def register(opdef: OpDef) -> OpDef:
-    if opdef.name in OPS:
-        raise ValueError(f"op {opdef.name} registered twice")
-    OPS[opdef.name] = opdef
-    return opdef
-
-
-def in_group(name: str, group: str) -> bool:
-    return group in OPS[name].groups
-
-
-# ---------------------------------------------------------------- operands and constants
-
-def constant(value, dtype: DType | None = None) -> Value:
-    """A constant value (`gs.constant`); Python numbers default to their kind's dtype."""
-    array = np.asarray(value, dtype=(dtype.np if dtype else None))
-    if dtype is None:
-        if array.dtype == np.float64 and not isinstance(value, np.ndarray):
-            array = array.astype(np.float32)          # Python float -> float32
-        array = array.astype(DType.from_numpy(array.dtype).np)
-    return _constant(array)
-
-
-def as_value(x, like: DType | None = None) -> Value:
-    """A Value for `x`: Values pass through; numbers become constants of dtype `like`
-    (weakly typed) or of their default dtype; arrays become constants."""
-    if isinstance(x, Value):
-        return x
-    if hasattr(x, "__gs_value__"):
-        return x.__gs_value__()
-    if isinstance(x, (bool, int, float, np.number, np.bool_)) and like is not None:
-        return constant(x, promote_weak(like, x))
-    return constant(x)
-
-
-def is_number(x) -> bool:
-    return isinstance(x, (bool, int, float, np.number, np.bool_))
-
-
-def promote_operands(*xs, to_float: bool = False) -> tuple[Value, ...]:
-    """Bring operands to one dtype (tensors promote strongly, numbers weakly), inserting casts.
-
-    `to_float` makes integer/bool results float32 (true division, exp of an int tensor...).
-    """
-    tensors = [x for x in xs if not is_number(x)]
-    tensors = [as_value(x) for x in tensors]
-    if tensors:
-        dtype = tensors[0].dtype
-        for t in tensors[1:]:
-            dtype = promote(dtype, t.dtype)
-        for x in xs:
-            if is_number(x):
-                dtype = promote_weak(dtype, x)
-    else:
-        dtype = scalar_dtype(xs[0])
-        for x in xs[1:]:
-            dtype = promote(dtype, scalar_dtype(x))
-    if to_float and not dtype.is_float:
-        dtype = DType.f32
-    out = []
-    for x in xs:
-        v = constant(x, dtype) if is_number(x) else as_value(x)
-        out.append(v if v.dtype is dtype else cast(v, dtype=dtype))
-    return tuple(out)
-
-
-from .source import _constant, iota  # noqa: E402  (source ops need the helpers above)
-from .elementwise import *  # noqa: E402,F401,F403
-from .reduce import *  # noqa: E402,F401,F403
-from .shape import *  # noqa: E402,F401,F403
-from .linalg import *  # noqa: E402,F401,F403
-from .indexing import *  # noqa: E402,F401,F403
-from .indexing import INDEXING  # noqa: E402  (group of gather, gather_elements, scatter_add)
-from .elementwise import cast  # noqa: E402  (used by promote_operands)
+from ..core import Value
+from .opdef import (OpDef, OPS, register, in_group, constant, as_value, is_number,  # noqa: F401
+                    promote_operands, ELEMENTWISE, UNARY, BINARY, COMPARE, REDUCE, MOVEMENT,
+                    LINALG, SOURCE, NONDIFF)
+from .source import iota  # noqa: F401
+from .elementwise import *  # noqa: F401,F403
+from .reduce import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .indexing import INDEXING  # noqa: F401  (group of gather, gather_elements, scatter_add)
+from .reduce import reduce_sum
+from .shape import reshape
 
 
 def unbroadcast(g: Value, shape: tuple[int, ...]) -> Value:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core import Value
 from ..types import DType, broadcast_shapes
-from . import as_value, constant, promote_operands, is_number
+from .opdef import as_value, constant, promote_operands, is_number
 from .elementwise import (abs, cast, div, equal, exp, greater, less_equal, log, logical_not,
                           maximum, minimum, neg, relu, select, stop_gradient, sub)
 from .reduce import reduce_max, reduce_sum

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import DType, TensorType, broadcast_shapes
-from . import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY, COMPARE,
+from .opdef import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY, COMPARE,
                NONDIFF)
 
 __all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "abs",

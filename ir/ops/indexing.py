@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core import Value
 from ..types import DType, TensorType
-from . import register, as_value, constant, promote_operands
+from .opdef import register, as_value, constant, promote_operands
 from .elementwise import cast, greater_equal, less, logical_and, select
 from .shape import AttrOpDef, broadcast_to, normalize_axis, reshape
 from .source import iota

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import TensorType
-from . import register, promote_operands, LINALG
+from .opdef import register, promote_operands, LINALG
 from .shape import AttrOpDef
 
 __all__ = ["matmul"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core import Value
 from ..types import DType, TensorType
-from . import register, as_value, REDUCE, NONDIFF
+from .opdef import register, as_value, REDUCE, NONDIFF
 from .elementwise import cast, equal
 from .shape import AttrOpDef, normalize_axes, normalize_axis, reshape, broadcast_to
 

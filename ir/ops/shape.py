@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import current_builder, Value
 from ..types import TensorType
-from . import OpDef, register, as_value, promote_operands, MOVEMENT
+from .opdef import OpDef, register, as_value, promote_operands, MOVEMENT
 
 __all__ = ["reshape", "broadcast_to", "transpose", "slice", "pad", "concat"]
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..core import current_builder, Value
 from ..types import DType, TensorType
-from . import OpDef, register, SOURCE
+from .opdef import OpDef, register, SOURCE
 
 
 def _infer_constant(*, value: np.ndarray) -> TensorType:
@@ -16,11 +16,6 @@ constant_op = register(OpDef(
     "gs.constant", _infer_constant, lambda *, value: value, None, frozenset({SOURCE}),
     doc='A literal tensor. `%c = "gs.constant"() {value = dense<1.0> : tensor<f32>} : '
         '() -> tensor<f32>`'))
-
-
-def _constant(array: np.ndarray) -> Value:
-    """Emit a constant holding `array` (already of a supported dtype)."""
-    return current_builder().add_op("gs.constant", (), {"value": np.array(array)})
 
 
 def _infer_iota(*, shape: tuple, axis: int, dtype: DType) -> TensorType:

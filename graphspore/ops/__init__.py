@@ -1,0 +1,28 @@
+"""`mindspore.ops`: MindSpore's functional API and Primitive classes, one module per concept.
+
+    elementwise  arithmetic, comparisons, logic, select, cast, clamp
+    math         reductions, matrix products, rounding, erf, statistics, norms, scans, top-k
+    array        shapes (reshape, transpose, concat, pad, ...), tiling, splitting, grids
+    nn           activations, softmax, dropout, losses
+    creation     ones/zeros/full/arange, one_hot, assign
+    random       host random draws (randn, rand, uniform, ...)
+    indexing     gather, gather_elements, tensor_scatter_add
+    primitives   the Primitive classes (`ops.Add()`, `ops.Softmax(axis)`, `ops.MatMul`, ...)
+
+This package only re-exports: every name comes from exactly one module (each module's
+`__all__`; tests/test_ops_layout.py checks that no two modules export one name), so the
+order of the imports below does not matter.
+"""
+from . import array, creation, elementwise, indexing, math, nn, primitives, random
+from .array import *  # noqa: F401,F403
+from .creation import *  # noqa: F401,F403
+from .elementwise import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .math import *  # noqa: F401,F403
+from .nn import *  # noqa: F401,F403
+from .primitives import *  # noqa: F401,F403
+from .random import *  # noqa: F401,F403
+from . import tensor_methods  # noqa: F401,E402  (x.std(), x.cumsum(), ...; see its docstring)
+
+__all__ = [*array.__all__, *creation.__all__, *elementwise.__all__, *indexing.__all__,
+           *math.__all__, *nn.__all__, *primitives.__all__, *random.__all__]
