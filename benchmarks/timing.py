@@ -49,6 +49,41 @@ def measure_pair(ours, reference, rounds: int = 15, budget_s: float = 0.1,
     return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)
 
 
+def measure_rounds(candidates: dict, rounds: int = 9, budget_s: float = 0.05,
+                   settle_s: float = 0.0) -> dict:
+    """Median seconds per call of each candidate (name -> fn), all timed in the same
+    interleaved rounds (A B C A B C ...), so drifting load on a shared machine hits them alike;
+    ``result[name]`` is the median over rounds, ``result[(a, b)]`` the median per-round time
+    ratio a / b for every pair."""
+    for fn in candidates.values():
+        fn()
+    counts = {name: _calibrate(fn, budget_s) for name, fn in candidates.items()}
+    times = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            if settle_s:
+                time.sleep(settle_s)
+                fn()
+            start = time.perf_counter()
+            for _ in range(counts[name]):
+                fn()
+            times[name].append((time.perf_counter() - start) / counts[name])
+    result = {name: statistics.median(samples) for name, samples in times.items()}
+    for a in candidates:
+        for b in candidates:
+            result[(a, b)] = statistics.median(x / y for x, y in zip(times[a], times[b]))
+    return result
+
+
+def optional_torch():
+    """torch if installed (benchmarks only; never a dependency of graphspore), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 def _calibrate(fn, budget_s: float) -> int:
     number = 1
     while True:

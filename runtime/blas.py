@@ -11,7 +11,7 @@ thread pool, and OpenBLAS workers spin for a while after each call. Measured on 
 f32 256^3: scipy-openblas 1 thread 68-85 GFLOP/s, 2 threads 106; numpy 119-122. But alternating
 one compiled product with one numpy product (what tests, the reference interpreter and eager
 mode do all the time) took 0.73-0.81 ms per pair with 1 thread and 8-16 ms with 2 threads:
-the two spinning pools starve each other. The default is still all cores, as numpy does, since
+the two spinning pools starve each other. The default is every CPU in the process' affinity mask, since
 only products above ``codegen.matmul.TILES_MAX_FMAS`` reach BLAS and those scale with cores;
 set ``GRAPHSPORE_BLAS_THREADS=1`` (or call :func:`set_num_threads`) for a program that
 alternates large numpy and graphspore products.
@@ -22,6 +22,8 @@ import os
 import threading
 
 import llvmlite.binding as llvm
+
+from .target import usable_cpus
 
 SYMBOLS = ("scipy_cblas_sgemm", "scipy_cblas_dgemm")
 _lock = threading.Lock()
@@ -67,7 +69,9 @@ def _load():
 
 
 def _default_threads():
-    """All cores, as numpy's own OpenBLAS uses: large GEMMs scale with them. A program that
+    """The CPUs this process may run on (its affinity mask, not ``os.cpu_count()``: a process
+    pinned to one core must not run two BLAS threads on it), capped at 8: large GEMMs scale
+    with them. A program that
     interleaves numpy and graphspore GEMMs can starve one pool with the other's spinning
     threads; GRAPHSPORE_BLAS_THREADS=1 avoids that."""
     requested = os.environ.get("GRAPHSPORE_BLAS_THREADS")
@@ -76,7 +80,7 @@ def _default_threads():
             return max(1, int(requested))
         except ValueError:
             pass
-    return max(1, min(os.cpu_count() or 1, 8))
+    return max(1, min(usable_cpus(), 8))
 
 
 def set_num_threads(count):

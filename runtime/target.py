@@ -12,6 +12,7 @@ the runtime calls :func:`add_function_attributes` on every module's text before 
 appends one ``attributes #N = { ... }`` group and references it from every ``define`` line.
 """
 
+import os
 import re
 import threading
 
@@ -63,6 +64,15 @@ class HostTarget:
     def __repr__(self):
         return (f"HostTarget(triple={self.triple!r}, cpu={self.cpu!r}, "
                 f"vector_width_bits={self.vector_width_bits})")
+
+
+def usable_cpus():
+    """How many CPUs this process may run on: ``os.sched_getaffinity`` (which respects
+    ``taskset``, cgroups' cpusets and containers), else ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def host():

@@ -78,7 +78,7 @@ import llvmlite.binding as llvm
 
 from . import engine
 from .llvm_lock import LLVM_LOCK, CompileError
-from .target import host
+from .target import host, usable_cpus
 
 SYMBOLS = ("gs_parallel_for",)
 MAX_DEFAULT_THREADS = 8
@@ -311,11 +311,7 @@ def default_num_threads():
             return max(1, int(requested))
         except ValueError:
             pass
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_DEFAULT_THREADS))
+    return max(1, min(usable_cpus(), MAX_DEFAULT_THREADS))
 
 
 def ensure_pool():

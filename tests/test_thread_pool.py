@@ -415,3 +415,21 @@ def test_fresh_process_binds_the_pool_on_demand(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity")
+def test_thread_counts_follow_the_affinity_mask_not_cpu_count():
+    """A process pinned to one CPU gets one pool thread and one BLAS thread, whatever
+    os.cpu_count() says (run in a child so this process' mask is untouched)."""
+    script = (
+        "import os\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from graphspore.runtime import blas, thread_pool\n"
+        "from graphspore.runtime.target import usable_cpus\n"
+        "print(usable_cpus(), thread_pool.default_num_threads(), blas._default_threads(),\n"
+        "      blas.get_num_threads() if blas.ensure_blas() else 1)\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GRAPHSPORE_NUM_THREADS", "GRAPHSPORE_BLAS_THREADS")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    assert out == ["1", "1", "1", "1"]
