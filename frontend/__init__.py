@@ -23,8 +23,8 @@ from .translate import Translator
 class Parsed:
     """A parsed function: the graph, how to rebuild the return value, the argument names.
 
-    `out_tree` mirrors the returned Python structure: an int indexes `graph.outputs`, a tuple or
-    list nests, None is None, and `("const", value)` is a Python constant returned as is.
+    `out_tree` mirrors the returned Python structure: an int indexes `graph.outputs`, a tuple,
+    list or dict nests, None is None, and `("const", value)` is a Python constant returned as is.
     """
 
     graph: Graph
@@ -58,12 +58,17 @@ def _input(builder: Builder, abstract, name: str):
         return builder.input(abstract, name)
     if isinstance(abstract, (tuple, list)) and _has_tensor(abstract):
         return type(abstract)(_input(builder, a, f"{name}_{i}") for i, a in enumerate(abstract))
+    if isinstance(abstract, dict) and _has_tensor(tuple(abstract.values())):
+        return {k: _input(builder, a, f"{name}_{k}" if str(k).isidentifier() else f"{name}_{i}")
+                for i, (k, a) in enumerate(abstract.items())}
     return abstract
 
 
 def _has_tensor(abstract) -> bool:
     if isinstance(abstract, TensorType):
         return True
+    if isinstance(abstract, dict):
+        return any(_has_tensor(a) for a in abstract.values())
     return isinstance(abstract, (tuple, list)) and any(_has_tensor(a) for a in abstract)
 
 
@@ -76,7 +81,9 @@ def _flatten(result, outputs: list[Value]):
         return None
     if isinstance(result, (tuple, list)):
         return type(result)(_flatten(r, outputs) for r in result)
-    if isinstance(result, (TensorMethod, dict)) or callable(result):
+    if isinstance(result, dict):
+        return {k: _flatten(r, outputs) for k, r in result.items()}
+    if isinstance(result, TensorMethod) or callable(result):
         raise GraphsporeError(f"a compiled function cannot return a {type(result).__name__}",
                               None, "return tensors, Python constants or tuples of them")
     return ("const", result)

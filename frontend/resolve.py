@@ -27,7 +27,9 @@ import numpy as np
 from ..ir import ops as ir_ops
 from ..ir.core import GraphsporeError, GraphsporeTypeError, Value
 from ..ir.types import DType
-from .operators import BUILTINS, BUILTIN_HINTS, TensorMethod, builtin_name
+from .builtins import GRAPH_BUILTINS as BUILTINS, iterable
+from .constants import construct_tensor
+from .operators import BUILTIN_HINTS, TensorMethod, builtin_name
 from .source import (Frame, FunctionSource, LookupFailure, Scope, SourceError,
                      function_source, local_names)
 
@@ -172,6 +174,10 @@ class Calls:
             return self._inline(node, fn.source, scope, fn.defaults, fn.kw_defaults,
                                 args, kwargs)
         is_class = isinstance(fn, type)
+        if is_class and getattr(fn, "__gs_tensor__", False) and not getattr(
+                fn, "__gs_parameter__", False):
+            return self._call_op(node, functools.partial(construct_tensor, fn), args, kwargs,
+                                 fn.__name__)
         if not is_class and getattr(fn, "__gs_cell__", False):
             construct = fn.construct            # inlined even when the Cell is library code
             if inspect.ismethod(construct) and isinstance(construct.__func__,
@@ -204,6 +210,15 @@ class Calls:
 
     def _call_builtin(self, node, name: str, fn, args, kwargs):
         impl = BUILTINS.get(name)
+        calling = getattr(self, f"builtin_{name}", None)
+        if calling is not None:
+            self.at(node)
+            try:
+                return self.imported(calling(node, *args, **kwargs))
+            except GraphsporeError:
+                raise
+            except (TypeError, ValueError, IndexError) as exc:
+                self.error(node, f"{name}(): {exc}", BUILTIN_HINTS.get(name))
         if name == "super":
             if args:
                 return self._call_foreign(node, fn, args, kwargs)
@@ -288,7 +303,9 @@ class Calls:
 class Binding:
     """The naming half of the translator: reading names, binding assignment targets and
     comprehension variables.
-    Expects `error`, `at`, `frame`, `eval`, `imported`, `unsupported` from the Translator."""
+    Expects `error`, `at`, `frame`, `eval`, `imported`, `unsupported` from the Translator,
+    and `store_item`/`store_attribute` (frontend/assign.py) for subscript and attribute
+    targets."""
 
     def expr_Name(self, node: ast.Name):
         try:
@@ -309,10 +326,7 @@ class Binding:
         elif isinstance(target, (ast.Tuple, ast.List)):
             self.unpack(target, value)
         elif isinstance(target, ast.Attribute):
-            self.error(target, f"assignment to the attribute '{target.attr}' is not "
-                               f"supported in a compiled function",
-                       "compute new values into local variables; to update a Parameter "
-                       "use ops.assign(param, value)")
+            self.store_attribute(target, value)
         elif isinstance(target, ast.Subscript):
             self.store_item(target, value)
         else:
@@ -333,16 +347,6 @@ class Binding:
                                f"{len(target.elts)} targets")
         for element, item in zip(target.elts, value):
             self.assign(element, item)
-
-    def store_item(self, target: ast.Subscript, value) -> None:
-        container, index = self.eval(target.value), self.eval(target.slice)
-        if isinstance(container, Value):
-            self.error(target, "tensors cannot be modified in place in a compiled function",
-                       "build a new tensor, e.g. with ops.select(mask, new, x)")
-        try:
-            container[index] = value
-        except Exception as exc:  # noqa: BLE001
-            self.error(target, f"item assignment failed: {type(exc).__name__}: {exc}")
 
     def local_function(self, node: ast.FunctionDef | ast.Lambda, name: str) -> LocalFunction:
         args = node.args
@@ -368,11 +372,14 @@ class Binding:
             out.append(make_item())
             return
         first = generators[0]
-        iterable = self.eval(first.iter)
-        if isinstance(iterable, Value):
-            self.error(first.iter, f"a comprehension over a tensor ({iterable.type}) is not "
-                                   f"supported", "iterate over range(x.shape[0]) and index")
-        for item in iterable:
+        items = self.eval(first.iter)
+        try:
+            items = iterable(items)
+            iter(items)
+        except TypeError as exc:
+            self.error(first.iter, str(exc) if isinstance(items, Value)
+                       else f"'{type(items).__name__}' object is not iterable")
+        for item in items:
             self.assign(first.target, self.imported(item))
             if all(self.truth(c, self.eval(c)) for c in first.ifs):
                 self._generate(node, generators[1:], make_item, out)

@@ -10,10 +10,14 @@ it, and every problem in the user's program is raised through `self.error(node, 
 from __future__ import annotations
 
 import ast
+import functools
 from typing import NoReturn
 
 from ..ir.core import Builder, GraphsporeError, Value
 from . import operators as tables
+from .assign import MISSING, Stores
+from .constants import COMPILE_TIME_METHODS
+from .builtins import CallingBuiltins, iterable as tensor_rows
 from .resolve import Binding, Calls, contains_value
 from .source import Frame, FunctionSource, Scope, is_framework_file, loc_of
 
@@ -34,7 +38,7 @@ class _Return:
 BREAK, CONTINUE = object(), object()
 
 
-class Translator(Calls, Binding):
+class Translator(Stores, CallingBuiltins, Calls, Binding):
     """Evaluates function bodies into `builder`; inlining nests activations (`frame`)."""
 
     def __init__(self, builder: Builder):
@@ -43,6 +47,7 @@ class Translator(Calls, Binding):
         self.site = None          # the user's call site while inside graphspore's own code
         self.depth = 0
         self.constants: dict = {}
+        self.overlay: dict = {}        # (id(obj), attribute) -> (obj, value) stored in graph
 
     # ------------------------------------------------------------------- plumbing
 
@@ -129,8 +134,6 @@ class Translator(Calls, Binding):
             self.assign(node.target, self.eval(node.value))
 
     def stmt_AugAssign(self, node: ast.AugAssign):
-        if isinstance(node.target, ast.Attribute):
-            self.assign(node.target, None)          # reports the attribute assignment
         current = self.eval(node.target)            # the evaluator ignores Store contexts
         self.assign(node.target, self.binary(node, node.op, current, self.eval(node.value)))
 
@@ -140,14 +143,11 @@ class Translator(Calls, Binding):
 
     def stmt_For(self, node: ast.For):
         iterable = self.eval(node.iter)
-        if isinstance(iterable, Value):
-            self.error(node.iter, f"a for loop over a tensor ({iterable.type}) is not "
-                                  f"supported: loops are unrolled while parsing",
-                       "loop over range(x.shape[0]) and index x[i], or use a tensor op")
         try:
-            items = iter(iterable)
-        except TypeError:
-            self.error(node.iter, f"'{type(iterable).__name__}' object is not iterable")
+            items = iter(tensor_rows(iterable))      # a tensor: its rows, unrolled
+        except TypeError as exc:
+            self.error(node.iter, str(exc) if isinstance(iterable, Value)
+                       else f"'{type(iterable).__name__}' object is not iterable")
         for count, item in enumerate(items):
             if count >= MAX_ITERATIONS:
                 self.error(node, f"the loop ran more than {MAX_ITERATIONS} iterations while "
@@ -216,8 +216,13 @@ class Translator(Calls, Binding):
                 return tables.TENSOR_METHODS[name](obj)
             if name in tables.TENSOR_METHODS:
                 return tables.TensorMethod(name, obj)
+            if name in COMPILE_TIME_METHODS:
+                return functools.partial(COMPILE_TIME_METHODS[name], obj)
             self.error(node, f"tensors have no attribute or method '{name}' in a compiled "
                              f"function", "supported: " + ", ".join(sorted(tables.TENSOR_METHODS)))
+        stored = self.read_overlay(obj, name)
+        if stored is not MISSING:
+            return stored
         try:
             value = getattr(obj, name)
         except Exception as exc:  # noqa: BLE001  (AttributeError or a failing property)

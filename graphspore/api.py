@@ -306,6 +306,8 @@ def _flat_outputs(tree) -> list[int]:
         return [tree]
     if type(tree) is tuple and len(tree) == 2 and tree[0] == "const":
         return []
+    if type(tree) is dict:
+        tree = tuple(tree.values())
     return [i for t in tree for i in _flat_outputs(t)]
 
 
@@ -314,6 +316,8 @@ def _renumber(tree, mapping):
         return mapping[tree]
     if tree is None or (type(tree) is tuple and len(tree) == 2 and tree[0] == "const"):
         return tree
+    if type(tree) is dict:
+        return {k: _renumber(t, mapping) for k, t in tree.items()}
     items = [_renumber(t, mapping) for t in tree]
     return items if type(tree) is list else tuple(items)
 
@@ -330,6 +334,8 @@ def abstract_of(x):
         return x.type
     if isinstance(x, (tuple, list)):
         return tuple(abstract_of(v) for v in x)
+    if isinstance(x, dict):
+        return {k: abstract_of(v) for k, v in x.items()}
     return abstract(x, "argument")
 
 
@@ -341,6 +347,8 @@ def tensor_values(args) -> list:
             out.append(a)
         elif isinstance(a, (tuple, list)):
             out.extend(tensor_values(a))
+        elif isinstance(a, dict):
+            out.extend(tensor_values(tuple(a.values())))
     return out
 
 
@@ -349,6 +357,8 @@ def rebuild_values(tree, outs):
         return outs[tree]
     if tree is None or (type(tree) is tuple and len(tree) == 2 and tree[0] == "const"):
         return None if tree is None else tree[1]
+    if type(tree) is dict:
+        return {k: rebuild_values(t, outs) for k, t in tree.items()}
     items = [rebuild_values(t, outs) for t in tree]
     return items if type(tree) is list else tuple(items)
 

@@ -117,6 +117,8 @@ def rebuild(tree, outputs: list, wrap) -> Any:
         return tree[1]
     if type(tree) is list:
         return [rebuild(t, outputs, wrap) for t in tree]
+    if type(tree) is dict:
+        return {k: rebuild(t, outputs, wrap) for k, t in tree.items()}
     return tuple(rebuild(t, outputs, wrap) for t in tree)
 
 

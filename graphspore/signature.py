@@ -1,7 +1,8 @@
 """Abstract signatures of calls: what a compiled graph is specialised to, and the cache key.
 
-A Tensor argument becomes its `TensorType`; Python numbers, strings, None and tuples of them
-are part of the signature by value (they are folded while parsing).
+A Tensor argument becomes its `TensorType`; Python numbers, strings, None and tuples, lists
+and dicts of them are part of the signature by value (they are folded while parsing);
+functions, Cells and Primitives by identity (the graph inlines that very object).
 """
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ def abstract(value, where: str):
         return value
     if isinstance(value, (tuple, list)):
         return tuple(abstract(v, where) for v in value)
+    if isinstance(value, dict):
+        return {k: abstract(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if callable(value) or isinstance(value, DType) or hasattr(value, "ir_dtype"):
+        return value              # functions, Cells, Primitives, dtypes: used while parsing
     raise TypeError(f"{where}: unsupported argument type {type(value).__name__}; expected a "
-                    f"Tensor, a Python number, a string, None or a tuple of them")
+                    f"Tensor, a Python number, a string, None, a function, Cell or Primitive, "
+                    f"or a tuple, list or dict of them")
 
 
 def cache_key(args: tuple, kwargs: dict) -> tuple:
@@ -35,12 +41,17 @@ def cache_key(args: tuple, kwargs: dict) -> tuple:
             key.append((a.shape, a.dtype, "np"))
         elif isinstance(a, (tuple, list)):
             key.append((type(a), cache_key(tuple(a), {})))
+        elif isinstance(a, dict):
+            key.append((dict, tuple(a), cache_key(tuple(a.values()), {})))
         elif isinstance(a, (float, np.floating)):
             # by bits: NaN != NaN would miss the cache on every call, and 0.0 == -0.0 would
             # reuse a graph folded with the other zero's sign
             key.append((type(a), float(a).hex()))
-        else:
+        elif isinstance(a, (bool, int, str, np.integer, np.bool_)) or a is None:
             key.append((type(a), a))
+        else:
+            # functions, Cells, Primitives: the graph inlines this very object
+            key.append((type(a), _Identity(a)))
     if kwargs:
         key.append(tuple(sorted((k, cache_key((v,), {})) for k, v in kwargs.items())))
     return tuple(key)
@@ -57,7 +68,25 @@ def flatten_tensors(args) -> list:
             out.append(a)
         elif isinstance(a, (tuple, list)):
             out.extend(flatten_tensors(a))
+        elif isinstance(a, dict):
+            out.extend(flatten_tensors(tuple(a.values())))
     return out
+
+
+class _Identity:
+    """A cache-key part equal only to itself for the same object (no user __eq__/__hash__:
+    a Cell or Primitive is one graph per instance, as MindSpore compiles them)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return type(other) is _Identity and other.obj is self.obj
 
 
 def check_differentiable(t: TensorType, what: str) -> None:

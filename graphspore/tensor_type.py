@@ -17,6 +17,7 @@ import numpy as np
 from . import dtype as mstype
 from .eager import gs_op
 from .frontend import operators as methods
+from .frontend.builtins import register_tensor_class
 from .ir.core import Value, eager_value
 from .ir.types import DType, TensorType
 from .tensor_repr import format_values
@@ -388,5 +389,7 @@ class Parameter(Tensor):
         return (Parameter, (Tensor._from_array(self._array.copy()), self.name,
                             self.requires_grad))
 
+
+register_tensor_class(Tensor)        # type(x) of a tensor inside a compiled function
 
 __all__ = ["Tensor", "Parameter", "tensor", "gs_op", "format_values", "aligned_empty", "aligned_copy"]

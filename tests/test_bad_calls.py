@@ -240,8 +240,14 @@ def test_arbitrary_object_argument_is_a_clear_type_error():
         axpy(t([1.0]), object())
 
 
-def test_dict_argument_is_a_clear_type_error():
-    with pytest.raises(TypeError, match=r"argument 1: unsupported argument type dict"):
+def test_set_argument_is_a_clear_type_error():
+    with pytest.raises(TypeError, match=r"argument 1: unsupported argument type set"):
+        axpy(t([1.0]), {"a", "b"})
+
+
+def test_dict_argument_used_as_a_number_names_the_operands():
+    with pytest.raises(GraphsporeError, match=r"unsupported operand types for '\+': tensor "
+                                              r"\(tensor<1xf32>\) and dict"):
         axpy(t([1.0]), {"a": 1})
 
 
