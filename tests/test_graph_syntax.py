@@ -24,10 +24,11 @@ def test_tensor_constructor_builds_constants_inside_a_graph(rng):
 
     def f(x):
         return (x + Tensor(2.0) + Tensor(table) + Tensor([1, 2, 3], ms.float32)
-                + ms.Tensor(np.float32(0.5)))
+                + ms.Tensor(np.float32(0.5)) + ms.tensor([[1.0], [2.0]], ms.float32))
 
     np.testing.assert_allclose(run(f, Tensor(x)).asnumpy(),
-                               x + 2 + table + np.array([1, 2, 3]) + 0.5, **F32)
+                               x + 2 + table + np.array([1, 2, 3]) + 0.5 + [[1.0], [2.0]],
+                               **F32)
 
 
 def test_tensor_constructor_of_a_running_value_casts_it(rng):
