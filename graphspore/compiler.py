@@ -23,8 +23,10 @@ from .ir.passes.index_checks import add_index_checks, drop_static_checks, index_
 from .ir.verify import verify
 from . import codegen, runtime
 from .runtime import ArgumentError
+from .runtime.fork_guard import guard
 
-_COMPILE_LOCK = threading.RLock()
+# Taken by a fork before LLVM_LOCK (registered later, so its "before" hook runs first).
+_COMPILE_LOCK = guard(threading.RLock())
 
 
 @dataclass
@@ -72,6 +74,16 @@ class Program:
             self.run_tensors = self.executable.fast_call(self._wrap, self.out_tree, check)
         else:
             self.run_tensors = lambda tensors: self.run([t._array for t in tensors])
+        if self.graph.updates:
+            self._serialise_updates()
+
+    def _serialise_updates(self) -> None:
+        """A program that updates Parameters in place runs one call at a time: two threads
+        training one network would otherwise read and write its weights interleaved (a
+        lost update). The result is the sequential run of the calls in some order."""
+        lock = threading.RLock()
+        for name in ("run", "run_tensors", "run_into"):
+            setattr(self, name, _locked(lock, getattr(self, name)))
 
     def _check_indices(self, hidden) -> None:
         """Raise IndexError if the hidden check output reports an out-of-range index."""
@@ -105,6 +117,13 @@ class Program:
         hidden = np.empty(*self.executable.output_specs[-1])
         self.executable.call_into(arrays, list(outputs) + [hidden])
         self._check_indices(hidden)
+
+
+def _locked(lock, fn):
+    def call(*args):
+        with lock:
+            return fn(*args)
+    return call
 
 
 def rebuild(tree, outputs: list, wrap) -> Any:

@@ -56,6 +56,8 @@ def parse_stages(text) -> frozenset:
 
 
 _lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a fork while another thread dumps must not deadlock
+    os.register_at_fork(after_in_child=_lock._at_fork_reinit)
 _configured: DumpConfig | None = None
 _numbers: dict[str, int] = {}              # function name -> its current NN
 _written: dict[str, set] = {}              # function name -> (stage, ext) written under NN

@@ -23,10 +23,11 @@ import threading
 
 import llvmlite.binding as llvm
 
+from .fork_guard import guard
 from .target import usable_cpus
 
 SYMBOLS = ("scipy_cblas_sgemm", "scipy_cblas_dgemm")
-_lock = threading.Lock()
+_lock = guard(threading.Lock(), hold=False)  # a leaf lock, taken under LLVM_LOCK
 _state = {"loaded": None, "library": None, "path": None}
 
 

@@ -1,14 +1,22 @@
 """On-disk cache of compiled object code, so a second process skips LLVM optimisation and codegen.
 
-Layout: one file per module, ``<cache_dir>/<key>.gso``, where ``key`` is the sha256 of the format
-version, the llvmlite version, the target triple, CPU name and feature string, and the exact IR
-text. Each file is a 48-byte header followed by the ELF object bytes::
+Layout: one file per module, ``<cache_dir>/<key>.gso``; ``key`` is the sha256 of the entry's
+key record (:class:`EntryKey`): format version, graphspore and llvmlite versions, target
+triple, CPU name, feature string (with the pass pipeline) and the sha256 of the exact IR text.
+Each file is a header, the key record, then the object bytes::
 
-    magic (8 bytes, b"GSOBJ\\x00\\x01\\x00") | payload length (u64 little endian) | sha256(payload)
+    magic (8 bytes, b"GSOBJ\\x00\\x02\\x00") | record length (u32) | payload length (u64)
+    | sha256(record + payload) | record (UTF-8 "name=value" lines) | payload (object code)
 
-Why the header: a crash mid-write, a full disk or a stray edit must never hand LLVM a truncated
-object (MCJIT would crash the process). A file whose magic, length or digest do not match is
-deleted and reported as a miss, so the caller recompiles. Writes are atomic: the bytes go to a
+Why a header: a crash mid-write, a full disk or a stray edit must never hand LLVM a truncated
+object (MCJIT would crash the process). Why the record: a file's name is not proof of what it
+holds. Two valid entries swapped between names, or an entry written by another graphspore,
+llvmlite or CPU, would otherwise load and silently compute the wrong function; the stored
+record must equal the one asked for, field by field. Why the object check: LLVM aborts the
+process on bytes that are not an object file and runs foreign-architecture code to a
+segfault, so the payload's ELF (or Mach-O) header must name this host's machine, class and
+byte order before LLVM sees it. Any mismatch deletes the file, counts as ``corrupt`` and is
+a miss: the caller recompiles and rewrites the entry. Writes are atomic: the bytes go to a
 temporary file in the same directory, are fsync'ed, then ``os.replace``'d onto the final name.
 
 The directory is resolved at every call (``GRAPHSPORE_CACHE_DIR``, else
@@ -22,16 +30,52 @@ import os
 import struct
 import tempfile
 import threading
+from dataclasses import dataclass, fields
+from importlib import metadata
 
 import llvmlite
 
-FORMAT_VERSION = 1
-MAGIC = b"GSOBJ\x00\x01\x00"
-_HEADER = struct.Struct("<8sQ32s")
+from .fork_guard import guard
+
+FORMAT_VERSION = 2
+MAGIC = b"GSOBJ\x00\x02\x00"
+_HEADER = struct.Struct("<8sIQ32s")
 _SUFFIX = ".gso"
 
-_stats_lock = threading.Lock()
+_stats_lock = guard(threading.Lock(), hold=False)
 _stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0, "errors": 0}
+
+
+def _graphspore_version():
+    try:
+        return metadata.version("graphspore")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+GRAPHSPORE_VERSION = _graphspore_version()
+
+
+@dataclass(frozen=True)
+class EntryKey:
+    """Everything an object file depends on; stored in the entry and compared on load."""
+
+    ir_sha256: str
+    triple: str
+    cpu: str
+    features: str
+    llvmlite: str = llvmlite.__version__
+    graphspore: str = GRAPHSPORE_VERSION
+    format: str = str(FORMAT_VERSION)
+
+    def record(self):
+        """The key as stored in the file: one ``name=value`` line per field."""
+        return "".join(f"{f.name}={getattr(self, f.name)}\n" for f in fields(self)).encode()
+
+    @property
+    def digest(self):
+        """sha256 hex of the record: the entry's file name."""
+        return hashlib.sha256(self.record()).hexdigest()
 
 
 def cache_dir():
@@ -48,19 +92,20 @@ def enabled():
     return os.environ.get("GRAPHSPORE_CACHE_DISABLE", "").lower() not in ("1", "true", "yes")
 
 
+def entry_key(ir_text, triple, cpu, features):
+    """The :class:`EntryKey` of ``ir_text`` compiled for one target."""
+    return EntryKey(hashlib.sha256(ir_text.encode()).hexdigest(), triple, cpu, features)
+
+
 def cache_key(ir_text, triple, cpu, features):
-    """sha256 hex digest identifying ``ir_text`` compiled for one target."""
-    digest = hashlib.sha256()
-    for part in (str(FORMAT_VERSION), llvmlite.__version__, triple, cpu, features):
-        digest.update(part.encode())
-        digest.update(b"\x00")
-    digest.update(ir_text.encode())
-    return digest.hexdigest()
+    """sha256 hex digest identifying ``ir_text`` compiled for one target (the file name)."""
+    return entry_key(ir_text, triple, cpu, features).digest
 
 
 def entry_path(key):
-    """Path of the cache file for ``key`` in the current cache directory."""
-    return os.path.join(cache_dir(), key + _SUFFIX)
+    """Path of the cache file for ``key`` (an EntryKey or its digest) in the current directory."""
+    name = key.digest if isinstance(key, EntryKey) else key
+    return os.path.join(cache_dir(), name + _SUFFIX)
 
 
 def _count(name):
@@ -82,9 +127,10 @@ def reset_stats():
 
 
 def load(key):
-    """Return the cached object bytes for ``key``, or None (a miss).
+    """Return the cached object bytes for ``key`` (an :class:`EntryKey`), or None (a miss).
 
-    A corrupt entry (bad magic, wrong length, digest mismatch) is deleted and counts as a miss.
+    A corrupt entry (bad magic, wrong length, digest mismatch), one whose stored record is
+    not ``key``'s, or one whose object header is not for this host is deleted and is a miss.
     """
     if not enabled():
         return None
@@ -99,7 +145,7 @@ def load(key):
         _count("errors")
         _count("misses")
         return None
-    payload = _unpack(blob)
+    payload = _unpack(blob, key)
     if payload is None:
         _count("corrupt")
         _count("misses")
@@ -112,34 +158,78 @@ def load(key):
     return payload
 
 
-def _unpack(blob):
+def _unpack(blob, key):
+    """The payload of ``blob`` if it is a whole entry for exactly ``key`` and this host."""
     if len(blob) < _HEADER.size:
         return None
-    magic, length, digest = _HEADER.unpack_from(blob)
-    payload = blob[_HEADER.size:]
-    if magic != MAGIC or length != len(payload) or length == 0:
+    magic, record_length, length, digest = _HEADER.unpack_from(blob)
+    record = blob[_HEADER.size:_HEADER.size + record_length]
+    payload = blob[_HEADER.size + record_length:]
+    if magic != MAGIC or len(record) != record_length or length != len(payload) or not length:
         return None
-    if hashlib.sha256(payload).digest() != digest:
+    if hashlib.sha256(record + payload).digest() != digest:
+        return None
+    if record != key.record() or not object_matches_host(payload, key.triple):
         return None
     return payload
 
 
+# Architecture (the triple's first field) -> (ELF e_machine, 64-bit, little endian,
+# Mach-O cputype, COFF machine). What an object for that target must say in its header.
+_ARCHES = {
+    "x86_64": (62, True, True, 0x01000007, 0x8664),
+    "aarch64": (183, True, True, 0x0100000C, 0xAA64),
+    "arm64": (183, True, True, 0x0100000C, 0xAA64),
+    "i386": (3, False, True, 7, 0x14C),
+    "i686": (3, False, True, 7, 0x14C),
+    "riscv64": (243, True, True, None, None),
+    "powerpc64le": (21, True, True, None, None),
+    "powerpc64": (21, True, False, None, None),
+    "s390x": (22, True, False, None, None),
+}
+
+
+def object_matches_host(payload, triple):
+    """True when ``payload`` starts with an object-file header for ``triple``'s machine: ELF
+    (relocatable, class, byte order, e_machine), Mach-O (cputype) or COFF (machine).
+    Unknown architectures never match, so their objects are recompiled, never trusted."""
+    arch = _ARCHES.get(triple.split("-", 1)[0])
+    if arch is None or len(payload) < 64:
+        return False
+    machine, is_64, little, macho_cpu, coff_machine = arch
+    if payload[:4] == b"\x7fELF":
+        if payload[4] != (2 if is_64 else 1) or payload[5] != (1 if little else 2):
+            return False
+        order = "<" if little else ">"
+        e_type, e_machine = struct.unpack_from(order + "HH", payload, 16)
+        return e_type == 1 and e_machine == machine
+    if payload[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe"):
+        return macho_cpu is not None and struct.unpack_from("<I", payload, 4)[0] == macho_cpu
+    if "windows" in triple and coff_machine is not None:
+        return struct.unpack_from("<H", payload, 0)[0] == coff_machine
+    return False
+
+
 def store(key, payload):
-    """Atomically write ``payload`` (object bytes) as the entry for ``key``. Returns success."""
+    """Atomically write ``payload`` (object bytes) as the entry for ``key`` (an EntryKey).
+    Returns success."""
     if not enabled() or not payload:
         return False
     directory = cache_dir()
-    header = _HEADER.pack(MAGIC, len(payload), hashlib.sha256(payload).digest())
+    record = key.record()
+    header = _HEADER.pack(MAGIC, len(record), len(payload),
+                          hashlib.sha256(record + payload).digest())
     temp_path = None
     try:
         os.makedirs(directory, exist_ok=True)
         fd, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=_SUFFIX, dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(header)
+            handle.write(record)
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_path, os.path.join(directory, key + _SUFFIX))
+        os.replace(temp_path, entry_path(key))
         temp_path = None
     except OSError:
         _count("errors")

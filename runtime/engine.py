@@ -234,6 +234,12 @@ def _check_symbols(module, entry_names, bind_external):
                                "which is not defined in this process")
 
 
+def entry_key(text):
+    """The object-cache key of prepared IR ``text`` on this host (:func:`prepare_ir`)."""
+    target = host()
+    return cache.entry_key(text, target.triple, target.cpu, f"{target.features};{PIPELINE}")
+
+
 def compile_module(llvm_ir, entry_names, bind_external=None):
     """Compile ``llvm_ir`` (str) for the host and return a :class:`CompiledModule`.
 
@@ -251,7 +257,7 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
     start = time.perf_counter()
     target = host()
     text = prepare_ir(llvm_ir, entry_names)
-    key = cache.cache_key(text, target.triple, target.cpu, f"{target.features};{PIPELINE}")
+    key = entry_key(text)
     cached = cache.load(key)
     with LLVM_LOCK:
         module = _parse(text)
@@ -269,4 +275,5 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
             engine.set_object_cache(getbuffer_func=lambda _module: cached)
         engine.finalize_object()
     elapsed = (time.perf_counter() - start) * 1000.0
-    return CompiledModule(text, entry_names, engine, module, cached is not None, elapsed, key)
+    return CompiledModule(text, entry_names, engine, module, cached is not None, elapsed,
+                          key.digest)

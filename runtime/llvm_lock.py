@@ -7,7 +7,9 @@ from two threads at once is still a race: all LLVM work runs under :data:`LLVM_L
 
 import threading
 
-LLVM_LOCK = threading.RLock()
+from .fork_guard import guard
+
+LLVM_LOCK = guard(threading.RLock())  # a fork waits for LLVM work in flight (fork_guard.py)
 
 
 class CompileError(RuntimeError):

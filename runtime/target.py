@@ -18,7 +18,9 @@ import threading
 
 import llvmlite.binding as llvm
 
-_LOCK = threading.Lock()
+from .fork_guard import guard
+
+_LOCK = guard(threading.Lock(), hold=False)  # a leaf lock, taken under LLVM_LOCK
 _HOST = None
 
 
