@@ -42,15 +42,27 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..ir.core import Graph, Op, Value
+from ..ir.ops import (GATHER, LINALG, OPS, REDUCE, SOURCE, VIEW, evaluated_in_place,
+                      group)
 
-KERNEL_ROOTS = frozenset({"gs.reduce_sum", "gs.reduce_max", "gs.argmax", "gs.matmul",
-                          "gs.pad", "gs.concat", "gs.scatter_add"})
-VIEWS = frozenset({"gs.reshape", "gs.broadcast_to", "gs.transpose", "gs.slice"})
-GATHERS = frozenset({"gs.gather", "gs.gather_elements"})   # index maps reading loaded positions
-SOURCES = frozenset({"gs.constant", "gs.iota"})
-_KIND = {"gs.reduce_sum": "reduce", "gs.reduce_max": "reduce", "gs.argmax": "reduce",
-         "gs.matmul": "matmul", "gs.pad": "pad", "gs.concat": "concat",
-         "gs.scatter_add": "scatter"}
+# The op classes fusion dispatches on, from the registry's groups (ir/ops/opdef.py).
+VIEWS = group(VIEW)                     # reshape, broadcast_to, transpose, slice
+GATHERS = group(GATHER)                 # index maps reading loaded positions
+SOURCES = group(SOURCE)                 # constant, iota
+KERNEL_ROOTS = frozenset(name for name in OPS if not evaluated_in_place(name))
+
+
+def kernel_kind(name: str) -> str:
+    """The kernel class an op's kernel belongs to (and is named after): reduce, matmul, or
+    the op's own loop structure (pad, concat, scatter); elementwise for everything else."""
+    if evaluated_in_place(name):
+        return "elementwise"
+    groups = OPS[name].groups
+    if REDUCE in groups:
+        return "reduce"
+    if LINALG in groups:
+        return "matmul"
+    return OPS[name].short_name.split("_")[0]
 
 
 @dataclass(eq=False, slots=True)
@@ -146,7 +158,7 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
     for op in ops:
         if op.result in materialised:
             inner, reads = _region(op, materialised, inputs)
-            kind = _KIND.get(op.name, "elementwise")
+            kind = kernel_kind(op.name)
             kernels.append(FusedKernel(f"{kind}_{len(kernels)}" if kind != "elementwise"
                                        else f"fused_{len(kernels)}", kind, op.result,
                                        reads, None, inner))

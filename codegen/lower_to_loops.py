@@ -2,10 +2,10 @@
 
 One loop-nest helper per kernel class (`KERNEL_LOWERINGS`): elementwise (also copies), reduce,
 argmax, matmul, pad and concat. A matmul with an epilogue is a `Matmul` statement carrying the
-store of its elementwise ops, written in terms of `acc` (the product's element) and `i0, i1`. Inside a kernel, a value that is not stored is *expanded* at the
-index where it is needed: elementwise ops become scalar `Call`s on their operands' expansions,
-broadcasting gives stride-0 axes, and reshape/broadcast_to/transpose/slice are index maps onto
-their operand. Scalar constants are inlined; array constants become `const` buffers (LLVM
+store of its elementwise ops, written in terms of `acc` (the product's element) and `i0, i1`.
+Inside a kernel, a value that is not stored is *expanded* at the index where it is needed:
+elementwise ops become scalar `Call`s on their operands' expansions, broadcasting gives
+stride-0 axes, and sources, views and gathers are index maps (`INDEX_MAP_LOWERINGS`). Scalar constants are inlined; array constants become `const` buffers (LLVM
 globals). Loops of extent 1 are dropped (their index is the constant 0).
 """
 from __future__ import annotations
@@ -107,17 +107,9 @@ class Lowerer:
     def op_at(self, op: Op, index: list) -> L.Expr:
         name = op.name.split(".", 1)[1]
         out = op.result
-        if name == "constant":
-            value = op.attrs["value"]
-            if value.size == 1:
-                return L.Const(value.reshape(-1)[0].item(), out.dtype)
-            return L.Load(self.constant_buffer(out), L.linear(index, out.shape))
-        if name == "iota":
-            ramp = index[op.attrs["axis"]] if out.shape else L.index_const(0)
-            return L.Call("cast", (ramp,), out.dtype, {"dtype": out.dtype})
-        view = _VIEWS.get(name)
-        if view is not None:
-            return view(self, op, index)
+        index_map = INDEX_MAP_LOWERINGS.get(name)
+        if index_map is not None:
+            return index_map(self, op, index)
         if name not in SCALAR_OPS:
             raise LoweringError(f"no lowering for {op.name}")
         args = tuple(self.value_at(x, _broadcast_index(index, x.shape)) for x in op.operands)
@@ -179,7 +171,25 @@ def _slice_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
     return lw.value_at(x, source)
 
 
-_VIEWS = {
+def _constant_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
+    value, out = op.attrs["value"], op.result
+    if value.size == 1:
+        return L.Const(value.reshape(-1)[0].item(), out.dtype)
+    return L.Load(lw.constant_buffer(out), L.linear(index, out.shape))
+
+
+def _iota_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
+    out = op.result
+    ramp = index[op.attrs["axis"]] if out.shape else L.index_const(0)
+    return L.Call("cast", (ramp,), out.dtype, {"dtype": out.dtype})
+
+
+# Ops a consumer evaluates at its own index without arithmetic (sources, views, gathers):
+# op short name -> fn(lowerer, op, index) -> the element's expression. Elementwise ops go
+# through codegen/scalar_ops.py; every other op is a kernel root (KERNEL_LOWERINGS).
+INDEX_MAP_LOWERINGS = {
+    "constant": _constant_at,
+    "iota": _iota_at,
     "reshape": _reshape_at,
     "broadcast_to": lambda lw, op, ix: lw.value_at(op.operands[0],
                                                    _broadcast_index(ix, op.operands[0].shape)),

@@ -62,6 +62,26 @@ def floor_divide(a, b) -> Value:
     return op("floor_div")(a, b)
 
 
+def divide(input, other, *, rounding_mode=None) -> Value:
+    """`input / other` (true division: int/int is float32); `rounding_mode` 'floor' or
+    'trunc' rounds the quotient and keeps an integer dtype for integer inputs."""
+    if rounding_mode is None:
+        return op("div")(input, other)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode != "trunc":
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
+                         f"{rounding_mode!r}")
+    if not _result_dtype(input, other).is_float:
+        # Exact on integers: the floor quotient, one up where it rounded away from zero.
+        floored, rest = op("floor_div")(input, other), op("floor_mod")(input, other)
+        away = op("logical_and")(op("not_equal")(rest, 0), op("not_equal")(
+            op("less")(rest, 0), op("less")(input, 0)))
+        return op("select")(away, op("add")(floored, 1), floored)
+    quotient = op("div")(input, other)
+    return op("mul")(op("sign")(quotient), op("floor")(op("abs")(quotient)))
+
+
 def modulo(a, b) -> Value:
     """`a % b` with Python's sign convention (the result has the sign of b)."""
     return op("floor_mod")(a, b)
@@ -258,7 +278,18 @@ def _unary(name: str):
     return lambda x: op(name)(x)
 
 
+def _primitive_method(name: str):
+    return lambda x, *args, **kwargs: op(name)(x, *args, **kwargs)
+
+
+# Every unary, binary and compare primitive of the registry is a method (x.exp(),
+# x.logical_and(y)), derived from its groups; the entries below add MindSpore's signatures.
+_PRIMITIVE_METHODS = {
+    opdef.short_name: _primitive_method(opdef.short_name) for opdef in ir_ops.OPS.values()
+    if opdef.groups & {ir_ops.UNARY, ir_ops.BINARY, ir_ops.COMPARE}}
+
 TENSOR_METHODS = {
+    **_PRIMITIVE_METHODS, "div": divide,
     "sum": tensor_sum, "mean": tensor_mean, "max": _reduction("reduce_max"),
     "min": _reduction("reduce_min"), "argmax": argmax, "reshape": reshape, "view": reshape,
     "transpose": transpose, "T": lambda x: transpose(x),

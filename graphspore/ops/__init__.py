@@ -8,12 +8,16 @@
     random       host random draws (randn, rand, uniform, ...)
     indexing     gather, gather_elements, tensor_scatter_add
     primitives   the Primitive classes (`ops.Add()`, `ops.Softmax(axis)`, `ops.MatMul`, ...)
+    operations   `ops.operations`, MindSpore's second path to the Primitive classes
+    names        MindSpore's spellings where they differ from the registry's (the name map)
 
-This package only re-exports: every name comes from exactly one module (each module's
-`__all__`; tests/test_ops_layout.py checks that no two modules export one name), so the
-order of the imports below does not matter.
+Functions and Primitive classes of the registry's elementwise primitives are derived from
+`ir.ops.OPS` (elementwise.py, primitives.py) with the spellings in names.py. This package
+only re-exports: every name comes from exactly one module (each module's `__all__`;
+tests/test_imports.py checks that no two modules export one name), so the order of the
+imports below does not matter.
 """
-from . import array, creation, elementwise, indexing, math, nn, primitives, random
+from . import array, creation, elementwise, indexing, math, nn, operations, primitives, random
 from .array import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403

@@ -8,22 +8,31 @@ arithmetic.
 """
 from __future__ import annotations
 
+from . import names
+from ..eager import gs_op
 from ..frontend import operators as methods
 from ..frontend.operators import op as _op
-from ..eager import gs_op
+from ..ir import ops as ir_ops
 
 # ------------------------------------------------------------------------- elementwise
 
 
-def _binary(name: str, doc: str):
-    def function(input, other):
-        return _op(name)(input, other)
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = doc
+def _primitive_function(opdef: ir_ops.OpDef):
+    """`ops.<name>(input[, other])` for an elementwise primitive without attributes."""
+    emit = _op(opdef.short_name)
+    if ir_ops.UNARY in opdef.groups:
+        def function(input):
+            return emit(input)
+    else:
+        def function(input, other):
+            return emit(input, other)
+    function.__name__ = function.__qualname__ = names.function_name(opdef.short_name)
+    function.__doc__ = f"Elementwise `{opdef.name}`, broadcast and promoted: {opdef.doc}"
+    function.__module__ = __name__
     return gs_op(function)
 
 
-def _unary(name: str, doc: str):
+def _composite_function(name: str, doc: str):
     def function(input):
         return _op(name)(input)
     function.__name__ = function.__qualname__ = name
@@ -31,61 +40,34 @@ def _unary(name: str, doc: str):
     return gs_op(function)
 
 
-add = _binary("add", "`input + other` with broadcasting and MindSpore's type promotion.")
-sub = _binary("sub", "`input - other`.")
-mul = _binary("mul", "`input * other`.")
-maximum = _binary("maximum", "Elementwise maximum.")
-minimum = _binary("minimum", "Elementwise minimum.")
-equal = _binary("equal", "`input == other` (bool).")
-not_equal = _binary("not_equal", "`input != other` (bool).")
-less = _binary("less", "`input < other` (bool).")
-less_equal = _binary("less_equal", "`input <= other` (bool).")
-greater = _binary("greater", "`input > other` (bool).")
-greater_equal = _binary("greater_equal", "`input >= other` (bool).")
-logical_and = _binary("logical_and", "Elementwise and of bool tensors.")
-logical_or = _binary("logical_or", "Elementwise or of bool tensors.")
-neg = _unary("neg", "`-input`.")
-exp = _unary("exp", "e**input (float32 for int inputs).")
-log = _unary("log", "Natural logarithm.")
-sqrt = _unary("sqrt", "Square root.")
-tanh = _unary("tanh", "Hyperbolic tangent.")
-sigmoid = _unary("sigmoid", "1 / (1 + exp(-input)).")
-sin = _unary("sin", "Sine (float32 for int inputs).")
-cos = _unary("cos", "Cosine (float32 for int inputs).")
-relu = _unary("relu", "max(input, 0).")
-abs = _unary("abs", "|input|.")  # noqa: A001  (MindSpore's name)
-sign = _unary("sign", "-1, 0 or 1 by the sign of input.")
-floor = _unary("floor", "Round down.")
-logical_not = _unary("logical_not", "Elementwise not of a bool tensor.")
-square = _unary("square", "input * input.")
-reciprocal = _unary("reciprocal", "1 / input.")
-stop_gradient = _unary("stop_gradient", "The value of input; no gradient flows through it.")
-lt, le, gt, ge, ne = less, less_equal, greater, greater_equal, not_equal
-negative, absolute = neg, abs
+# Written by hand: the primitives whose functions take more than operands (cast's dtype,
+# div's rounding mode) or MindSpore's other signatures; every other unary, binary and
+# compare primitive of the registry gets its function in PRIMITIVE_FUNCTIONS below.
+_BY_HAND = ("cast", "div", "pow", "select")
+
+PRIMITIVE_FUNCTIONS = {
+    names.function_name(opdef.short_name): _primitive_function(opdef)
+    for opdef in ir_ops.OPS.values()
+    if opdef.groups & {ir_ops.UNARY, ir_ops.BINARY, ir_ops.COMPARE}
+    and opdef.short_name not in _BY_HAND}
+globals().update(PRIMITIVE_FUNCTIONS)
+
+square = _composite_function("square", "input * input.")
+reciprocal = _composite_function("reciprocal", "1 / input.")
+lt, le, gt, ge, ne = (PRIMITIVE_FUNCTIONS[n] for n in ("less", "less_equal", "greater",
+                                                      "greater_equal", "not_equal"))
+negative, absolute = PRIMITIVE_FUNCTIONS["neg"], PRIMITIVE_FUNCTIONS["abs"]
+
+
+div = divide = gs_op(methods.divide)
 
 
 @gs_op
-def div(input, other, *, rounding_mode=None):
-    """`input / other` (true division: int/int is float32); `rounding_mode` 'floor' or
-    'trunc' rounds the quotient and keeps an integer dtype for integer inputs."""
-    if rounding_mode is None:
-        return _op("div")(input, other)
-    if rounding_mode == "floor":
-        return methods.floor_divide(input, other)
-    if rounding_mode != "trunc":
-        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
-                         f"{rounding_mode!r}")
-    if not methods._result_dtype(input, other).is_float:
-        # Exact on integers: the floor quotient, one up where it rounded away from zero.
-        floored, rest = _op("floor_div")(input, other), _op("floor_mod")(input, other)
-        away = _op("logical_and")(_op("not_equal")(rest, 0), _op("not_equal")(
-            _op("less")(rest, 0), _op("less")(input, 0)))
-        return _op("select")(away, _op("add")(floored, 1), floored)
-    quotient = _op("div")(input, other)
-    return _op("mul")(_op("sign")(quotient), _op("floor")(_op("abs")(quotient)))
+def true_divide(input, other):
+    """`input / other` (true division: int/int is float32)."""
+    return _op("div")(input, other)
 
 
-divide, true_divide = div, _binary("div", "`input / other`.")
 floor_divide = gs_op(methods.floor_divide)
 
 
@@ -131,9 +113,6 @@ def clip_by_value(x, clip_value_min=None, clip_value_max=None):
     return clamp.__wrapped__(x, clip_value_min, clip_value_max)
 
 
-__all__ = ["add", "sub", "mul", "maximum", "minimum", "equal", "not_equal", "less", "less_equal",
-           "greater", "greater_equal", "logical_and", "logical_or", "neg", "exp", "log", "sqrt",
-           "tanh", "sigmoid", "sin", "cos", "relu", "abs", "sign", "floor", "logical_not",
-           "square", "reciprocal", "stop_gradient", "lt", "le", "gt", "ge", "ne", "negative",
-           "absolute", "div", "divide", "true_divide", "floor_divide", "pow", "select", "where",
-           "cast", "clamp", "clip", "clip_by_value"]
+__all__ = [*PRIMITIVE_FUNCTIONS, "square", "reciprocal", "lt", "le", "gt", "ge", "ne",
+           "negative", "absolute", "div", "divide", "true_divide", "floor_divide", "pow",
+           "select", "where", "cast", "clamp", "clip", "clip_by_value"]

@@ -439,5 +439,5 @@ def topk(input, k, dim=None, largest=True, sorted=True):  # noqa: A002  (MindSpo
 
 
 __all__ = ["sum", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "logsumexp",
-           "matmul", "dot", "isnan", "isinf", "isfinite", "rsqrt", "round", "erf", "prod", "var", "std",
-           "var_mean", "std_mean", "norm", "cumsum", "topk"]
+           "matmul", "dot", "isnan", "isinf", "isfinite", "rsqrt", "round", "erf", "prod", "var",
+           "std", "var_mean", "std_mean", "norm", "cumsum", "topk"]

@@ -11,7 +11,7 @@ created inside `construct`. Stateless primitives (`ops.Exp()`, `ops.Mul()`) are 
 """
 from __future__ import annotations
 
-from . import array, creation, elementwise, indexing, math as ops_math, nn as ops_nn
+from . import array, creation, elementwise, indexing, math as ops_math, names, nn as ops_nn
 from ..eager import gs_op
 from ..frontend import operators as methods
 from ..frontend.operators import op as _op
@@ -41,52 +41,23 @@ def _stateless(name: str, function, doc: str) -> type:
 
 # ------------------------------------------------------------------------- stateless
 
-Sqrt = _stateless("Sqrt", elementwise.sqrt, "`ops.Sqrt()(x)`: square root.")
-Rsqrt = _stateless("Rsqrt", ops_math.rsqrt, "`ops.Rsqrt()(x)`: 1 / sqrt(x).")
-Exp = _stateless("Exp", elementwise.exp, "`ops.Exp()(x)`: e**x.")
-Log = _stateless("Log", elementwise.log, "`ops.Log()(x)`: natural logarithm.")
-Sigmoid = _stateless("Sigmoid", elementwise.sigmoid, "`ops.Sigmoid()(x)`: 1 / (1 + exp(-x)).")
-Tanh = _stateless("Tanh", elementwise.tanh, "`ops.Tanh()(x)`: hyperbolic tangent.")
-Sin = _stateless("Sin", elementwise.sin, "`ops.Sin()(x)`: sine.")
-Cos = _stateless("Cos", elementwise.cos, "`ops.Cos()(x)`: cosine.")
-ReLU = _stateless("ReLU", elementwise.relu, "`ops.ReLU()(x)`: max(x, 0).")
-ReLU6 = _stateless("ReLU6", ops_nn.relu6, "`ops.ReLU6()(x)`: min(max(x, 0), 6).")
-Erf = _stateless("Erf", ops_math.erf, "`ops.Erf()(x)`: the error function.")
-Neg = _stateless("Neg", elementwise.neg, "`ops.Neg()(x)`: -x.")
-Abs = _stateless("Abs", elementwise.abs, "`ops.Abs()(x)`: |x|.")
-Square = _stateless("Square", elementwise.square, "`ops.Square()(x)`: x * x.")
-Floor = _stateless("Floor", elementwise.floor, "`ops.Floor()(x)`: round down.")
-Mul = _stateless("Mul", elementwise.mul, "`ops.Mul()(x, y)`: x * y, broadcast.")
-Add = _stateless("Add", elementwise.add, "`ops.Add()(x, y)`: x + y, broadcast.")
-Sub = _stateless("Sub", elementwise.sub, "`ops.Sub()(x, y)`: x - y, broadcast.")
-Div = _stateless("Div", elementwise.true_divide, "`ops.Div()(x, y)`: x / y (true division).")
-RealDiv = _stateless("RealDiv", elementwise.true_divide, "`ops.RealDiv()(x, y)`: x / y.")
-Pow = _stateless("Pow", elementwise.pow, "`ops.Pow()(x, y)`: x ** y.")
-Maximum = _stateless("Maximum", elementwise.maximum, "`ops.Maximum()(x, y)`: elementwise maximum.")
-Minimum = _stateless("Minimum", elementwise.minimum, "`ops.Minimum()(x, y)`: elementwise minimum.")
-Equal = _stateless("Equal", elementwise.equal, "`ops.Equal()(x, y)`: x == y (bool).")
-Greater = _stateless("Greater", elementwise.greater, "`ops.Greater()(x, y)`: x > y (bool).")
-Less = _stateless("Less", elementwise.less, "`ops.Less()(x, y)`: x < y (bool).")
-Select = _stateless("Select", elementwise.select, "`ops.Select()(cond, x, y)`: x where cond, else y.")
-Cast = _stateless("Cast", elementwise.cast, "`ops.Cast()(x, dtype)`: x converted to dtype.")
-Reshape = _stateless("Reshape", array.reshape, "`ops.Reshape()(x, shape)`: a new shape.")
-Transpose = _stateless("Transpose", array.transpose, "`ops.Transpose()(x, perm)`: permute axes.")
-ExpandDims = _stateless("ExpandDims", array.expand_dims,
-                        "`ops.ExpandDims()(x, axis)`: insert a unit axis.")
-Tile = _stateless("Tile", array.tile, "`ops.Tile()(x, dims)`: repeat x as whole blocks.")
-Zeros = _stateless("Zeros", creation.zeros, "`ops.Zeros()(shape, dtype)`: zeros.")
-Ones = _stateless("Ones", creation.ones, "`ops.Ones()(shape, dtype)`: ones.")
-Fill = _stateless("Fill", creation.fill, "`ops.Fill()(dtype, shape, value)`: a constant.")
-ZerosLike = _stateless("ZerosLike", creation.zeros_like,
-                       "`ops.ZerosLike()(x)`: zeros of x's shape and dtype.")
-OnesLike = _stateless("OnesLike", creation.ones_like,
-                      "`ops.OnesLike()(x)`: ones of x's shape and dtype.")
-AddN = _stateless("AddN", array.addn, "`ops.AddN()(tensors)`: their elementwise sum.")
+def _public_functions() -> dict:
+    """The `ops` functions a stateless Primitive forwards to: one per primitive of the
+    registry that has a function (`gs.logical_and` -> `ops.logical_and`), plus the functions
+    in names.STATELESS_PRIMITIVES."""
+    modules = (array, creation, elementwise, indexing, ops_math, ops_nn)
+    functions = {name: getattr(m, name) for m in modules for name in m.__all__}
+    wanted = [names.function_name(opdef.short_name) for opdef in ir_ops.OPS.values()
+              if ir_ops.ELEMENTWISE in opdef.groups] + list(names.STATELESS_PRIMITIVES)
+    return {name: functions[name] for name in wanted if name in functions}
 
 
-Shape = _stateless("Shape", array.shape, "`ops.Shape()(x)`: the static shape, a tuple of ints.")
-Rank = _stateless("Rank", array.rank, "`ops.Rank()(x)`: the number of axes, an int.")
-Size = _stateless("Size", array.size, "`ops.Size()(x)`: the number of elements, an int.")
+STATELESS = {names.primitive_name(name): _stateless(
+                 names.primitive_name(name), function,
+                 f"`ops.{names.primitive_name(name)}()(*inputs)`: `ops.{name}(*inputs)`.")
+             for name, function in _public_functions().items()}
+STATELESS.update({alias: STATELESS[name] for alias, name in names.PRIMITIVE_ALIASES.items()})
+globals().update(STATELESS)
 
 
 # ------------------------------------------------------------------- with attributes
@@ -295,10 +266,6 @@ class GatherD:
         return indexing.gather_elements(x, dim, index)
 
 
-__all__ = ["Sqrt", "Rsqrt", "Exp", "Log", "Sigmoid", "Tanh", "Sin", "Cos", "ReLU", "ReLU6", "Erf", "Neg",
-           "Abs", "Square", "Floor", "Mul", "Add", "Sub", "Div", "RealDiv", "Pow", "Maximum",
-           "Minimum", "Equal", "Greater", "Less", "Select", "Cast", "Reshape", "Transpose",
-           "ExpandDims", "Tile", "Zeros", "Ones", "Fill", "ZerosLike", "OnesLike", "AddN",
-           "Shape", "Rank", "Size", "Softmax", "LogSoftmax", "Concat", "Stack",
-           "Squeeze", "OneHot", "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
+__all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "OneHot",
+           "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
            "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD"]

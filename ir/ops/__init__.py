@@ -15,9 +15,9 @@ autodiff pass sums it back to the operand's shape (`unbroadcast`) once, for all 
 from __future__ import annotations
 
 from ..core import Value
-from .opdef import (OpDef, OPS, register, in_group, constant, as_value, is_number,  # noqa: F401
-                    promote_operands, ELEMENTWISE, UNARY, BINARY, COMPARE, REDUCE, MOVEMENT,
-                    LINALG, SOURCE, NONDIFF)
+from .opdef import (OpDef, OPS, register, in_group, group, evaluated_in_place,  # noqa: F401
+                    constant, as_value, is_number, promote_operands, ELEMENTWISE, UNARY, BINARY,
+                    COMPARE, REDUCE, MOVEMENT, VIEW, GATHER, LINALG, SOURCE, NONDIFF)
 from .source import iota  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import DType, TensorType, broadcast_shapes
-from .opdef import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY, COMPARE,
-               NONDIFF)
+from .opdef import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY,
+                    COMPARE, NONDIFF)
 
 __all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "abs",
            "sign", "floor", "logical_not", "stop_gradient", "add", "sub", "mul", "div", "floor_div",

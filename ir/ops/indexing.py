@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core import Value
 from ..types import DType, TensorType
-from .opdef import register, as_value, constant, promote_operands
+from .opdef import register, as_value, constant, promote_operands, GATHER
 from .elementwise import cast, greater_equal, less, logical_and, select
 from .shape import AttrOpDef, broadcast_to, normalize_axis, reshape
 from .source import iota
@@ -58,9 +58,11 @@ def _zeros(shape: tuple[int, ...], dtype: DType) -> Value:
     return broadcast_to(scalar, shape=shape) if shape else scalar
 
 
-def _indexing_op(name, infer, reference, vjp, doc, prepare, normalize) -> AttrOpDef:
-    return register(AttrOpDef(name, infer, reference, vjp, frozenset({INDEXING}), doc, prepare,
-                              normalize))
+def _indexing_op(name, infer, reference, vjp, doc, prepare, normalize, gather=True
+                 ) -> AttrOpDef:
+    """An indexing op; a `gather` (the default) is an index map through loaded positions."""
+    groups = frozenset({INDEXING, GATHER} if gather else {INDEXING})
+    return register(AttrOpDef(name, infer, reference, vjp, groups, doc, prepare, normalize))
 
 
 # ------------------------------------------------------------------------------ gather
@@ -123,7 +125,8 @@ scatter_add = _indexing_op(
     'x with updates added at gather\'s positions: `%y = "gs.scatter_add"(%x, %i, %u) '
     '{axis = 0 : i64} : (tensor<5xf32>, tensor<3xi64>, tensor<3xf32>) -> tensor<5xf32>`',
     _prepare_scatter_add,
-    lambda x, indices, updates, *, axis=0: {"axis": normalize_axis(axis, x.ndim)})
+    lambda x, indices, updates, *, axis=0: {"axis": normalize_axis(axis, x.ndim)},
+    gather=False)
 
 
 # --------------------------------------------------------------------- gather_elements

@@ -30,6 +30,8 @@ BINARY = "binary"
 COMPARE = "compare"
 REDUCE = "reduce"
 MOVEMENT = "movement"         # reshape/transpose/broadcast/slice/concat/pad
+VIEW = "view"                 # an index map: element i reads the operand at f(i), no arithmetic
+GATHER = "gather"             # an index map through loaded positions (gather, gather_elements)
 LINALG = "linalg"
 SOURCE = "source"             # constant, iota: no operands
 NONDIFF = "nondiff"           # no gradient flows through (compare, argmax, cast to int)
@@ -73,6 +75,18 @@ def register(opdef: OpDef) -> OpDef:
 
 def in_group(name: str, group: str) -> bool:
     return group in OPS[name].groups
+
+
+def group(name: str) -> frozenset[str]:
+    """The registered op names in `group` (`group(ELEMENTWISE)`): what fusion and lowering
+    dispatch on, so a new op joins them by its groups alone."""
+    return frozenset(n for n, opdef in OPS.items() if name in opdef.groups)
+
+
+def evaluated_in_place(name: str) -> bool:
+    """True for ops a consumer's loop evaluates at its own index (elementwise ops, views,
+    gathers, sources); every other op is a kernel root with its own loop structure."""
+    return bool(OPS[name].groups & {ELEMENTWISE, VIEW, GATHER, SOURCE})
 
 
 # ---------------------------------------------------------------- operands and constants

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import current_builder, Value
 from ..types import TensorType
-from .opdef import OpDef, register, as_value, promote_operands, MOVEMENT
+from .opdef import OpDef, register, as_value, promote_operands, MOVEMENT, VIEW
 
 __all__ = ["reshape", "broadcast_to", "transpose", "slice", "pad", "concat"]
 
@@ -80,9 +80,11 @@ def _check_per_axis(x: TensorType, **named) -> None:
             raise ValueError(f"{name} must be {x.rank} non-negative ints for {x}, got {values!r}")
 
 
-def movement(name: str, infer, reference, vjp, doc: str, normalize) -> AttrOpDef:
-    return register(AttrOpDef(name, infer, reference, vjp, frozenset({MOVEMENT}), doc,
-                              None, normalize))
+def movement(name: str, infer, reference, vjp, doc: str, normalize, view: bool = True
+             ) -> AttrOpDef:
+    """A movement op; a `view` (the default) is an index map a consumer evaluates in place."""
+    groups = frozenset({MOVEMENT, VIEW} if view else {MOVEMENT})
+    return register(AttrOpDef(name, infer, reference, vjp, groups, doc, None, normalize))
 
 
 # ----------------------------------------------------------------------------- reshape
@@ -249,7 +251,7 @@ pad = movement(
     "gs.pad", _infer_pad, _reference_pad, _vjp_pad,
     'out[low + i*stride] = x[i], zeros elsewhere: `%y = "gs.pad"(%x) {low = array<i64: 1>, '
     'high = array<i64: 0>, stride = array<i64: 2>} : (tensor<2xf32>) -> tensor<4xf32>`',
-    _normalize_pad)
+    _normalize_pad, view=False)
 
 
 # ------------------------------------------------------------------------------ concat
