@@ -25,12 +25,15 @@ import types
 import numpy as np
 
 from ..ir import ops as ir_ops
-from ..ir.core import GraphsporeError, GraphsporeTypeError, Value
+from ..ir.core import (GraphsporeError, GraphsporeNameError, GraphsporeTypeError, Value,
+                       error_class, tracing)
 from ..ir.types import DType
+from . import operators as tables
 from .builtins import GRAPH_BUILTINS as BUILTINS, iterable
 from .constants import construct_tensor
 from .operators import BUILTIN_HINTS, TensorMethod, builtin_name
 from .source import (Frame, FunctionSource, LookupFailure, Scope, SourceError,
+                     is_straight_line, source_missing,
                      function_source, local_names)
 
 MAX_INLINE_DEPTH = 64
@@ -252,12 +255,27 @@ class Calls:
         try:
             source = function_source(fn)
         except SourceError as exc:
+            if source_missing(fn) and is_straight_line(fn):
+                return self._trace(node, fn, args, kwargs)
             self.error(node, exc.message, exc.hint)
         cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
         scope = Scope(fn.__globals__, source.local_names, cells=cells)
         defaults = [self.imported(d) for d in fn.__defaults__ or ()]
         kw_defaults = {k: self.imported(v) for k, v in (fn.__kwdefaults__ or {}).items()}
         return self._inline(node, source, scope, defaults, kw_defaults, args, kwargs)
+
+    def _trace(self, node, fn, args, kwargs):
+        """Run a straight-line function without source once on the graph's values: its ops
+        go into the graph being built. Branching on a tensor is refused while tracing."""
+        name = getattr(fn, "__qualname__", "function")
+        try:
+            with tracing():
+                return fn(*args, **kwargs)
+        except GraphsporeError:
+            raise
+        except (TypeError, ValueError, IndexError, NameError, AttributeError) as exc:
+            self.error(node, f"while tracing '{name}' (defined without source): {exc}",
+                       kind=error_class(type(exc)))
 
     def _inline(self, node, source: FunctionSource, scope: Scope, defaults, kw_defaults,
                 args, kwargs):
@@ -300,6 +318,19 @@ class Calls:
         return self.imported(result)
 
 
+def _traced_attribute(value: Value, name: str):
+    """`x.name` on a graph value while tracing: a Tensor property or bound method."""
+    if name in tables.TENSOR_PROPERTIES:
+        return tables.TENSOR_METHODS[name](value)
+    if name in tables.TENSOR_METHODS:
+        return tables.TensorMethod(name, value)
+    raise AttributeError(f"tensors have no attribute or method {name!r} in a compiled "
+                         f"function")
+
+
+Value.traced_attribute = _traced_attribute
+
+
 class Binding:
     """The naming half of the translator: reading names, binding assignment targets and
     comprehension variables.
@@ -311,7 +342,7 @@ class Binding:
         try:
             value, local = self.frame.scope.lookup(node.id)
         except LookupFailure as exc:
-            self.error(node, str(exc))
+            self.error(node, str(exc), kind=GraphsporeNameError)
         if local:
             return value
         self.at(node)

@@ -16,6 +16,7 @@ import ast
 import os
 import builtins
 import linecache
+import types
 from dataclasses import dataclass
 
 from ..ir import core as _ir_core
@@ -57,6 +58,21 @@ def function_source(fn) -> FunctionSource:
     return found
 
 
+def source_missing(fn) -> bool:
+    """Whether `fn` was defined where no source is kept (`python -c`, exec, the REPL)."""
+    code = getattr(fn, "__code__", None)
+    return code is not None and not linecache.getlines(code.co_filename)
+
+
+def is_straight_line(fn) -> bool:
+    """Whether `fn`'s bytecode has no jumps (no if/while/for, and/or, conditional
+    expressions, comprehensions or try): such a function can be traced, i.e. run once on
+    the graph's values, because its result cannot depend on a branch."""
+    import dis
+    jumps = set(dis.hasjrel) | set(dis.hasjabs)
+    return not any(i.opcode in jumps for i in dis.get_instructions(fn.__code__))
+
+
 def _name(fn) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", type(fn).__name__)
 
@@ -90,8 +106,9 @@ def _file_index(file: str, what: str) -> dict:
         shown = "lambda" if what == "<lambda>" else what
         raise SourceError(
             f"the source of '{shown}' is not available (it was defined in {file})",
-            "graphspore compiles Python source: define the function in a .py file or a "
-            "notebook cell, not with `python -c`, exec() or the plain REPL")
+            "graphspore compiles Python source, or traces a function without source when "
+            "it is straight-line; this one has control flow (if/for/while, and/or, "
+            "comprehensions): define it in a .py file or a notebook cell")
     text = "".join(lines)
     cached = _FILES.get(file)
     if cached is not None and cached[0] == text:
@@ -240,6 +257,51 @@ class Frame:
 
     def __init__(self, function: FunctionSource, scope: Scope):
         self.function, self.file, self.scope = function, function.file, scope
+
+
+FULL_TRACEBACK_VARIABLE = "GRAPHSPORE_FULL_TRACEBACK"
+_INTERNAL_DIRS: tuple[str, ...] = ()
+
+
+def _internal_dirs() -> tuple[str, ...]:
+    """graphspore's package directories (graphspore, frontend, ir, codegen, runtime)."""
+    global _INTERNAL_DIRS
+    if not _INTERNAL_DIRS:
+        import importlib.util
+        dirs = []
+        for name in ("graphspore", "graphspore.frontend", "graphspore.ir",
+                     "graphspore.codegen", "graphspore.runtime"):
+            spec = importlib.util.find_spec(name)
+            dirs += [os.path.abspath(d) + os.sep
+                     for d in (spec.submodule_search_locations or [])] if spec else []
+        _INTERNAL_DIRS = tuple(dirs)
+    return _INTERNAL_DIRS
+
+
+def user_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """`tb` with graphspore's own frames (and importlib's) removed: what a user reads."""
+    kept = []
+    internal = _internal_dirs()
+    while tb is not None:
+        file = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not file.startswith(internal) and "importlib" not in file:
+            kept.append(tb)
+        tb = tb.tb_next
+    out = None
+    for entry in reversed(kept):
+        out = types.TracebackType(out, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return out
+
+
+def for_user(error: BaseException) -> BaseException:
+    """`error` with the frontend's frames cut from its traceback, to re-raise at an API
+    boundary (a jit call, a Cell call) as `raise for_user(error) from None`: under plain
+    `python` the traceback then ends in the user's lines, one line of the boundary, and the
+    error's own block (file:line:col, source line, caret, hint).
+    GRAPHSPORE_FULL_TRACEBACK=1 keeps every frame (for debugging graphspore itself)."""
+    if os.environ.get(FULL_TRACEBACK_VARIABLE):
+        return error
+    return error.with_traceback(user_traceback(error.__traceback__))
 
 
 def is_framework_file(file: str) -> bool:

@@ -13,7 +13,7 @@ import ast
 import functools
 from typing import NoReturn
 
-from ..ir.core import Builder, GraphsporeError, Value
+from ..ir.core import Builder, GraphsporeError, Value, error_class
 from . import operators as tables
 from .assign import MISSING, Stores
 from .constants import COMPILE_TIME_METHODS
@@ -188,14 +188,23 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
     def stmt_Assert(self, node: ast.Assert):
         if not self.truth(node.test, self.eval(node.test)):
             message = "" if node.msg is None else f": {self.eval(node.msg)}"
-            self.error(node, f"assertion failed while parsing{message}")
+            self.error(node, f"assertion failed while parsing{message}",
+                       kind=error_class(AssertionError))
 
     def stmt_Raise(self, node: ast.Raise):
+        """A `raise` reached while parsing raises that exception's class (also a located
+        GraphsporeError), so the user's `except ValueError` sees it."""
         exc = None if node.exc is None else self.eval(node.exc)
+        if isinstance(exc, type) and issubclass(exc, BaseException):
+            try:
+                exc = exc()
+            except TypeError:
+                pass
         what = type(exc).__name__ if isinstance(exc, BaseException) else getattr(
             exc, "__name__", "exception")
         detail = f": {exc}" if isinstance(exc, BaseException) and str(exc) else ""
-        self.error(node, f"{what} raised while parsing{detail}")
+        kind = error_class(type(exc)) if isinstance(exc, BaseException) else GraphsporeError
+        self.error(node, f"{what} raised while parsing{detail}", kind=kind)
 
     # ---------------------------------------------------------------- expressions
 

@@ -3,6 +3,8 @@
 `import graphspore as mindspore` and MindSpore code runs: Tensor/Parameter, dtypes, `ops`,
 `nn`, `grad`/`value_and_grad`/`jit`, `set_context`, `set_seed`, checkpoints and datasets.
 """
+__version__ = "0.1.0"
+
 from . import dtype
 from .dtype import float32, float64, int32, int64, bool_
 from .tensor_type import Tensor, Parameter, tensor
@@ -16,6 +18,8 @@ from . import dataset
 from .ir.core import GraphsporeError
 from .parameter_tuple import ParameterTuple
 from . import train
+from . import amp, communication
+from .mindspore_alias import alias_mindspore
 
 float_ = float32
 
@@ -35,4 +39,4 @@ __all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int3
            "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
            "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError",
-           "ParameterTuple", "train"]
+           "ParameterTuple", "train", "alias_mindspore", "__version__"]

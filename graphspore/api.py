@@ -15,6 +15,7 @@ import weakref
 from . import frontend
 from .ir import Graph, TensorType, GraphsporeError, current_builder, EagerBuilder
 from .ir.core import inline_graph, building, Builder
+from .frontend.source import for_user
 from .ir.passes.autodiff import vjp_graph
 from .signature import abstract, cache_key, flatten_tensors, check_differentiable
 from .compiler import compile_program
@@ -128,7 +129,10 @@ class JitFunction(_Compiled):
                 pass
         if _in_graph():
             return self.__gs_inline__(*args, **kwargs)
-        return self._run(args, kwargs)
+        try:
+            return self._run(args, kwargs)
+        except GraphsporeError as error:       # cut the frontend's frames from the traceback
+            raise for_user(error) from None
 
     def __get__(self, obj, objtype=None):
         if obj is None:

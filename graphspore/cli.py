@@ -1,7 +1,8 @@
 """The `graphspore` command line (`python -m graphspore`): dump, run, compile, demo.
 
     graphspore dump SCRIPT.py [--stage STAGE[,STAGE]] [--out DIR] [-- SCRIPT ARGS]
-    graphspore run SCRIPT.py [-- SCRIPT ARGS]
+    graphspore run SCRIPT.py|TUTORIAL.md [--shadow-mindspore] [-- SCRIPT ARGS]
+    graphspore SCRIPT.py [-- SCRIPT ARGS]        (the same as `run`)
     graphspore compile MODULE:FUNCTION --arg x=f32[5] ... [--grad 0,1] -o out.so
     graphspore demo
 
@@ -13,7 +14,11 @@ Errors are one line on stderr. Usage errors (what argparse detects: an unknown s
 malformed --arg) exit 2 without repeating the usage text; every other failure (a missing file,
 a script that raises, a link error) exits 1. A script that raises is reported as
 `error: <script>:<line>: <ExcType>: <message>`, the line being the script's own frame nearest
-the failure. `--traceback` (before the subcommand) shows the full traceback instead.
+the failure, followed by a GraphsporeError's source line, caret and hint. `--traceback`
+(before the subcommand) shows the full traceback instead.
+
+`run` turns on the `mindspore` alias (graphspore.mindspore_alias), so MindSpore scripts run
+unchanged; a `.md`/`.txt` file runs its ```python blocks (graphspore.tutorial_script).
 """
 from __future__ import annotations
 
@@ -88,10 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--out", metavar="DIR", default=DEFAULT_DUMP_DIR,
                       help=f"directory for the dump files (default: ./{DEFAULT_DUMP_DIR})")
 
-    run = commands.add_parser("run", help="run a script with graphspore's error reporting",
-                              description="Run SCRIPT as __main__; an exception is reported "
-                              "as one line naming the script line.")
-    run.add_argument("script", metavar="SCRIPT.py", help="the Python script to run")
+    run = commands.add_parser(
+        "run", help="run a (MindSpore) script with `import mindspore` meaning graphspore",
+        description="Run SCRIPT as __main__ with `mindspore` aliased to graphspore; an "
+        "exception is reported as one line naming the script line (plus caret and hint). "
+        "A .md/.txt tutorial runs its ```python code blocks, notebook-style.")
+    run.add_argument("script", metavar="SCRIPT.py", help="the Python script or tutorial to run")
+    run.add_argument("--shadow-mindspore", action="store_true",
+                     help="alias `mindspore` to graphspore even when a real MindSpore is "
+                     "installed")
 
     compile_ = commands.add_parser(
         "compile", help="compile a function ahead of time to a shared library and C header",
@@ -137,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         split = argv.index("--")
         argv, script_argv = argv[:split], argv[split + 1:]
     parser = build_parser()
+    if argv and argv[0] not in _COMMANDS and not argv[0].startswith("-") and (
+            argv[0].endswith(".py") or os.path.isfile(argv[0])):
+        argv.insert(0, "run")             # `python -m graphspore SCRIPT.py`
     show_traceback = "--traceback" in argv
     try:
         args = parser.parse_args(argv)
@@ -160,7 +173,7 @@ def _one_line(error: BaseException) -> str:
     message = _first_line(getattr(error, "message", None) or str(error))
     loc = getattr(error, "loc", None)
     where = f"{loc.file}:{loc.line}: " if loc is not None and hasattr(loc, "line") else ""
-    return f"{where}{type(error).__name__}: {message}"
+    return f"{where}{error_kind(error)}: {message}"
 
 
 def _first_line(text: str) -> str:
@@ -190,7 +203,10 @@ def cmd_dump(args, script_argv: list[str]) -> int:
 
 
 def cmd_run(args, script_argv: list[str]) -> int:
-    return run_script(_check_script(args.script), script_argv, args.traceback)
+    from .mindspore_alias import alias_mindspore
+    script = _check_script(args.script)
+    alias_mindspore(shadow=args.shadow_mindspore)
+    return run_script(script, script_argv, args.traceback)
 
 
 def cmd_compile(args, _script_argv) -> int:
@@ -233,11 +249,16 @@ def _check_script(path: str) -> Path:
 def run_script(script: Path, script_argv: list[str], show_traceback: bool = False) -> int:
     """Run `script` as `__main__` (sys.argv and sys.path[0] as `python SCRIPT` sets them);
     return its exit status. An exception becomes one line naming the script's line."""
+    from . import tutorial_script
     resolved = str(script.resolve())
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script)] + list(script_argv)
     sys.path.insert(0, str(script.resolve().parent))
     try:
+        if tutorial_script.is_tutorial(script):
+            return tutorial_script.run_tutorial(script, report=lambda error, number, block: (
+                traceback.print_exception(error) if show_traceback else print(
+                    f"error: {script_error(error, resolved, str(script))}", file=sys.stderr)))
         runpy.run_path(str(script), run_name="__main__")
         return 0
     except SystemExit as exit_:
@@ -278,7 +299,28 @@ def script_error(error: BaseException, resolved: str, shown: str) -> str:
         line = loc.line
     message = _first_line(getattr(error, "message", None) or str(error))
     where = f"{shown}:{line}" if line is not None else shown
-    return f"{where}: {type(error).__name__}: {message}"
+    return f"{where}: {error_kind(error)}: {message}{_caret_and_hint(error)}"
+
+
+def error_kind(error: BaseException) -> str:
+    """The exception class a user knows: `NameError` for graphspore's GraphsporeNameError
+    (its Python base), the class's own name otherwise."""
+    from .ir.core import GraphsporeError
+    for cls in type(error).__mro__:
+        if cls in (Exception, BaseException):
+            break
+        if not issubclass(cls, GraphsporeError):
+            return cls.__name__
+    return type(error).__name__
+
+
+def _caret_and_hint(error: BaseException) -> str:
+    """A GraphsporeError's source line, caret and hint lines (its message without the first
+    line), so `graphspore run` shows what plain `python` shows."""
+    if getattr(error, "loc", None) is None and getattr(error, "hint", None) is None:
+        return ""
+    rest = str(error).splitlines()[1:]
+    return "".join(f"\n{line}" for line in rest)
 
 
 def summary_table(stats) -> str:

@@ -1,4 +1,5 @@
-"""`python -m graphspore demo`: run the two seed tutorials, then the training examples."""
+"""`python -m graphspore demo`: run the two seed tutorials (the pages themselves, through
+`graphspore run`'s tutorial runner, `mindspore` aliased), then the training examples."""
 from __future__ import annotations
 
 import os
@@ -6,16 +7,20 @@ import runpy
 import sys
 from pathlib import Path
 
+from . import cli
+from .mindspore_alias import alias_mindspore
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 STEPS = [
-    ("Tutorial: automatic differentiation (seed 000)", "tutorial_autodiff.py", None),
-    ("Tutorial: differentiating functions (seed 002)", "tutorial_function_grad.py", None),
+    ("Tutorial: automatic differentiation (seed 000)", "seeds/000_autodiff.txt", None),
+    ("Tutorial: differentiating functions (seed 002)", "seeds/002_function_grad.txt", None),
     ("Training: MLP on the digits data set", "train_digits.py", "main"),
     ("Training: LeNet-style CNN on the digits data set", "train_lenet.py", "main"),
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
+    alias_mindspore()
     for title, script, entry in STEPS:
         path = EXAMPLES / script
         if not path.exists():
@@ -23,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n== {title} ({os.path.relpath(path)}) ==", flush=True)
         if entry is None:
-            runpy.run_path(str(path), run_name="__main__")
+            cli.run_script(path, [])
         else:
             runpy.run_path(str(path), run_name="graphspore_demo")[entry]()
         sys.stdout.flush()

@@ -84,21 +84,12 @@ def gs_op(fn):
     return op_function
 
 
-_ERROR_CLASSES: dict[type, type] = {IndexError: ir_core.GraphsporeIndexError}
-
-
 def _user_error(exc: Exception, message: str, hint) -> GraphsporeError:
     """A GraphsporeError at the user's line that is also an instance of the original
     error's class (ValueError, TypeError, ...) so `except ValueError` keeps working."""
     base = exc.__context__ if isinstance(exc, GraphsporeError) else exc
     base_class = type(base) if isinstance(base, (ValueError, TypeError, LookupError)) else None
-    if base_class is None or issubclass(base_class, GraphsporeError):
-        cls = GraphsporeError
-    else:
-        cls = _ERROR_CLASSES.get(base_class)
-        if cls is None:
-            cls = type(f"Graphspore{base_class.__name__}", (GraphsporeError, base_class), {})
-            _ERROR_CLASSES[base_class] = cls
+    cls = GraphsporeError if base_class is None else ir_core.error_class(base_class)
     return cls(message, _user_frame_loc(), hint)
 
 

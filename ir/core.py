@@ -8,6 +8,7 @@ op's numpy reference at once: eager mode and graph mode share every line of op c
 """
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import sys
@@ -77,6 +78,42 @@ class GraphsporeIndexError(GraphsporeError, IndexError):
     reference (eagerly) or by a compiled program's index check (after the call)."""
 
 
+class GraphsporeValueError(GraphsporeError, ValueError):
+    """A GraphsporeError that is also a ValueError: operand shapes that do not fit an op."""
+
+
+class GraphsporeNameError(GraphsporeError, NameError):
+    """A GraphsporeError that is also a NameError: a name a compiled function reads is not
+    defined (or a local is read before it is assigned)."""
+
+
+_ERROR_CLASSES: dict[type, type] = {
+    TypeError: GraphsporeTypeError, IndexError: GraphsporeIndexError,
+    ValueError: GraphsporeValueError, NameError: GraphsporeNameError}
+
+
+def error_class(base: type) -> type:
+    """The GraphsporeError subclass that is also `base` (ValueError, a user's exception
+    class...), so `except ValueError` catches graphspore's located error; GraphsporeError
+    itself for classes that cannot be combined (a custom __init__, BaseException-only)."""
+    if issubclass(base, GraphsporeError):
+        return base
+    cls = _ERROR_CLASSES.get(base)
+    if cls is None:
+        custom_init = any("__init__" in vars(k) for k in base.__mro__
+                          if k.__module__ != "builtins")
+        if custom_init or not issubclass(base, Exception):
+            return GraphsporeError
+        try:
+            cls = type(f"Graphspore{base.__name__}", (GraphsporeError, base), {
+                "__module__": __name__, "__str__": Exception.__str__,
+                "__doc__": f"A GraphsporeError that is also a {base.__name__}."})
+        except TypeError:               # a layout conflict (e.g. OSError's C fields)
+            return GraphsporeError
+        _ERROR_CLASSES[base] = cls
+    return cls
+
+
 _PACKAGE_DIRS: tuple[str, ...] = ()
 
 
@@ -98,6 +135,22 @@ def user_loc(depth: int = 1) -> Loc | None:
             return Loc(frame.f_code.co_filename, frame.f_lineno, 0)
         frame = frame.f_back
     return None
+
+
+_TRACING = threading.local()
+_TRACING.depth = 0
+
+
+@contextlib.contextmanager
+def tracing():
+    """While a function without source runs on graph values (see frontend.resolve._trace):
+    `bool(value)` raises instead of being always true."""
+    depth = getattr(_TRACING, "depth", 0)
+    _TRACING.depth = depth + 1
+    try:
+        yield
+    finally:
+        _TRACING.depth = depth
 
 
 class Value:
@@ -128,6 +181,22 @@ class Value:
 
     def __repr__(self) -> str:
         return f"<Value {self.name or hex(id(self))}: {self.type}>"
+
+    traced_attribute: Callable | None = None   # set by the frontend: `x.sum` while tracing
+
+    def __getattr__(self, name: str):
+        """While tracing a function without source, `x.sum()` and other Tensor methods."""
+        lookup = Value.traced_attribute
+        if name.startswith("_") or lookup is None or not getattr(_TRACING, "depth", 0):
+            raise AttributeError(f"'Value' object has no attribute {name!r}")
+        return lookup(self, name)
+
+    def __bool__(self) -> bool:
+        if getattr(_TRACING, "depth", 0):
+            raise GraphsporeTypeError("a function traced without source cannot branch on a "
+                                      "tensor's value", user_loc(),
+                                      "define it in a .py file so that graphspore parses it")
+        return True
 
     # Operators emit ops into the current builder (lazy import: ir.ops builds on this module).
     def __add__(self, o): return _ops().add(self, o)
@@ -254,7 +323,7 @@ class Builder:
             result_type = opdef.infer(*[v.type for v in operands], **attrs)
         except (ValueError, TypeError) as exc:
             short = name.split(".", 1)[-1]
-            raise GraphsporeError(f"{short}: {exc}", self.loc or user_loc()) from None
+            raise error_class(type(exc))(f"{short}: {exc}", self.loc or user_loc()) from None
         op = Op(name, operands, dict(attrs), None, self.loc)
         op.result = self._result(op, opdef, result_type)
         return op.result

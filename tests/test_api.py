@@ -1,15 +1,10 @@
-"""grad / value_and_grad / jit: MindSpore 2.x return structures, higher order, errors, and the
-seed tutorials, with expected values from closed forms."""
-import runpy
-from pathlib import Path
-
+"""grad / value_and_grad / jit: MindSpore 2.x return structures, higher order, errors, with
+expected values from closed forms (the seed tutorials: test_seed_tutorials.py)."""
 import numpy as np
 import pytest
 
 import graphspore as ms
 from graphspore import Tensor, Parameter, ops, grad, value_and_grad, jit
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def close(a, b, rtol=1e-5, atol=1e-6):
@@ -211,43 +206,8 @@ def test_bce_with_logits_gradient_is_exact_at_zero_logit():
     close(g, _sigmoid(z.asnumpy().astype(np.float64)) - y.asnumpy())
 
 
-# ------------------------------------------------------------------- the seed tutorials
-
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
-
-
-def test_seed_000_autodiff_tutorial(capsys):
-    g = runpy.run_path(str(EXAMPLES / "tutorial_autodiff.py"))
-    x, y = g["x"].asnumpy().astype(np.float64), g["y"].asnumpy().astype(np.float64)
-    w_, b_ = g["w"].asnumpy().astype(np.float64), g["b"].asnumpy().astype(np.float64)
-    z = x @ w_ + b_
-    expected_loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
-    close(g["loss"], expected_loss, rtol=1e-5)
-    dz = (_sigmoid(z) - y) / z.size                     # d mean(BCE) / dz
-    gw, gb = g["grads"]
-    close(gw, np.outer(x, dz), rtol=1e-4)
-    close(gb, dz, rtol=1e-4)
-    out = capsys.readouterr().out
-    assert "Tensor(shape=[5, 3], dtype=Float32, value=" in out
-
-
-def test_seed_002_function_grad_tutorial(capsys):
-    g = runpy.run_path(str(EXAMPLES / "tutorial_function_grad.py"))
-    close(g["f"](Tensor(1.0)), 0.0)
-    close(g["dfdx"](Tensor(1.0)), 1.0)
-    close(g["d2fdx"](Tensor(1.0)), 6.0)
-    inputs = g["inputs"].asnumpy().astype(np.float64)
-    t = g["targets"].asnumpy().astype(np.float64)
-    W_, b_ = g["W"].asnumpy().astype(np.float64), g["b"].asnumpy().astype(np.float64)
-    p = _sigmoid(inputs @ W_ + b_)
-    # loss = -sum(log(p*t + (1-p)*(1-t))) = -sum(t log p + (1-t) log(1-p)) for t in {0,1}
-    dz = p - t
-    close(g["loss"], -np.sum(np.log(p * t + (1 - p) * (1 - t))), rtol=1e-5)
-    close(g["W_grad"], inputs.T @ dz, rtol=1e-4, atol=1e-5)
-    close(g["b_grad"], [dz.sum()], rtol=1e-4, atol=1e-5)
-    out = capsys.readouterr().out
-    assert "x_grad:" in out and "y_grad: TypeError" in out
 
 
 def test_errors_inside_library_cells_point_at_the_users_line():

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+import graphspore
 from graphspore import frontend
 from graphspore.ir import DType, GraphsporeError, TensorType
 from graphspore.ir import ops
@@ -712,11 +713,13 @@ def bad_return_function(x):
     return x  # <-
 
 
-exec(compile("def sourceless(x):\n    return x\n", "<string>", "exec"))
+exec(compile("def sourceless(x):\n    return x * 2 + x.sum()\n"
+             "def sourceless_branchy(x):\n    return x if x.shape[0] > 1 else -x\n",
+             "<string>", "exec"))
 
 
 def bad_no_source(x):
-    return sourceless(x)  # noqa: F821  # <-
+    return sourceless_branchy(x)  # noqa: F821  # <-
 
 
 BAD = [
@@ -748,7 +751,8 @@ BAD = [
     (bad_in_callee, "unsupported operand types for '+': tensor (tensor<3xf32>) and OpDef"),
     (bad_invert, "'~' needs a bool tensor"),
     (bad_fstring, "cannot be formatted while parsing"),
-    (bad_no_source, "source of 'sourceless' is not available", "<string>"),
+    (bad_no_source, "source of 'sourceless_branchy' is not available", "<string>",
+     "control flow"),
 ]
 
 
@@ -781,4 +785,13 @@ def test_returning_a_function_is_an_error():
 
 def test_function_without_source_at_top_level():
     with pytest.raises(GraphsporeError, match="not available"):
-        frontend.parse(sourceless, [T(3)])  # noqa: F821
+        frontend.parse(sourceless_branchy, [T(3)])  # noqa: F821
+
+
+def test_straight_line_function_without_source_is_traced():
+    """exec/`python -c`/REPL functions without branches run once on the graph's values."""
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    out = graphspore.jit(sourceless)(graphspore.Tensor(x))  # noqa: F821
+    np.testing.assert_allclose(out.asnumpy(), x * 2 + x.sum())
+    g = graphspore.grad(lambda v: sourceless(v).sum())(graphspore.Tensor(x))  # noqa: F821
+    np.testing.assert_allclose(g.asnumpy(), np.full(3, 2.0 + 3.0))   # d/dx_i: 2 + 3 (sum)

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import context
-from ..ir.core import EagerBuilder, current_builder
+from ..frontend.source import for_user
+from ..ir.core import EagerBuilder, GraphsporeError, current_builder
 from ..tensor_type import Parameter, PARAMETER_NAME_DEFAULT
 
 _state_version = 0
@@ -184,7 +185,10 @@ class Cell:
         if (context.get_context("mode") == context.GRAPH_MODE
                 and isinstance(current_builder(), EagerBuilder)):
             from ..api import call_compiled
-            return call_compiled(self, args, kwargs)
+            try:
+                return call_compiled(self, args, kwargs)
+            except GraphsporeError as error:   # cut the frontend's frames from the traceback
+                raise for_user(error) from None
         return self.construct(*args, **kwargs)
 
     def extend_repr(self) -> str:

@@ -23,7 +23,7 @@ Row = tuple  # one row: a tuple of numpy arrays, one per column
 
 def _global_seed() -> int | None:
     """The seed set with `graphspore.set_seed`, or None when none was set."""
-    from . import random as gs_random
+    from .. import random as gs_random
     return gs_random.get_seed()
 
 
@@ -33,7 +33,7 @@ def _make_rng() -> np.random.Generator:
 
 
 def _to_tensor(array: np.ndarray):
-    from .tensor_type import Tensor
+    from ..tensor_type import Tensor
     return Tensor(array)
 
 
@@ -45,6 +45,29 @@ def _as_column(value) -> np.ndarray:
     if array.dtype == np.float64 and not isinstance(value, np.ndarray):
         array = array.astype(np.float32)
     return array
+
+
+def check_shards(num_shards, shard_id) -> tuple[int, int] | None:
+    """Validate MindSpore's `num_shards`/`shard_id` pair; None when not sharded."""
+    if num_shards is None and shard_id is None:
+        return None
+    if num_shards is None or shard_id is None:
+        raise ValueError("num_shards and shard_id must be given together")
+    num_shards, shard_id = int(num_shards), int(shard_id)
+    if num_shards < 1 or not 0 <= shard_id < num_shards:
+        raise ValueError(f"shard_id must be in [0, num_shards): got num_shards={num_shards}, "
+                         f"shard_id={shard_id}")
+    return num_shards, shard_id
+
+
+def shard_order(order: Sequence[int], shards: tuple[int, int] | None) -> Sequence[int]:
+    """MindSpore's DistributedSampler: row i goes to shard i % n, and every shard gets
+    ceil(N/n) rows, the short ones wrapping around to the first rows."""
+    if shards is None:
+        return order
+    n, k = shards
+    total = len(order)
+    return [order[(k + j * n) % total] for j in range(math.ceil(total / n))] if total else []
 
 
 class Dataset:
@@ -64,14 +87,17 @@ class Dataset:
         holds the whole dataset)."""
         return _ShuffleDataset(self, buffer_size)
 
-    def batch(self, batch_size: int, drop_remainder: bool = False) -> "Dataset":
+    def batch(self, batch_size: int, drop_remainder: bool = False,
+              num_parallel_workers=None, **_options) -> "Dataset":
         """Stack `batch_size` consecutive rows per column; the last short batch is kept unless
         `drop_remainder`."""
         return _BatchDataset(self, batch_size, drop_remainder)
 
-    def map(self, operations, input_columns=None, output_columns=None) -> "Dataset":
+    def map(self, operations, input_columns=None, output_columns=None,
+            num_parallel_workers=None, python_multiprocessing=False, **_options) -> "Dataset":
         """Apply `operations` (a callable or a list applied in order) to `input_columns`
-        (default: the first column); the results replace those columns."""
+        (default: the first column); the results replace those columns. Worker and
+        multiprocessing options are accepted and run in this process."""
         return _MapDataset(self, operations, input_columns, output_columns)
 
     def repeat(self, count: int | None = None) -> "Dataset":
@@ -81,8 +107,9 @@ class Dataset:
     # ----------------------------------------------------------------- iteration
     def create_tuple_iterator(self, columns=None, num_epochs: int = -1,
                               output_numpy: bool = False, do_copy: bool = True):
-        """An iterator of tuples of Tensors (arrays if `output_numpy`). Each `for` loop over it
-        walks one epoch; it stops for good after `num_epochs` epochs (-1: unlimited)."""
+        """An iterator of rows, each a list of Tensors (arrays if `output_numpy`), as
+        MindSpore's. Each `for` loop over it walks one epoch; it stops for good after
+        `num_epochs` epochs (-1: unlimited)."""
         return _EpochIterator(self, columns, num_epochs, output_numpy, as_dict=False)
 
     def create_dict_iterator(self, num_epochs: int = -1, output_numpy: bool = False,
@@ -142,15 +169,16 @@ class NumpySlicesDataset(Dataset):
         if num_samples is not None:
             self.num_rows = min(self.num_rows, int(num_samples))
         self.shuffle_rows = bool(shuffle)
+        self.shards = check_shards(num_shards, shard_id)
 
     def _rows(self) -> Iterator[Row]:
         order = (self._rng.permutation(self.num_rows) if self.shuffle_rows
                  else range(self.num_rows))
-        for i in order:
+        for i in shard_order(order, self.shards):
             yield tuple(c[i] for c in self.columns)
 
     def get_dataset_size(self) -> int:
-        return self.num_rows
+        return len(shard_order(range(self.num_rows), self.shards))
 
 
 class GeneratorDataset(Dataset):
@@ -174,12 +202,16 @@ class GeneratorDataset(Dataset):
                              "an iterable source")
         self.shuffle_rows = self.random_access if shuffle is None else bool(shuffle)
         self.num_samples = num_samples
+        self.shards = check_shards(num_shards, shard_id)
+        if self.shards is not None and not self.random_access:
+            raise ValueError("GeneratorDataset: num_shards/shard_id need a random-access "
+                             "source (with __getitem__ and __len__)")
 
     def _items(self) -> Iterable:
         if self.random_access:
             n = len(self.source)
             order = self._rng.permutation(n) if self.shuffle_rows else range(n)
-            return (self.source[int(i)] for i in order)
+            return (self.source[int(i)] for i in shard_order(order, self.shards))
         if callable(self.source) and not hasattr(self.source, "__iter__"):
             return self.source()
         return iter(self.source)
@@ -197,7 +229,7 @@ class GeneratorDataset(Dataset):
 
     def get_dataset_size(self) -> int:
         if self.random_access:
-            n = len(self.source)
+            n = len(shard_order(range(len(self.source)), self.shards))
             return n if self.num_samples is None else min(n, self.num_samples)
         return super().get_dataset_size()
 
@@ -350,7 +382,7 @@ class _EpochIterator:
         values = [row[p] for p in self.positions]
         if not self.output_numpy:
             values = [_to_tensor(v) for v in values]
-        return dict(zip(self.names, values)) if self.as_dict else tuple(values)
+        return dict(zip(self.names, values)) if self.as_dict else values
 
 
 __all__ = ["Dataset", "NumpySlicesDataset", "GeneratorDataset"]
