@@ -57,6 +57,10 @@ from llvmlite import ir
 
 _CONTRACT = ("contract",)
 
+# The float functions this module defines, each the scalar body of the elementwise primitive
+# of the same name (codegen/scalar_ops.py takes them from here).
+FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "sin", "cos")
+
 # Cephes expf constants (single precision).
 _EXPF_C1 = 0.693359375
 _EXPF_C2 = -2.12194440e-4
