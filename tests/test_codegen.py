@@ -97,6 +97,7 @@ CASES = {
     "gs.sigmoid": [(ops.sigmoid, [M], "normal"), (ops.sigmoid, [((7,), F64)], "normal")],
     "gs.sin": [(lambda x: ops.sin(x * 5.0), [M], "normal"), (ops.sin, [((7,), F64)], "normal")],
     "gs.cos": [(lambda x: ops.cos(x * 5.0), [M], "normal"), (ops.cos, [((7,), F64)], "normal")],
+    "gs.atan": [(lambda x: ops.atan(x * 5.0), [M], "normal"), (ops.atan, [((7,), F64)], "n")],
     "gs.abs": [(ops.abs, [M], "normal"), (ops.abs, [((9,), I64)], "normal")],
     "gs.relu": [(ops.relu, [M], "normal"), (ops.relu, [((9,), I32)], "normal")],
     "gs.sign": [(ops.sign, [M], "normal"), (ops.sign, [((9,), I32)], "normal")],
@@ -247,8 +248,8 @@ def test_matmul_int_and_f64_and_fused_operands():
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.5, 1e30], np.float32)
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu",
-                                  "abs", "sign", "floor", "neg"])
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "atan",
+                                  "relu", "abs", "sign", "floor", "neg"])
 def test_nan_inf_unary(name):
     data = SPECIAL
     if name in ("sin", "cos"):   # their range is |x| < 2^22 in float32 (codegen/vector_math.py)

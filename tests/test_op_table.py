@@ -91,6 +91,7 @@ ROWS = [
     Row("sigmoid", [uniform(3, 4, low=-8, high=8)], SIG),
     Row("sin", [uniform(3, 4, low=-7, high=7)], np.sin),
     Row("cos", [uniform(3, 4, low=-7, high=7)], np.cos),
+    Row("atan", [uniform(3, 4, low=-5, high=5)], np.arctan),
     Row("abs", [uniform(3, 4)], np.abs),
     Row("relu", [uniform(3, 4)], lambda x: np.maximum(x, 0)),
     Row("sign", [lambda r: r.integers(-2, 3, (3, 4)).astype(F64)], np.sign, grad=False),

@@ -248,3 +248,22 @@ def test_sin_is_odd_and_cos_even_bit_for_bit(dtype):
          ).astype(dtype)
     np.testing.assert_array_equal(apply("sin", -x), -apply("sin", x))
     np.testing.assert_array_equal(apply("cos", -x), apply("cos", x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_atan_within_one_ulp_odd_and_exact_at_special_values(dtype):
+    """atan over every binade (the reduction switches at 0.66 and tan(3pi/8)): within one
+    ulp of the long-double arctan, odd bit for bit; atan(+-0) = +-0, atan(+-inf) = +-pi/2."""
+    magnitudes = np.concatenate([np.geomspace(1e-30, 1e30, 400_001), np.linspace(0, 5, 200_001),
+                                 np.nextafter(np.array([0.66, 2.414213562373095], dtype), 9)])
+    x = np.concatenate([magnitudes, -magnitudes]).astype(dtype)
+    got, exact = apply("atan", x), np.arctan(x.astype(np.longdouble))
+    ulps = np.abs(got - exact) / np.spacing(np.abs(exact).astype(dtype))
+    print(f"\natan {np.dtype(dtype).name}: max {float(ulps.max()):.3g} ulp")
+    assert ulps.max() <= 1.0
+    np.testing.assert_array_equal(apply("atan", -x[x > 0]), -got[x > 0])
+    inf, nan = np.inf, np.nan
+    special = apply("atan", np.array([0.0, -0.0, inf, -inf, nan], dtype))
+    np.testing.assert_array_equal(special, np.array([0, -0.0, np.pi / 2, -np.pi / 2, nan],
+                                                    dtype))
+    assert list(np.signbit(special[:2])) == [False, True]

@@ -13,7 +13,8 @@ from ..types import DType, TensorType, broadcast_shapes
 from .opdef import (OpDef, register, promote_operands, as_value, ELEMENTWISE, UNARY, BINARY,
                     COMPARE, NONDIFF)
 
-__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "abs",
+__all__ = ["cast", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "atan", "relu",
+           "abs",
            "sign", "floor", "logical_not", "stop_gradient", "add", "sub", "mul", "div", "floor_div",
            "floor_mod", "pow",
            "maximum", "minimum", "logical_and", "logical_or", "equal", "not_equal", "less",
@@ -150,6 +151,10 @@ sin = unary("gs.sin", np.sin, lambda g, out, x: (g * cos(x),), float_only=True,
 
 cos = unary("gs.cos", np.cos, lambda g, out, x: (neg(g * sin(x)),), float_only=True,
             doc='`%y = "gs.cos"(%x) : (tensor<3xf32>) -> tensor<3xf32>`')
+
+atan = unary("gs.atan", np.arctan, lambda g, out, x: (g / (1 + x * x),), float_only=True,
+             doc='Arctangent, in (-pi/2, pi/2): `%y = "gs.atan"(%x) : (tensor<3xf32>) -> '
+                 'tensor<3xf32>`')
 
 def _reference_relu(x):
     return np.where(x <= 0, np.zeros((), x.dtype), x)
