@@ -161,46 +161,33 @@ def _span(node: ast.AST) -> tuple[int, int]:
     return (node.end_lineno - node.lineno, node.end_col_offset - node.col_offset)
 
 
-class _Locals(ast.NodeVisitor):
-    """Collects the names bound in one function body, not descending into nested scopes."""
-
-    def __init__(self):
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: ast.Name) -> None:
-        if isinstance(node.ctx, (ast.Store, ast.Del)):
-            self.names.add(node.id)
-
-    def visit_FunctionDef(self, node) -> None:
-        self.names.add(node.name)
-        for d in node.decorator_list + node.args.defaults + node.args.kw_defaults:
-            if d is not None:
-                self.visit(d)
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_ClassDef(self, node) -> None:
-        self.names.add(node.name)
-
-    def visit_Lambda(self, node) -> None:
-        for d in node.args.defaults + node.args.kw_defaults:
-            if d is not None:
-                self.visit(d)
-
-    def visit_comprehension_scope(self, node) -> None:
-        self.visit(node.generators[0].iter)   # only the first iterable is evaluated outside
-
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_comprehension_scope
-    visit_GeneratorExp = visit_comprehension_scope
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def local_names(node: ast.FunctionDef | ast.Lambda) -> frozenset:
-    """Parameters and every name assigned in the body of `node` (its local scope)."""
-    collector = _Locals()
-    body = node.body if isinstance(node.body, list) else [node.body]
-    for stmt in body:
-        collector.visit(stmt)
-    return frozenset(collector.names | set(_param_names(node.args)))
+    """Parameters and every name assigned in the body of `node` (its local scope), not
+    descending into nested scopes. An explicit stack, not a NodeVisitor: a 2,000-term
+    expression is 2,000 nodes deep."""
+    names: set[str] = set()
+    stack = list(node.body if isinstance(node.body, list) else [node.body])
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name):
+            if isinstance(n.ctx, (ast.Store, ast.Del)):
+                names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(n.name)
+            stack.extend(d for d in n.decorator_list + n.args.defaults + n.args.kw_defaults
+                         if d is not None)
+        elif isinstance(n, ast.ClassDef):
+            names.add(n.name)
+        elif isinstance(n, ast.Lambda):
+            stack.extend(d for d in n.args.defaults + n.args.kw_defaults if d is not None)
+        elif isinstance(n, _COMPREHENSIONS):
+            stack.append(n.generators[0].iter)   # only the first iterable is evaluated outside
+        else:
+            stack.extend(ast.iter_child_nodes(n))
+    return frozenset(names | set(_param_names(node.args)))
 
 
 def loc_of(file: str, node: ast.AST) -> Loc:

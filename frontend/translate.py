@@ -303,7 +303,15 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
         return self._call_op(node, emit, (a, b), {}, f"'{tables.SYMBOLS[type(op)]}'")
 
     def expr_BinOp(self, node: ast.BinOp):
-        return self.binary(node, node.op, self.eval(node.left), self.eval(node.right))
+        # A left-deep chain `a + b + c + ...` is walked in a loop, not by recursion: a
+        # 2,000-term expression must not exhaust the Python stack. Order: left, then right.
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp):
+            chain.append(chain[-1].left)
+        value = self.eval(chain[-1].left)
+        for binop in reversed(chain):
+            value = self.binary(binop, binop.op, value, self.eval(binop.right))
+        return value
 
     def expr_UnaryOp(self, node: ast.UnaryOp):
         operand = self.eval(node.operand)
