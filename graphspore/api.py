@@ -19,6 +19,7 @@ from .frontend.source import for_user
 from .ir.passes.autodiff import vjp_graph
 from .signature import abstract, cache_key, flatten_tensors, check_differentiable
 from .compiler import compile_program
+from .program_cache import ProgramCache
 from .runtime import ArgumentError
 from .nn import cell as _cells
 
@@ -61,10 +62,11 @@ def build_graph(fn, abstract_args: tuple, kwargs: dict) -> tuple[Graph, object]:
 
 
 class _Compiled:
-    """Per-signature cache of compiled programs for one callable."""
+    """Per-signature cache of compiled programs for one callable (least recently used beyond
+    `program_cache.MAX_PROGRAMS` are dropped; they come back from the on-disk cache)."""
 
     def __init__(self):
-        self._programs: dict = {}
+        self._programs = ProgramCache()
         self._last = None          # (state version, program) of the latest all-Tensor call
 
     def _abstract(self, args, kwargs):
@@ -135,19 +137,43 @@ class JitFunction(_Compiled):
             raise for_user(error) from None
 
     def __get__(self, obj, objtype=None):
+        """`obj.method` of a `@jit` method: one compiled function per object, kept while the
+        object lives (weakly: it never keeps its object alive)."""
         if obj is None:
             return self
-        bound = _BOUND.get((id(self), id(obj)))
+        try:
+            per_object = self.__dict__.setdefault("_bound", weakref.WeakKeyDictionary())
+            bound = per_object.get(obj)
+        except TypeError:                 # not weak-referenceable or not hashable
+            return JitFunction(self.fn.__get__(obj, objtype))
         if bound is None:
-            bound = JitFunction(self.fn.__get__(obj, objtype))
-            _BOUND[(id(self), id(obj))] = bound
+            bound = _WeakJitFunction(self.fn, lambda owner, fn=self.fn: fn.__get__(owner),
+                                     obj)
+            per_object[obj] = bound
         return bound
 
     def _build(self, abstract_args, kwargs):
         return build_graph(self.fn, abstract_args, kwargs)
 
 
-_BOUND: dict = {}
+class _WeakJitFunction(JitFunction):
+    """A JitFunction for a callable made from an object it must not keep alive (a `@jit`
+    method's instance, a GRAPH_MODE Cell): `fn` is rebuilt from a weak reference at each
+    use, so the object's cache entry (a WeakKeyDictionary value) does not reference its key."""
+
+    def __init__(self, template, make, owner):
+        _Compiled.__init__(self)
+        self._owner, self._make = weakref.ref(owner), make
+        self.__name__ = getattr(template, "__name__", type(owner).__name__)
+        self.__qualname__ = getattr(template, "__qualname__", self.__name__)
+        self.__doc__ = getattr(template, "__doc__", None)
+
+    @property
+    def fn(self):
+        owner = self._owner()
+        if owner is None:
+            raise ReferenceError(f"{self.__name__}: its object no longer exists")
+        return self._make(owner)
 
 
 def jit(function=None, *, mode="PSJit", jit_config=None, input_signature=None,
@@ -167,9 +193,7 @@ def call_compiled(fn, args, kwargs):
     """Compile `fn` (a Cell in GRAPH_MODE) for these arguments and run it."""
     compiled = _CELL_PROGRAMS.get(fn)
     if compiled is None:
-        compiled = JitFunction.__new__(JitFunction)
-        _Compiled.__init__(compiled)
-        compiled.fn = fn
+        compiled = _WeakJitFunction(fn, lambda cell: cell, fn)
         _CELL_PROGRAMS[fn] = compiled
     return compiled(*args, **kwargs)
 

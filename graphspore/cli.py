@@ -190,12 +190,12 @@ def cmd_dump(args, script_argv: list[str]) -> int:
     script = _check_script(args.script)
     from . import compiler
     ir_dump.configure(stages, str(out))  # this process only: a child would restart at NN 00
-    first = len(compiler.STATS)
+    first = compiler.compile_count()
     try:
         status = run_script(script, script_argv, args.traceback)
     finally:
         ir_dump.configure(None)
-    stats = compiler.STATS[first:]
+    stats = compiler.stats_since(first)
     files = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     print(summary_table(stats))
     print(f"{len(files)} dump files ({', '.join(stages)}) in {out}/", flush=True)

@@ -43,7 +43,28 @@ class CompileStats:
     cache_hit: bool
 
 
-STATS: list[CompileStats] = []
+STATS_LIMIT = 1000
+STATS: list[CompileStats] = []     # the latest STATS_LIMIT compilations, oldest first
+_compiles = 0                      # compilations ever recorded in this process
+
+
+def compile_count() -> int:
+    """How many compilations this process has recorded (a mark for `stats_since`)."""
+    return _compiles
+
+
+def stats_since(mark: int) -> list[CompileStats]:
+    """The statistics of the compilations after `compile_count()` returned `mark` (those
+    still among the latest STATS_LIMIT)."""
+    return STATS[max(0, len(STATS) - (_compiles - mark)):]
+
+
+def _record(stats: CompileStats) -> None:
+    global _compiles
+    STATS.append(stats)
+    _compiles += 1
+    if len(STATS) > STATS_LIMIT:
+        del STATS[:len(STATS) - STATS_LIMIT]
 
 
 @dataclass
@@ -170,7 +191,7 @@ def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
                              result.kernels, result.workspace_bytes,
                              (time.perf_counter() - start) * 1e3,
                              getattr(module, "cache_hit", False))
-        STATS.append(stats)
+        _record(stats)
         ir_dump.record_stats(stats)
         return Program(executable, sources_for(optimized), out_tree, optimized, module, stats,
                        wrap, checks)

@@ -131,6 +131,8 @@ def dump_graph(func_name: str, stage: str, graph: Graph) -> Path | None:
 def record_stats(stats) -> None:
     """Keep one compilation's statistics (the CLI's summary table reads the compiler's list)."""
     RECORDED_STATS.append(stats)
+    if len(RECORDED_STATS) > 1000:         # bounded, like compiler.STATS
+        del RECORDED_STATS[:len(RECORDED_STATS) - 1000]
 
 
 def to_dot(graph: Graph) -> str:
