@@ -46,7 +46,7 @@ from typing import Callable
 
 from ..ir.core import Graph, Op, Value
 from ..ir.ops import (GATHER, LINALG, OPS, REDUCE, SOURCE, VIEW, evaluated_in_place,
-                      group)
+                      group, in_group)
 
 # The op classes fusion dispatches on, from the registry's groups (ir/ops/opdef.py).
 VIEWS = group(VIEW)                     # reshape, broadcast_to, transpose, slice
@@ -62,10 +62,9 @@ def kernel_kind(name: str) -> str:
     the op's own loop structure (pad, concat, scatter); elementwise for everything else."""
     if evaluated_in_place(name):
         return "elementwise"
-    groups = OPS[name].groups
-    if REDUCE in groups:
+    if in_group(name, REDUCE):
         return "reduce"
-    if LINALG in groups:
+    if in_group(name, LINALG):
         return "matmul"
     return OPS[name].short_name.split("_")[0]
 

@@ -7,28 +7,30 @@ function of `(x: Value, *args, **kwargs)` that emits ops; `graphspore.Tensor` re
 table for its eager methods, and names in `TENSOR_PROPERTIES` are read as attributes
 (`x.shape`, `x.T`). `BUILTINS` lists the Python builtins a graph function may call.
 
-Ops are looked up by name at call time (`op("mean")`), first in `ir.ops`, then in
-`ir.ops.composite`, so this module does not depend on which of the two defines an op.
+Ops are looked up by name (`op("mean")`), first in `ir.ops`, then in `ir.ops.composite`, so
+this module does not depend on which of the two defines an op. The Tensor methods of the
+registry's unary, binary and compare primitives and of the composites in
+`composite.TENSOR_METHODS` are derived; the entries written here give MindSpore's signatures.
 """
 from __future__ import annotations
 
 import ast
 import builtins
-import importlib
 import operator
 
 import numpy as np
 
 from ..ir import ops as ir_ops
 from ..ir.core import Value
-from ..ir.types import DType, promote, promote_weak, scalar_dtype
+from ..ir.ops import composite
+from ..ir.ops.shape import axes_of as normalize_axes
+from ..ir.types import DType, promote, promote_weak, scalar_dtype, to_dtype
 
 
 def op(name: str):
     """The op function `name` from `ir.ops`, else from `ir.ops.composite`."""
     fn = getattr(ir_ops, name, None)
     if fn is None:
-        composite = importlib.import_module(".composite", ir_ops.__name__)
         fn = getattr(composite, name, None)
     if fn is None:
         raise LookupError(f"no op named '{name}' in ir.ops or ir.ops.composite")
@@ -170,35 +172,6 @@ UNSUPPORTED = {
 
 # ------------------------------------------------------------------- Tensor methods
 
-def to_dtype(dtype) -> DType:
-    """An ir DType from a DType, a public dtype exposing `ir_dtype`, or a numpy dtype."""
-    if isinstance(dtype, DType):
-        return dtype
-    inner = getattr(dtype, "ir_dtype", None)
-    if isinstance(inner, DType):
-        return inner
-    if dtype is float:
-        return DType.f32
-    try:
-        return DType.from_numpy(dtype)
-    except TypeError:
-        raise TypeError(f"expected a dtype (e.g. mindspore.float32), got {dtype!r}") from None
-
-
-def normalize_axes(x: Value, axis) -> tuple[int, ...]:
-    """Axes as a sorted tuple of non-negative ints; None means every axis."""
-    if axis is None:
-        return tuple(range(x.ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < max(x.ndim, 1):
-            raise ValueError(f"axis {a!r} is out of range for a tensor of rank {x.ndim} "
-                             f"({x.type})")
-        out.append(int(a) % max(x.ndim, 1))
-    return tuple(sorted(set(out)))
-
-
 def tensor_sum(x: Value, axis=None, dtype=None, keepdims=False, initial=None) -> Value:
     if dtype is not None:
         x = astype(x, dtype)
@@ -233,6 +206,12 @@ def argmax(x: Value, axis=None, keepdims=False) -> Value:
         return reshape(flat, (1,) * x.ndim) if keepdims else flat
     (axis,) = normalize_axes(x, axis)
     return op("argmax")(x, axis=axis, keep_dims=bool(keepdims))
+
+
+def argmin(x: Value, axis=None, keepdims=False) -> Value:
+    """Index of the minimum (the first one on ties), int64: the argmax of -x."""
+    x = x if x.dtype.is_float else op("cast")(x, dtype=DType.f32)
+    return argmax(op("neg")(x), axis, keepdims)
 
 
 def reshape(x: Value, *shape) -> Value:
@@ -278,18 +257,34 @@ def _unary(name: str):
     return lambda x: op(name)(x)
 
 
-def _primitive_method(name: str):
+def _forward(name: str):
     return lambda x, *args, **kwargs: op(name)(x, *args, **kwargs)
 
 
 # Every unary, binary and compare primitive of the registry is a method (x.exp(),
-# x.logical_and(y)), derived from its groups; the entries below add MindSpore's signatures.
-_PRIMITIVE_METHODS = {
-    opdef.short_name: _primitive_method(opdef.short_name) for opdef in ir_ops.OPS.values()
-    if opdef.groups & {ir_ops.UNARY, ir_ops.BINARY, ir_ops.COMPARE}}
+# x.logical_and(y)), derived from its groups, and so is every composite of
+# composite.TENSOR_METHODS (x.std(), x.cumsum(1)); the entries below give MindSpore's
+# signatures and spellings.
+_DERIVED_METHODS = {
+    **{opdef.short_name: _forward(opdef.short_name) for opdef in ir_ops.OPS.values()
+       if opdef.groups & {ir_ops.UNARY, ir_ops.BINARY, ir_ops.COMPARE}},
+    **{name: getattr(composite, name) for name in composite.TENSOR_METHODS}}
+
+
+def _permute(x: Value, *dims) -> Value:
+    """`x.permute(1, 0)` or `x.permute((1, 0))`."""
+    return transpose(x, *dims)
+
+
+def _unsqueeze(x: Value, dim=None, *, axis=None) -> Value:
+    """`x.unsqueeze(dim)`: a unit axis at `dim` (also spelled `axis`)."""
+    return op("expand_dims")(x, axis=dim if axis is None else axis)
+
 
 TENSOR_METHODS = {
-    **_PRIMITIVE_METHODS, "div": divide,
+    **_DERIVED_METHODS, "div": divide, "clip": composite.clamp, "permute": _permute,
+    "unsqueeze": _unsqueeze, "matmul": _forward("matmul_nd"),
+    "argmin": argmin, "amax": _reduction("reduce_max"), "amin": _reduction("reduce_min"),
     "sum": tensor_sum, "mean": tensor_mean, "max": _reduction("reduce_max"),
     "min": _reduction("reduce_min"), "argmax": argmax, "reshape": reshape, "view": reshape,
     "transpose": transpose, "T": lambda x: transpose(x),

@@ -152,3 +152,18 @@ def promote_weak(tensor: DType, scalar) -> DType:
     if kind.kind <= tensor.kind:
         return tensor
     return kind
+
+
+def to_dtype(dtype) -> DType:
+    """An ir DType from a DType, a public dtype exposing `ir_dtype`, or a numpy dtype."""
+    if isinstance(dtype, DType):
+        return dtype
+    inner = getattr(dtype, "ir_dtype", None)
+    if isinstance(inner, DType):
+        return inner
+    if dtype is float:
+        return DType.f32
+    try:
+        return DType.from_numpy(dtype)
+    except TypeError:
+        raise TypeError(f"expected a dtype (e.g. mindspore.float32), got {dtype!r}") from None

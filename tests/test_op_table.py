@@ -393,7 +393,7 @@ def _np_bce(x, y, weight=None, pos_weight=None):
 
 
 COMPOSITES = [
-    ("relu", lambda x: C.relu(x), lambda x: np.maximum(x, 0)),
+    ("relu", lambda x: ops.relu(x), lambda x: np.maximum(x, 0)),
     ("relu6", lambda x: C.relu6(x * 4), lambda x: np.clip(x * 4, 0, 6)),
     ("leaky_relu", lambda x: C.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
     ("softplus", lambda x: C.softplus(x * 30), lambda x: np.logaddexp(0, x * 30)),

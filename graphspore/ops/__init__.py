@@ -26,7 +26,6 @@ from .math import *  # noqa: F401,F403
 from .nn import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
-from . import tensor_methods  # noqa: F401,E402  (x.std(), x.cumsum(), ...; see its docstring)
 
 __all__ = [*array.__all__, *creation.__all__, *elementwise.__all__, *indexing.__all__,
            *math.__all__, *nn.__all__, *primitives.__all__, *random.__all__]

@@ -16,33 +16,19 @@ from ..eager import gs_op
 from ..frontend import operators as methods
 from ..frontend.operators import op as _op, to_dtype
 from ..ir import ops as ir_ops
-from ..ir.ops.shape import normalize_axis
+from ..ir.ops import composite
 from ..ir.types import DType
 
-
-def _take(x, axis: int, start: int, stop: int):
-    begin, end = [0] * x.ndim, list(x.shape)
-    begin[axis], end[axis] = start, stop
-    return ir_ops.slice(x, begin=tuple(begin), end=tuple(end))
-
-
-def _int_tuple(values, what: str) -> tuple[int, ...]:
-    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
-        return (int(values),)
-    if not isinstance(values, (tuple, list)) or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{what} must be a tuple of ints, got {values!r}")
-    return tuple(int(v) for v in values)
+# Composites that are public ops functions under their own names.
+COMPOSITES = {name: gs_op(getattr(composite, name)) for name in (
+    "tile", "repeat_interleave", "split", "narrow", "flatten")}
+globals().update(COMPOSITES)
 
 
-def _static_array(value):
-    """The data of a tensor known while the graph is built (eager, or a graph constant)."""
-    if getattr(value, "data", None) is not None:
-        return np.asarray(value.data)
-    producer = getattr(value, "op", None)
-    if producer is not None and producer.name == "gs.constant":
-        return np.asarray(producer.attrs["value"])
-    return None
+
+
+
+
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -88,17 +74,6 @@ def broadcast_to(input, shape):
     return x if shape == x.shape else _op("broadcast_to")(x, shape=shape)
 
 
-@gs_op
-def flatten(input, order="C", *, start_dim=1, end_dim=-1):
-    """Merge axes start_dim..end_dim (MindSpore 2.x default keeps the batch axis)."""
-    if order != "C":
-        raise ValueError(f"flatten: only order='C' is supported, got {order!r}")
-    x = ir_ops.as_value(input)
-    if x.ndim == 0:
-        return methods.reshape(x, (1,))
-    start, end = start_dim % x.ndim, end_dim % x.ndim
-    merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))
-    return methods.reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
 @gs_op
@@ -171,110 +146,17 @@ def size(input_x):
 # ------------------------------------------------------------------------- repeating
 
 
-def _repeat_axes(x, counts: tuple[int, ...]):
-    """x with axis i repeated counts[i] times as whole blocks (numpy.tile on equal ranks)."""
-    unit_shape, wide_shape = [], []
-    for count, n in zip(counts, x.shape):
-        unit_shape += [1, n]
-        wide_shape += [count, n]
-    wide = _op("broadcast_to")(_op("reshape")(x, shape=tuple(unit_shape)),
-                               shape=tuple(wide_shape))
-    return _op("reshape")(wide, shape=tuple(c * n for c, n in zip(counts, x.shape)))
 
 
-@gs_op
-def tile(input, dims):
-    """Repeat `input` dims[i] times along axis i; the shorter of the shape and `dims` is
-    padded with leading ones."""
-    x = ir_ops.as_value(input)
-    dims = _int_tuple(dims, "tile: dims")
-    if min(dims, default=0) < 0:
-        raise ValueError(f"tile: dims must be >= 0, got {dims}")
-    if x.ndim < len(dims):
-        x = _op("reshape")(x, shape=(1,) * (len(dims) - x.ndim) + x.shape)
-    dims = (1,) * (x.ndim - len(dims)) + dims
-    return x if all(d == 1 for d in dims) else _repeat_axes(x, dims)
 
 
-@gs_op
-def repeat_interleave(input, repeats, axis=None):
-    """Repeat each element `repeats` times along `axis` (None: of the flattened input);
-    `repeats` is an int or one count per element (a tuple, list or constant tensor)."""
-    x = ir_ops.as_value(input)
-    if axis is None:
-        x, axis = _op("reshape")(x, shape=(x.type.size,)), 0
-    axis = normalize_axis(axis, x.ndim)
-    n = x.shape[axis]
-    if not isinstance(repeats, (int, np.integer, tuple, list)):
-        data = _static_array(repeats)
-        if data is None:
-            raise ValueError("repeat_interleave: repeats must be known while the graph is "
-                             "built; pass an int or a tuple of ints")
-        repeats = data.tolist()
-    counts = _int_tuple(repeats, "repeat_interleave: repeats")
-    if len(counts) == 1:
-        counts = counts * n
-    if len(counts) != n or min(counts, default=0) < 0:
-        raise ValueError(f"repeat_interleave: need one non-negative count per element ({n} "
-                         f"along axis {axis}), got {counts}")
-    if len(set(counts)) == 1:
-        count = counts[0]
-        unit = x.shape[:axis + 1] + (1,) + x.shape[axis + 1:]
-        wide = x.shape[:axis + 1] + (count,) + x.shape[axis + 1:]
-        spread = _op("broadcast_to")(_op("reshape")(x, shape=unit), shape=wide)
-        return _op("reshape")(spread, shape=x.shape[:axis] + (n * count,) + x.shape[axis + 1:])
-    pieces = []
-    for i, count in enumerate(counts):
-        if count:
-            piece = _take(x, axis, i, i + 1)
-            shape = piece.shape[:axis] + (count,) + piece.shape[axis + 1:]
-            pieces.append(_op("broadcast_to")(piece, shape=shape))
-    return ir_ops.concat(*pieces, axis=axis)
 
 
 # ------------------------------------------------------------------------- splitting
 
 
-@gs_op
-def split(tensor, split_size_or_sections, axis=0):
-    """A tuple of pieces along `axis`: equal pieces of an int size (the last may be shorter),
-    or pieces of the sizes in a tuple/list, which must add up to the axis length."""
-    x = ir_ops.as_value(tensor)
-    axis = normalize_axis(axis, x.ndim)
-    n = x.shape[axis]
-    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(
-            split_size_or_sections, bool):
-        size = int(split_size_or_sections)
-        if size <= 0:
-            raise ValueError(f"split: the split size must be positive, got {size}")
-        sizes = [size] * (n // size) + ([n % size] if n % size else [])
-    else:
-        sizes = list(_int_tuple(split_size_or_sections, "split: split_size_or_sections"))
-        if sum(sizes) != n or min(sizes, default=0) < 0:
-            raise ValueError(f"split: sizes {tuple(sizes)} must be non-negative and add up "
-                             f"to {n}, the length of axis {axis}")
-    pieces, start = [], 0
-    for size in sizes:
-        pieces.append(_take(x, axis, start, start + size))
-        start += size
-    return tuple(pieces)
 
 
-@gs_op
-def narrow(input, axis, start, length):
-    """input[..., start:start + length, ...] along `axis` (a negative start counts from the
-    end)."""
-    x = ir_ops.as_value(input)
-    axis = normalize_axis(axis, x.ndim)
-    n = x.shape[axis]
-    start, length = int(start), int(length)
-    if not -n <= start <= n:
-        raise ValueError(f"narrow: start {start} is out of range for axis {axis} of size {n}")
-    start = start % n if start < 0 else start
-    if length < 0 or start + length > n:
-        raise ValueError(f"narrow: start {start} + length {length} exceeds axis {axis} of "
-                         f"size {n}")
-    return _take(x, axis, start, start + length)
 
 
 # ----------------------------------------------------------------------- grids, ramps
@@ -341,20 +223,6 @@ def meshgrid(*inputs, indexing="xy"):
 # --------------------------------------------------------------------- combinations
 
 
-@gs_op
-def masked_fill(input_x, mask, value):
-    """`value` where the bool `mask` is True, input_x elsewhere (broadcast); the result has
-    input_x's dtype."""
-    x, mask = ir_ops.as_value(input_x), ir_ops.as_value(mask)
-    if not mask.dtype.is_bool:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.type}")
-    fill = ir_ops.as_value(value, x.dtype)
-    if fill.ndim:
-        raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got "
-                         f"{fill.type}")
-    if fill.dtype is not x.dtype:
-        fill = _op("cast")(fill, dtype=x.dtype)
-    return _op("where")(mask, fill, x)
 
 
 @gs_op
@@ -373,7 +241,6 @@ def addn(x):
     return total
 
 
-__all__ = ["reshape", "transpose", "permute", "expand_dims", "unsqueeze", "squeeze",
-           "broadcast_to", "flatten", "concat", "cat", "stack", "strided_slice", "pad", "shape",
-           "rank", "size", "tile", "repeat_interleave", "split", "narrow", "linspace", "eye",
-           "meshgrid", "masked_fill", "addn"]
+__all__ = [*COMPOSITES, "reshape", "transpose", "permute", "expand_dims", "unsqueeze",
+           "squeeze", "broadcast_to", "concat", "cat", "stack", "strided_slice", "pad", "shape",
+           "rank", "size", "linspace", "eye", "meshgrid", "addn"]

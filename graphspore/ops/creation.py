@@ -16,6 +16,7 @@ from ..eager import gs_op
 from ..frontend import operators as methods
 from ..frontend.operators import op as _op
 from ..ir import ops as ir_ops
+from ..ir.ops import composite
 from ..ir.core import EagerBuilder, GraphsporeError, Value, current_builder
 from ..ir.types import DType, scalar_dtype
 from ..tensor_type import Parameter, Tensor, _host_array
@@ -29,9 +30,8 @@ def _shape_tuple(shape) -> tuple[int, ...]:
 
 
 def _filled(shape, value, dtype: DType) -> Value:
-    """A tensor of `shape` holding `value`: one constant broadcast (no host-sized array)."""
-    scalar = ir_ops.constant(value, dtype)
-    return scalar if shape == () else _op("broadcast_to")(scalar, shape=shape)
+    """A tensor of `shape` holding `value`: the composite `full` (one constant, broadcast)."""
+    return composite.full(shape, value, dtype)
 
 
 def _dtype_or(dtype, default: DType) -> DType:

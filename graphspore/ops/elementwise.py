@@ -13,6 +13,7 @@ from ..eager import gs_op
 from ..frontend import operators as methods
 from ..frontend.operators import op as _op
 from ..ir import ops as ir_ops
+from ..ir.ops import composite
 
 # ------------------------------------------------------------------------- elementwise
 
@@ -32,12 +33,6 @@ def _primitive_function(opdef: ir_ops.OpDef):
     return gs_op(function)
 
 
-def _composite_function(name: str, doc: str):
-    def function(input):
-        return _op(name)(input)
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = doc
-    return gs_op(function)
 
 
 # Written by hand: the primitives whose functions take more than operands (cast's dtype,
@@ -52,8 +47,12 @@ PRIMITIVE_FUNCTIONS = {
     and opdef.short_name not in _BY_HAND}
 globals().update(PRIMITIVE_FUNCTIONS)
 
-square = _composite_function("square", "input * input.")
-reciprocal = _composite_function("reciprocal", "1 / input.")
+# Composites that are public ops functions under their own names.
+COMPOSITES = {name: gs_op(getattr(composite, name)) for name in (
+    "square", "reciprocal", "where", "clamp", "clip_by_value", "masked_fill")}
+globals().update(COMPOSITES)
+clip = COMPOSITES["clamp"]
+
 lt, le, gt, ge, ne = (PRIMITIVE_FUNCTIONS[n] for n in ("less", "less_equal", "greater",
                                                       "greater_equal", "not_equal"))
 negative, absolute = PRIMITIVE_FUNCTIONS["neg"], PRIMITIVE_FUNCTIONS["abs"]
@@ -83,10 +82,6 @@ def select(cond, input, other):
     return _op("where")(cond, input, other)
 
 
-@gs_op
-def where(condition, input, other):
-    """Same as `select`: MindSpore 2.x `ops.where(condition, input, other)`."""
-    return _op("where")(condition, input, other)
 
 
 @gs_op
@@ -95,24 +90,12 @@ def cast(input, dtype):
     return methods.astype(input, dtype)
 
 
-@gs_op
-def clamp(input, min=None, max=None):  # noqa: A002  (MindSpore's names)
-    """Limit input to [min, max]; either bound may be None."""
-    if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
-    out = input if min is None else _op("maximum")(input, min)
-    return out if max is None else _op("minimum")(out, max)
 
 
-clip = clamp
 
 
-@gs_op
-def clip_by_value(x, clip_value_min=None, clip_value_max=None):
-    """MindSpore's `clip_by_value`: clamp with its argument names."""
-    return clamp.__wrapped__(x, clip_value_min, clip_value_max)
 
 
-__all__ = [*PRIMITIVE_FUNCTIONS, "square", "reciprocal", "lt", "le", "gt", "ge", "ne",
-           "negative", "absolute", "div", "divide", "true_divide", "floor_divide", "pow",
-           "select", "where", "cast", "clamp", "clip", "clip_by_value"]
+__all__ = [*PRIMITIVE_FUNCTIONS, *COMPOSITES, "lt", "le", "gt", "ge", "ne", "negative",
+           "absolute", "div", "divide", "true_divide", "floor_divide", "pow", "select", "cast",
+           "clip"]

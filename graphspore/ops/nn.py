@@ -28,10 +28,16 @@ from .. import random as _random
 from ..eager import gs_op
 from ..frontend.operators import op as _op
 from ..ir import ops as ir_ops
+from ..ir.ops import composite
 from ..ir.types import DType
 from .creation import assign, zeros_like
 from .math import erf
 from ..tensor_type import Parameter, Tensor
+
+
+# Composites that are public ops functions under their own names.
+COMPOSITES = {name: gs_op(getattr(composite, name)) for name in ("relu6", "leaky_relu")}
+globals().update(COMPOSITES)
 
 
 def _float(x):
@@ -71,12 +77,6 @@ def gelu(input, approximate="none"):
 
 
 @gs_op
-def leaky_relu(input, alpha=0.2):
-    """x where x > 0, alpha * x elsewhere."""
-    return _op("leaky_relu")(input, alpha)
-
-
-@gs_op
 def elu(input_x, alpha=1.0):
     """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
     x = _float(input_x)
@@ -85,16 +85,10 @@ def elu(input_x, alpha=1.0):
 
 
 @gs_op
-def relu6(x):
-    """min(max(x, 0), 6)."""
-    return _op("relu6")(x)
-
-
-@gs_op
 def hardswish(x):
     """x * relu6(x + 3) / 6."""
     x = _float(x)
-    return x * _op("relu6")(x + 3) * (1 / 6)
+    return x * composite.relu6(x + 3) * (1 / 6)
 
 
 @gs_op
@@ -291,6 +285,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return total if reduction == "sum" else total / (x.type.size // classes)
 
 
-__all__ = ["softplus", "silu", "gelu", "leaky_relu", "elu", "relu6", "hardswish", "softmax",
+__all__ = [*COMPOSITES, "softplus", "silu", "gelu", "elu", "hardswish", "softmax",
            "log_softmax", "dropout", "binary_cross_entropy_with_logits",
            "mse_loss", "l1_loss", "nll_loss", "cross_entropy"]

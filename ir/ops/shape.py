@@ -63,6 +63,21 @@ def normalize_axes(axes, rank: int) -> tuple[int, ...]:
     return out
 
 
+def axes_of(x: Value, axis) -> tuple[int, ...]:
+    """The axes of `x` named by `axis` (an int, a sequence, or None for every axis) as a
+    sorted tuple of distinct non-negative ints; MindSpore's reductions repeat no check."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < max(x.ndim, 1):
+            raise ValueError(f"axis {a!r} is out of range for a tensor of rank {x.ndim} "
+                             f"({x.type})")
+        out.append(int(a) % max(x.ndim, 1))
+    return tuple(sorted(set(out)))
+
+
 def int_tuple(values, name: str) -> tuple[int, ...]:
     """A sequence (or a single int) as a tuple of Python ints."""
     if isinstance(values, (int, np.integer)):
