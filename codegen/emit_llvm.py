@@ -313,9 +313,10 @@ def _emit_split_kernel(function: ir.Function, kernel: L.Kernel, tasks: int, chun
 
 
 def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
-                parallel: bool = True) -> str:
+                parallel: bool = True, on_exit: str | None = None) -> str:
     """LLVM IR text of `program` (before the runtime's function attributes are added);
-    `parallel` lets matrix products call the runtime's `gs_parallel_for`."""
+    `parallel` lets matrix products call the runtime's `gs_parallel_for`; `on_exit` (a print
+    spec) ends the entry with `call void @gs_print(ptr @spec, ptr %buffers)`."""
     module = ir.Module(name=program.entry)
     if triple:
         module.triple, module.data_layout = triple, data_layout
@@ -355,5 +356,17 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
         else:
             _emit_split_kernel(function, kernel, *split)
         b.call(function, [pointers[id(x)] for x in kernel.buffers])
+    if on_exit is not None:
+        _call_on_exit(module, b, on_exit, entry.args[0])
     b.ret_void()
     return str(module)
+
+
+def _call_on_exit(module: ir.Module, b: ir.IRBuilder, spec: str, buffers: ir.Value) -> None:
+    """`gs_print(spec, buffers)`: the runtime's print callback, after every kernel."""
+    raw = bytearray(spec.encode("utf-8") + b"\0")
+    text = ir.GlobalVariable(module, ir.ArrayType(_I8, len(raw)), "gs_print_spec")
+    text.initializer = ir.Constant(ir.ArrayType(_I8, len(raw)), raw)
+    text.global_constant, text.linkage, text.unnamed_addr = True, "private", True
+    callback = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR]), "gs_print")
+    b.call(callback, [b.bitcast(text, _PTR), buffers])

@@ -9,7 +9,7 @@ runs). `int`, `float`, `bool`, `str` and `Tensor.item()`/`asnumpy()` of a tensor
 value while parsing: they work when it is known then (`constants.known_value`), and
 `int(x)`/`float(x)` of a one-element running tensor is a 0-d cast. `type(x)` is the Tensor
 class. `map`/`filter` call functions through the translator, so user functions and lambdas
-are inlined.
+are inlined. `print(...)` emits `gs.print`: the compiled program prints when it runs.
 """
 from __future__ import annotations
 
@@ -196,6 +196,31 @@ GRAPH_BUILTINS = {
 }
 
 
+def emit_print(*items) -> None:
+    """`gs.print` of `items`, one line each: strings and Python values as their text (known
+    while parsing), tensors when the graph runs (MindSpore's Print). Tuples and lists that
+    hold tensors print element by element."""
+    strings: list[str] = []
+    operands: list[Value] = []
+    layout: list[int] = []
+    for item in _flat_items(items):
+        if isinstance(item, Value):
+            layout.append(len(operands))
+            operands.append(item)
+        else:
+            layout.append(-1 - len(strings))
+            strings.append(item if isinstance(item, str) else str(item))
+    ir_ops.print_(*operands, strings=tuple(strings), layout=tuple(layout))
+
+
+def _flat_items(items):
+    for item in items:
+        if isinstance(item, (tuple, list)) and _holds_value(item):
+            yield from _flat_items(item)
+        else:
+            yield item
+
+
 class CallingBuiltins:
     """Builtins that call functions (`map`, `filter`): the translator inlines the callee.
     Expects `call` and `truth` from the Translator."""
@@ -206,6 +231,12 @@ class CallingBuiltins:
         return tuple(self.call(node, fn, items, {})
                      for items in builtins.zip(*(iterable(it) for it in its)))
 
+    def builtin_print(self, node, *items, sep=" ", end="\n", file=None, flush=False):
+        if file is not None:
+            raise TypeError("print(file=...) is not supported in a compiled function; "
+                            "prints go to stdout")
+        emit_print(*items)
+
     def builtin_filter(self, node, fn, items):
         out = []
         for item in iterable(items):
@@ -215,4 +246,5 @@ class CallingBuiltins:
         return tuple(out)
 
 
-__all__ = ["GRAPH_BUILTINS", "CallingBuiltins", "rows", "iterable", "register_tensor_class"]
+__all__ = ["GRAPH_BUILTINS", "CallingBuiltins", "emit_print", "rows", "iterable",
+           "register_tensor_class"]

@@ -220,6 +220,11 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     checked, checks = add_index_checks(graph)
     optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
     ir_dump.dump_graph(graph_name, "opt", optimized)
+    printing = next((op for op in optimized.ops if op.name == "gs.print"), None)
+    if printing is not None:
+        raise GraphsporeError("print is not supported in an ahead-of-time library: it prints "
+                              "through graphspore's runtime", printing.loc,
+                              "remove the print, or run the function with @jit")
     entry = symbol_for(graph_name)
     result = codegen.compile_graph(optimized, entry=entry, parallel=False)
     ir_dump.dump_text(graph_name, "loops", result.loops_text, "loops")

@@ -5,7 +5,9 @@ lower (codegen) -> LLVM -> native (runtime). The verifier runs after every graph
 stage can be dumped (`ir.dump`). A `Program` maps host objects onto the executable's buffers
 and rebuilds the Python structure of the result. A graph with gathers or scatters has one
 hidden last output (`ir.passes.index_checks`); its program raises IndexError after a call
-that met an out-of-range index. Programs without one check nothing.
+that met an out-of-range index. Programs without one check nothing. Prints (`gs.print`)
+become hidden outputs before the check output and a callback at the end of the native entry
+(`ir.passes.prints`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from .ir import Graph, GraphsporeError
 from .ir import dump as ir_dump
 from .ir.passes import run_pipeline, PIPELINE
 from .ir.passes.index_checks import add_index_checks, drop_static_checks, index_error
+from .ir.passes.prints import extract_prints, spec_text
+from . import printing  # noqa: F401  (installs MindSpore's print format)
 from .ir.verify import verify
 from . import codegen, runtime
 from .runtime import ArgumentError
@@ -177,7 +181,9 @@ def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
         checked, checks = add_index_checks(graph)
         optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
         ir_dump.dump_graph(name, "opt", optimized)
-        result = codegen.compile_graph(optimized, entry=_symbol(name))
+        optimized, prints = extract_prints(optimized, keep_last=bool(checks))
+        result = codegen.compile_graph(optimized, entry=_symbol(name), on_exit=spec_text(
+            prints, optimized) if prints else None)
         ir_dump.dump_text(name, "loops", result.loops_text, "loops")
         module = runtime.compile_module(result.llvm_ir, [_symbol(name)])
         ir_dump.dump_text(name, "llvm", module.llvm_ir, "ll")

@@ -13,11 +13,12 @@ from .engine import CompiledModule
 from .executable import ArgumentError, Executable
 from .linker import compile_module
 from .llvm_lock import CompileError
+from .print_callback import set_print_handler
 from .target import add_function_attributes, function_attributes, host
 from .thread_pool import ensure_pool
 
 __all__ = [
     "ArgumentError", "CompileError", "CompiledModule", "Executable", "WorkspacePool",
     "add_function_attributes", "aligned_empty", "cache_dir", "clear_cache", "compile_module",
-    "ensure_blas", "ensure_pool", "function_attributes", "host",
+    "ensure_blas", "ensure_pool", "function_attributes", "host", "set_print_handler",
 ]

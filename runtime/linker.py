@@ -1,14 +1,14 @@
 """Compile a module whose external symbols are bound on demand: the runtime's public
 ``compile_module``.
 
-Modules may declare two kinds of external functions besides LLVM intrinsics: BLAS
-(``scipy_cblas_sgemm``/``dgemm``, :mod:`.blas`) and the thread pool's ``gs_parallel_for``
-(:mod:`.thread_pool`). :func:`bind_on_demand` loads the library or starts the pool the first
+Modules may declare three kinds of external functions besides LLVM intrinsics: BLAS
+(``scipy_cblas_sgemm``/``dgemm``, :mod:`.blas`), the thread pool's ``gs_parallel_for``
+(:mod:`.thread_pool`) and the print callback ``gs_print`` (:mod:`.print_callback`). :func:`bind_on_demand` loads the library or starts the pool the first
 time a module needs it. The engine stays below both (the pool compiles itself through it), so
 ``runtime`` has no import cycle.
 """
 
-from . import blas, engine, thread_pool
+from . import blas, engine, print_callback, thread_pool
 from .llvm_lock import CompileError
 
 
@@ -20,6 +20,8 @@ def bind_on_demand(name):
     if name in thread_pool.SYMBOLS and not thread_pool.ensure_pool():
         raise CompileError(f"module calls {name} but the thread pool could not be built: "
                            f"{thread_pool.pool_error()}")
+    if name in print_callback.SYMBOLS:
+        print_callback.ensure_print_callback()
 
 
 def compile_module(llvm_ir, entry_names):

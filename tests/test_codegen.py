@@ -148,7 +148,10 @@ CASES = {
 
 
 def test_every_primitive_has_a_row():
-    assert set(CASES) == set(ops.OPS), set(ops.OPS) ^ set(CASES)
+    # effect ops (gs.print) have no kernel: the compiler turns them into hidden outputs and a
+    # runtime callback first (ir/passes/prints.py); tests/test_print.py runs them compiled
+    kernels = {name for name, opdef in ops.OPS.items() if ops.EFFECT not in opdef.groups}
+    assert set(CASES) == kernels, kernels ^ set(CASES)
 
 
 @pytest.mark.parametrize("name,row", [(n, i) for n, rows in CASES.items()

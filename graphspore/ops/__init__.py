@@ -10,6 +10,7 @@
     primitives   the Primitive classes (`ops.Add()`, `ops.Softmax(axis)`, `ops.MatMul`, ...)
     operations   `ops.operations`, MindSpore's second path to the Primitive classes
     names        MindSpore's spellings where they differ from the registry's (the name map)
+    debug        printing from programs (`ops.print_`, `ops.Print()`)
 
 Functions and Primitive classes of the registry's elementwise primitives are derived from
 `ir.ops.OPS` (elementwise.py, primitives.py) with the spellings in names.py. This package
@@ -17,9 +18,11 @@ only re-exports: every name comes from exactly one module (each module's `__all_
 tests/test_imports.py checks that no two modules export one name), so the order of the
 imports below does not matter.
 """
-from . import array, creation, elementwise, indexing, math, nn, operations, primitives, random
+from . import (array, creation, debug, elementwise, indexing, math, nn, operations,
+               primitives, random)
 from .array import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
+from .debug import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .math import *  # noqa: F401,F403
@@ -27,5 +30,5 @@ from .nn import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 
-__all__ = [*array.__all__, *creation.__all__, *elementwise.__all__, *indexing.__all__,
-           *math.__all__, *nn.__all__, *primitives.__all__, *random.__all__]
+__all__ = [*array.__all__, *creation.__all__, *debug.__all__, *elementwise.__all__,
+           *indexing.__all__, *math.__all__, *nn.__all__, *primitives.__all__, *random.__all__]

@@ -2,7 +2,8 @@
 
 An `OpDef` (ir/ops/opdef.py) is also the function that emits it: `ir.ops.exp(x)` appends
 `gs.exp` to the current builder (or runs it eagerly). Primitives are defined by concept in
-`source.py`, `elementwise.py`, `reduce.py`, `shape.py`, `linalg.py` and `indexing.py`, each
+`source.py`, `elementwise.py`, `reduce.py`, `shape.py`, `linalg.py`, `indexing.py` and
+`effects.py`, each
 importing only `opdef.py` and the modules below it; composites (built from primitives) live in
 `composite/`. Lowerings live in `codegen/`, keyed by the same name. This package only
 re-exports: the registry `OPS` is complete once it is imported.
@@ -17,7 +18,8 @@ from __future__ import annotations
 from ..core import Value
 from .opdef import (OpDef, OPS, register, in_group, group, evaluated_in_place,  # noqa: F401
                     constant, as_value, is_number, promote_operands, ELEMENTWISE, UNARY, BINARY,
-                    COMPARE, REDUCE, MOVEMENT, VIEW, GATHER, LINALG, SOURCE, NONDIFF)
+                    COMPARE, REDUCE, MOVEMENT, VIEW, GATHER, LINALG, SOURCE, NONDIFF,
+                    EFFECT)
 from .source import iota  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
@@ -25,6 +27,7 @@ from .shape import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .indexing import INDEXING  # noqa: F401  (group of gather, gather_elements, scatter_add)
+from .effects import print_  # noqa: F401
 from .reduce import reduce_sum
 from .shape import reshape
 

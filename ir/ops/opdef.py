@@ -35,6 +35,7 @@ GATHER = "gather"             # an index map through loaded positions (gather, g
 LINALG = "linalg"
 SOURCE = "source"             # constant, iota: no operands
 NONDIFF = "nondiff"           # no gradient flows through (compare, argmax, cast to int)
+EFFECT = "effect"             # observable when run (print): never folded, merged or dropped
 
 
 @dataclass(frozen=True, slots=True)

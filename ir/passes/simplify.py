@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from ..core import Builder, Graph, Op, Value
-from ..ops import OPS
+from ..ops import EFFECT, OPS
 from ..types import DType, TensorType
 
 FOLD_LIMIT = 1024
@@ -269,6 +269,8 @@ def _round(graph: Graph) -> tuple[Graph, bool]:
                     added.result.name = op.result.name
         else:
             key = (op.name, xs, _attrs_key(op.attrs))
+            if EFFECT in OPS[op.name].groups:
+                key = (op, )                        # every effect runs: never merged
             new = seen.get(key)
             if new is not None:
                 changed = True
@@ -286,7 +288,7 @@ def _round(graph: Graph) -> tuple[Graph, bool]:
 def _fold(op: Op, xs: tuple, b: Builder) -> Value | None:
     """Step 2a: the op evaluated on constant operands, as a new constant."""
     out = op.result.type
-    if op.name == "gs.constant" or out.size > FOLD_LIMIT:
+    if op.name == "gs.constant" or out.size > FOLD_LIMIT or EFFECT in OPS[op.name].groups:
         return None
     arrays = [constant_of(x) for x in xs]
     if any(a is None for a in arrays):
@@ -334,11 +336,12 @@ def _value_key(v):
 
 
 def _remove_dead(graph: Graph) -> int:
-    """Step 3: drop ops whose results reach no output or update; returns how many."""
+    """Step 3: drop ops whose results reach no output or update (effects stay); returns how
+    many."""
     live = set(graph.outputs) | {new for _, new in graph.updates}
     kept = []
     for op in reversed(graph.ops):
-        if op.result in live:
+        if op.result in live or EFFECT in OPS[op.name].groups:
             live.update(op.operands)
             kept.append(op)
     removed = len(graph.ops) - len(kept)

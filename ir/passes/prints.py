@@ -1,0 +1,64 @@
+"""Prints: `gs.print` ops become hidden outputs and one callback the native program makes.
+
+Codegen has no kernels for effects. `extract_prints` removes every `gs.print` from a
+simplified graph and appends the values it prints as outputs (before the index-check
+output, which stays last), and returns a `PrintSpec` per print: its strings, its layout and
+the output positions of its tensors. The native entry ends with one call
+`gs_print(spec_text, buffers)` (codegen/emit_llvm.py, runtime/print_callback.py), which
+writes the prints in program order from the output buffers, after every kernel has run and
+before the call returns: each run prints, in order with the Python code around it.
+
+Expects a graph after simplify (so the printed values are final); guarantees a graph without
+effect ops, sharing the input's values, whose first outputs are the input's.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..core import Graph
+
+
+@dataclass(frozen=True, slots=True)
+class PrintSpec:
+    """One print: `layout` entries k >= 0 read the output `outputs[k]`, -1 - j is
+    `strings[j]`."""
+
+    strings: tuple
+    layout: tuple
+    outputs: tuple
+
+
+def extract_prints(graph: Graph, keep_last: bool = False) -> tuple[Graph, list[PrintSpec]]:
+    """The graph without `gs.print` ops and one PrintSpec per print, in program order.
+    `keep_last`: the graph's last output (the index checks) stays last."""
+    prints = [op for op in graph.ops if op.name == "gs.print"]
+    if not prints:
+        return graph, []
+    outputs = list(graph.outputs)
+    tail = [outputs.pop()] if keep_last else []
+    specs = []
+    for op in prints:
+        positions = []
+        for value in op.operands:
+            positions.append(len(outputs))
+            outputs.append(value)
+        specs.append(PrintSpec(tuple(op.attrs["strings"]), tuple(op.attrs["layout"]),
+                               tuple(positions)))
+    kept = [op for op in graph.ops if op.name != "gs.print"]
+    return Graph(graph.name, graph.inputs, kept, outputs + tail, graph.bindings,
+                 graph.updates, graph.loc), specs
+
+
+def spec_text(specs: list[PrintSpec], graph: Graph) -> str:
+    """The JSON the native program hands to the callback: per print its strings, layout and
+    for each tensor the buffer slot (inputs first, then outputs), shape and numpy dtype."""
+    first_output = len(graph.inputs)
+    return json.dumps([{
+        "strings": list(spec.strings), "layout": list(spec.layout),
+        "tensors": [[first_output + k, list(graph.outputs[k].shape),
+                     graph.outputs[k].dtype.np.str] for k in spec.outputs]}
+        for spec in specs], separators=(",", ":"))
+
+
+__all__ = ["PrintSpec", "extract_prints", "spec_text"]
