@@ -25,7 +25,8 @@ def _format_plain(strings, layout, arrays) -> str:
 
 
 _HANDLER = [_format_plain]
-_SPECS: dict[int, list] = {}           # address of a spec string -> its parsed prints
+_SPECS: dict[bytes, list] = {}         # spec text -> its parsed prints (by content: a freed
+                                       # module's address may be reused by another's spec)
 
 
 def set_print_handler(handler) -> None:
@@ -44,10 +45,12 @@ def _view(buffers: int, slot: int, shape: list, dtype: str) -> np.ndarray:
 
 
 def _print(spec: int, buffers: int) -> None:
-    prints = _SPECS.get(spec)
+    text = ctypes.string_at(spec)
+    prints = _SPECS.get(text)
     if prints is None:
-        prints = json.loads(ctypes.string_at(spec).decode("utf-8"))
-        _SPECS[spec] = prints
+        prints = json.loads(text.decode("utf-8"))
+        if len(_SPECS) < 4096:
+            _SPECS[text] = prints
     for item in prints:
         arrays = [_view(buffers, slot, shape, dtype) for slot, shape, dtype in item["tensors"]]
         sys.stdout.write(_HANDLER[0](tuple(item["strings"]), tuple(item["layout"]), arrays)

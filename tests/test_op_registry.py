@@ -2,7 +2,8 @@
 
 A registered op (`ir.ops.OPS`) must have: a lowering of the kind its groups call for (a
 scalar body in codegen/scalar_ops.py for elementwise ops, an index map for sources, views and
-gathers, a kernel lowering for every other op); an eager reference; a public `ops` function
+gathers, a pass that takes it out before codegen for effects (gs.print), a kernel lowering for
+every other op); an eager reference; a public `ops` function
 (its own name, or the one in graphspore/ops/names.py); a row in tests/test_op_table.py.
 Elementwise primitives also get a Primitive class and a Tensor method, derived from the
 registry. A new primitive that misses one fails here, by name.
@@ -18,7 +19,9 @@ import graphspore as ms
 from graphspore import ops
 from graphspore.codegen.scalar_ops import SCALAR_OPS
 from graphspore.frontend.operators import TENSOR_METHODS
-from graphspore.ir.ops import BINARY, COMPARE, ELEMENTWISE, OPS, UNARY, evaluated_in_place
+from graphspore.ir.ops import (BINARY, COMPARE, EFFECT, ELEMENTWISE, OPS, UNARY,
+                               evaluated_in_place)
+from graphspore.ir.passes import prints
 from graphspore.ops import names
 from test_op_table import ROWS
 
@@ -33,6 +36,8 @@ def test_registered_op_has_lowering_reference_public_name_and_row(name):
         assert short in SCALAR_OPS, f"{name}: no scalar body in codegen/scalar_ops.py"
     elif evaluated_in_place(name):
         assert short in lowering.INDEX_MAP_LOWERINGS, f"{name}: no index-map lowering"
+    elif EFFECT in opdef.groups:
+        assert name in prints.EXTRACTED, f"{name}: an effect that no pass takes out before codegen"
     else:
         assert name in lowering.KERNEL_LOWERINGS, f"{name}: no kernel lowering"
     assert callable(opdef.reference), f"{name}: no eager reference"

@@ -102,3 +102,20 @@ def test_print_from_native_code_reaches_a_pipe_in_order(tmp_path):
     expected = "".join(f"call {i}\nx is\nTensor(shape=[1], dtype=Int32, value= [{i}])\n"
                        for i in range(3))
     assert out == expected
+
+
+def test_printing_a_parameter_before_and_after_its_update(capsys):
+    w = ms.Parameter(Tensor(np.ones(2, np.float32)), name="w")
+
+    @jit
+    def step(x):
+        print("before", w)
+        ops.assign(w, w * 2 + x)
+        print("after", w)
+        return x
+
+    step(Tensor(np.array([1.0, 2.0], np.float32)))
+    assert capsys.readouterr().out == (
+        "before\nTensor(shape=[2], dtype=Float32, value= [ 1.00000000e+00,  1.00000000e+00])\n"
+        "after\nTensor(shape=[2], dtype=Float32, value= [ 3.00000000e+00,  4.00000000e+00])\n")
+    np.testing.assert_array_equal(w.asnumpy(), [3.0, 4.0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 # (those primitives take attributes, so their functions are written by hand)
 FUNCTIONS = {
     "constant": "full", "iota": "arange", "reduce_sum": "sum", "reduce_max": "amax",
-    "slice": "strided_slice", "scatter_add": "tensor_scatter_add",
+    "slice": "strided_slice", "scatter_add": "tensor_scatter_add", "print": "print_",
 }
 
 # `ops` function -> its Primitive class, where CamelCase of the function's name is not

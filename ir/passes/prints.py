@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from ..core import Graph
 
+EXTRACTED = frozenset({"gs.print"})       # the effect ops this pass takes out of the graph
+
 
 @dataclass(frozen=True, slots=True)
 class PrintSpec:
@@ -32,7 +34,7 @@ class PrintSpec:
 def extract_prints(graph: Graph, keep_last: bool = False) -> tuple[Graph, list[PrintSpec]]:
     """The graph without `gs.print` ops and one PrintSpec per print, in program order.
     `keep_last`: the graph's last output (the index checks) stays last."""
-    prints = [op for op in graph.ops if op.name == "gs.print"]
+    prints = [op for op in graph.ops if op.name in EXTRACTED]
     if not prints:
         return graph, []
     outputs = list(graph.outputs)
@@ -45,7 +47,7 @@ def extract_prints(graph: Graph, keep_last: bool = False) -> tuple[Graph, list[P
             outputs.append(value)
         specs.append(PrintSpec(tuple(op.attrs["strings"]), tuple(op.attrs["layout"]),
                                tuple(positions)))
-    kept = [op for op in graph.ops if op.name != "gs.print"]
+    kept = [op for op in graph.ops if op.name not in EXTRACTED]
     return Graph(graph.name, graph.inputs, kept, outputs + tail, graph.bindings,
                  graph.updates, graph.loc), specs
 
@@ -61,4 +63,4 @@ def spec_text(specs: list[PrintSpec], graph: Graph) -> str:
         for spec in specs], separators=(",", ":"))
 
 
-__all__ = ["PrintSpec", "extract_prints", "spec_text"]
+__all__ = ["EXTRACTED", "PrintSpec", "extract_prints", "spec_text"]
