@@ -7,7 +7,11 @@ caught on load as well as truncation.
 
 Writes are atomic: the bytes go to a temporary file in the target's directory, are flushed and
 fsync'ed, and `os.replace` moves the file over the old one. A crash at any point leaves either
-the old checkpoint or the new one, never a mix.
+the old checkpoint or the new one, never a mix. The temporary is `<name>.<pid>.<random>.tmp`;
+a save deletes the temporaries of the same target left by processes that no longer run (a
+killed save), so they never pile up; those of a save still running elsewhere are kept.
+
+bfloat16 entries (written by other tools; numpy has no such dtype) load as float32, exactly.
 
 Every error names the file, and for a mismatch the parameter, the expected and the found
 shape or dtype.
@@ -79,11 +83,46 @@ def _cell_params(cell) -> dict:
     return out
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True              # someone else's process: assume it is still saving
+    return True
+
+
+def remove_stale_temporaries(path: str) -> int:
+    """Delete `<path>.<pid>.<random>.tmp` files whose process no longer runs (killed saves of
+    the same target). Returns how many were removed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = os.path.basename(path) + "."
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def _write_atomic(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{os.path.basename(path)}.{os.getpid()}.",
+                               suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -140,6 +179,43 @@ def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
     _write_atomic(path, save(tensors, metadata=metadata))
 
 
+def _header_end(data: bytes) -> int:
+    import struct
+    return 8 + struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
+
+
+def _load_with_bfloat16(data: bytes, path: str) -> dict:
+    """safetensors entries by hand, bfloat16 ones widened to float32 (its upper 16 bits)."""
+    import json
+    from safetensors.numpy import load
+    end = _header_end(data)
+    header = json.loads(data[8:end])
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__" or entry.get("dtype") != "BF16":
+            continue
+        start, stop = entry["data_offsets"]
+        raw = np.frombuffer(data[end + start:end + stop], dtype="<u2")
+        if raw.size != int(np.prod(entry["shape"], dtype=np.int64)):
+            raise CheckpointError(f"load_checkpoint: '{path}' is corrupt: entry '{name}' "
+                                  f"(bfloat16) has {raw.size} values for shape {entry['shape']}")
+        out[name] = (raw.astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])
+    rest = {k: v for k, v in header.items() if k == "__metadata__" or v.get("dtype") != "BF16"}
+    offset, blobs, fixed = 0, [], {}
+    for name, entry in rest.items():
+        if name == "__metadata__":
+            fixed[name] = entry
+            continue
+        start, stop = entry["data_offsets"]
+        blobs.append(data[end + start:end + stop])
+        fixed[name] = dict(entry, data_offsets=[offset, offset + stop - start])
+        offset += stop - start
+    text = json.dumps(fixed).encode()
+    text += b" " * (-len(text) % 8)
+    out.update(load(len(text).to_bytes(8, "little") + text + b"".join(blobs)))
+    return out
+
+
 def _read_metadata(data: bytes) -> dict:
     import json
     import struct
@@ -165,12 +241,23 @@ def load_checkpoint(ckpt_file_name: str, net=None, strict_load: bool = False,
     from safetensors.numpy import load
     from .tensor_type import Parameter, Tensor
     path = os.fspath(ckpt_file_name)
+    if os.path.isdir(path):
+        example = os.path.join(path, "net.ckpt")
+        raise IsADirectoryError(f"load_checkpoint: '{path}' is a directory; give the path of "
+                                f"a checkpoint file in it (e.g. '{example}')")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_checkpoint: checkpoint file '{path}' does not exist")
     with open(path, "rb") as f:
         data = f.read()
     try:
-        tensors = load(data)
+        tensors = _load_with_bfloat16(data, path) if b'"BF16"' in data[:_header_end(data)] \
+            else load(data)
+    except CheckpointError:
+        raise
+    except KeyError as exc:             # safetensors.numpy's dtype table has no such entry
+        raise CheckpointError(f"load_checkpoint: '{path}' holds a tensor of dtype {exc}, "
+                              f"which graphspore cannot read (supported: float64/32/16, "
+                              f"bfloat16, int8-64, uint8-64, bool)") from None
     except Exception as exc:
         raise CheckpointError(f"load_checkpoint: '{path}' is not a valid checkpoint (truncated "
                               f"or corrupt safetensors file: {exc})") from None
