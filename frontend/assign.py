@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from ..ir.core import GraphsporeError, Value
+from . import guards
 from .setitem import setitem
 
 _MISSING = object()
@@ -77,6 +78,9 @@ class Stores:
                 self.error(target, exc.message)
             return
         self.overlay[(id(obj), target.attr)] = (obj, value)
+        recorder = guards.current()
+        if recorder is not None:     # the graph writes it: its later value is not a change
+            recorder.note_store(obj, target.attr)
         if not _holds_value(value):
             try:
                 setattr(obj, target.attr, value)

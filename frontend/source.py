@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..ir import core as _ir_core
 from ..ir.core import Loc
+from . import guards
 
 
 class SourceError(Exception):
@@ -226,12 +227,20 @@ class Scope:
             return self.enclosing.lookup(name)
         if self.cells and name in self.cells:
             try:
-                return self.cells[name].cell_contents, False
+                value = self.cells[name].cell_contents
             except ValueError:
                 raise LookupFailure(f"free variable '{name}' is used before it is "
                                     f"assigned in the enclosing function") from None
+            recorder = guards.current()
+            if recorder is not None:
+                recorder.note_cell(self.cells[name], name, value)
+            return value, False
         if name in self.globals:
-            return self.globals[name], False
+            value = self.globals[name]
+            recorder = guards.current()
+            if recorder is not None:
+                recorder.note_global(self.globals, name, value)
+            return value, False
         if hasattr(builtins, name):
             return getattr(builtins, name), False
         raise LookupFailure(f"name '{name}' is not defined")

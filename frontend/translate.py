@@ -14,7 +14,7 @@ import functools
 from typing import NoReturn
 
 from ..ir.core import Builder, GraphsporeError, Value, error_class
-from . import operators as tables
+from . import guards, operators as tables
 from .assign import MISSING, Stores
 from .constants import COMPILE_TIME_METHODS
 from .builtins import CallingBuiltins, iterable as tensor_rows
@@ -236,6 +236,9 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
             value = getattr(obj, name)
         except Exception as exc:  # noqa: BLE001  (AttributeError or a failing property)
             self.error(node, f"{type(exc).__name__}: {exc}")
+        recorder = guards.current()
+        if recorder is not None:              # folded in: re-checked before each call
+            recorder.note_attribute(obj, name, value)
         self.at(node)
         return self.imported(value)
 

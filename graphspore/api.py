@@ -13,6 +13,7 @@ import inspect
 import weakref
 
 from . import frontend
+from .frontend import guards
 from .ir import Graph, TensorType, GraphsporeError, current_builder, EagerBuilder
 from .ir.core import inline_graph, building, Builder
 from .frontend.source import for_user
@@ -22,6 +23,27 @@ from .compiler import compile_program
 from .program_cache import ProgramCache
 from .runtime import ArgumentError
 from .nn import cell as _cells
+
+
+class _Stale(ArgumentError):
+    """Raised by a guarded hot path whose folded-in values changed: take the full path."""
+
+
+def _guarded(program):
+    """The program's all-Tensor entry, re-checking its guards first if it has any."""
+    run, held = program.run_tensors, program.guards
+    if held is None:
+        return run
+
+    def run_checked(tensors):
+        if not held.hold():
+            raise _Stale("stale")
+        return run(tensors)
+    return run_checked
+
+
+def _cell_epoch() -> int:
+    return _cells.attribute_epoch
 
 
 def state_version() -> int:
@@ -82,13 +104,17 @@ class _Compiled:
         except TypeError:                  # an unhashable argument: say which one
             self._abstract(args, kwargs)
             raise
+        if program is not None and program.guards is not None and not program.guards.hold():
+            program = None                 # a folded-in Python value changed: compile again
         if program is None:
             abstract_args, abstract_kwargs = self._abstract(args, kwargs)
-            graph, tree = self._build(abstract_args, abstract_kwargs)
+            with guards.recording() as recorder:
+                graph, tree = self._build(abstract_args, abstract_kwargs)
             program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
+            program.guards = recorder.guards(_cell_epoch) if recorder.entries else None
             self._programs[key] = program
         if not kwargs and all(hasattr(a, "_array") for a in args):
-            self._last = (key[0], program.run_tensors)
+            self._last = (key[0], _guarded(program))
         if kwargs:
             return program.run(flatten_tensors(args) + flatten_tensors(
                 [kwargs[k] for k in sorted(kwargs)]))

@@ -85,6 +85,7 @@ class Program:
     stats: CompileStats | None = None
     _wrap: Any = field(default=None, repr=False)
     checks: tuple = ()
+    guards: Any = None      # frontend.guards.Guards of the Python values folded in, or None
 
     def __post_init__(self):
         self._plain = all(type(s) is int and s == i for i, s in enumerate(self.sources))

@@ -23,6 +23,7 @@ from ..ir.core import EagerBuilder, GraphsporeError, current_builder
 from ..tensor_type import Parameter, PARAMETER_NAME_DEFAULT
 
 _state_version = 0
+attribute_epoch = 0     # counts attribute assignments on any Cell (frontend/guards.py)
 
 
 def state_version() -> int:
@@ -45,6 +46,8 @@ class Cell:
 
     # -------------------------------------------------------------------- registration
     def __setattr__(self, name: str, value) -> None:
+        global attribute_epoch
+        attribute_epoch += 1          # compiled programs re-check the Cell attributes they read
         params = self.__dict__.get("_params")
         if params is None:
             if isinstance(value, (Parameter, Cell)):
@@ -78,6 +81,8 @@ class Cell:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        global attribute_epoch
+        attribute_epoch += 1
         if name in self._params:
             del self._params[name]
         elif name in self._cells:
