@@ -133,6 +133,8 @@ class KernelEmitter(ExprEmitter):
                 self.builder.store(self.expr(stmt.value), self.local(stmt.local))
             elif isinstance(stmt, L.Matmul):
                 self.matmul(stmt)
+            elif isinstance(stmt, L.AllReduce):
+                self.all_reduce(stmt)
             else:
                 raise LoweringError(f"unknown statement {stmt!r}")
 
@@ -158,6 +160,16 @@ class KernelEmitter(ExprEmitter):
         b.cbranch(done, after, body)
         b.position_at_end(after)
         self.vars[loop.var] = saved
+
+    def all_reduce(self, stmt: L.AllReduce) -> None:
+        """call i32 @gs_allreduce_<op>_<f32|f64>(ptr buffer, i64 count)."""
+        symbol = L.collective_symbol(stmt.op, stmt.buffer.dtype.mlir)
+        module = self.function.module
+        callee = module.globals.get(symbol)
+        if callee is None:
+            callee = ir.Function(module, ir.FunctionType(ir.IntType(32), [_PTR, _I64]), symbol)
+        self.builder.call(callee, [self.params[id(stmt.buffer)],
+                                   ir.Constant(_I64, stmt.buffer.size)])
 
     def matmul(self, mm: L.Matmul) -> None:
         if mm.a.dtype is DType.bool:

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..ir.core import Graph, Op, Value
-from ..ir.ops import (GATHER, LINALG, OPS, REDUCE, SOURCE, VIEW, evaluated_in_place,
-                      group, in_group)
+from ..ir.ops import (COLLECTIVE, GATHER, LINALG, OPS, REDUCE, SOURCE, VIEW,
+                      evaluated_in_place, group, in_group)
 
 # The op classes fusion dispatches on, from the registry's groups (ir/ops/opdef.py).
 VIEWS = group(VIEW)                     # reshape, broadcast_to, transpose, slice
@@ -66,6 +66,8 @@ def kernel_kind(name: str) -> str:
         return "reduce"
     if in_group(name, LINALG):
         return "matmul"
+    if in_group(name, COLLECTIVE):
+        return "collective"
     return OPS[name].short_name.split("_")[0]
 
 
@@ -125,7 +127,8 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
         uses[v] = uses.get(v, 0) + 1
     forced = set(graph.outputs) | {v for _, v in graph.updates}
     for op in ops:
-        if op.name == "gs.matmul":   # constants stay LLVM globals, already contiguous
+        if op.name in ("gs.matmul", "gs.all_reduce"):   # they read contiguous buffers;
+            # constants stay LLVM globals, already contiguous
             forced.update(v for v in op.operands if v.op is None or v.op.name != "gs.constant")
 
     materialised: set[Value] = set()

@@ -133,6 +133,20 @@ class Matmul:
 
 
 @dataclass(eq=False, slots=True)
+class AllReduce:
+    """`buffer` reduced in place over every process (`op`: sum, max, min or prod) by a call to
+    the runtime's `gs_allreduce_<op>_<dtype>(ptr, i64 count)` (:mod:`graphspore.runtime.
+    collective`): the module names the symbol only, no MPI handle or constant."""
+    buffer: Buffer
+    op: str
+
+
+def collective_symbol(op: str, dtype: str) -> str:
+    """The runtime function an `AllReduce` calls: `gs_allreduce_sum_f32` and so on."""
+    return f"gs_allreduce_{op}_{dtype}"
+
+
+@dataclass(eq=False, slots=True)
 class Kernel:
     name: str
     buffers: list[Buffer]          # every buffer the body touches, in parameter order
@@ -293,6 +307,8 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
                          f"{print_expr(stmt.value)}")
         elif isinstance(stmt, Assign):
             lines.append(f"{pad}{stmt.local.name} = {print_expr(stmt.value)}")
+        elif isinstance(stmt, AllReduce):
+            lines.append(f"{pad}all_reduce_{stmt.op}({stmt.buffer.name}) in place")
         elif isinstance(stmt, Matmul):
             product = (f"matmul({stmt.a.name}, {stmt.b.name}, m={stmt.m}, n={stmt.n}, "
                        f"k={stmt.k}, transpose_a={stmt.transpose_a}, "

@@ -221,6 +221,8 @@ def _buffers_in(body: list) -> list[L.Buffer]:
                 expr(s.value)
             elif isinstance(s, L.Assign):
                 expr(s.value)
+            elif isinstance(s, L.AllReduce):
+                seen.setdefault(id(s.buffer), s.buffer)
             elif isinstance(s, L.Matmul):
                 for b in (s.c, s.a, s.b):
                     if b is not None:
@@ -389,7 +391,19 @@ def lower_concat(lw: Lowerer, op: Op, out: L.Buffer) -> list:
     return body
 
 
+def lower_all_reduce(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """out = x (skipped when x already lives in out), then out reduced over every process in
+    place: one native call, no second buffer for MPI."""
+    (x,) = op.operands
+    body = []
+    if lw.stored.get(x) is not out:
+        body += _nest(out.shape, "i", lambda ix: [
+            L.Store(out, L.linear(ix, out.shape), lw.value_at(x, ix))])
+    return body + [L.AllReduce(out, op.attrs["op"])]
+
+
 KERNEL_LOWERINGS = {
+    "gs.all_reduce": lower_all_reduce,
     "gs.scatter_add": lower_scatter_add,
     "gs.reduce_sum": lower_reduce,
     "gs.reduce_max": lower_reduce,

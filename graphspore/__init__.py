@@ -20,6 +20,8 @@ from .parameter_tuple import ParameterTuple
 from . import train
 from . import amp, communication
 from .mindspore_alias import alias_mindspore
+from .parallel_context import (ParallelMode, set_auto_parallel_context,
+                               get_auto_parallel_context, reset_auto_parallel_context)
 
 float_ = float32
 
@@ -39,4 +41,6 @@ __all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int3
            "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
            "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError",
-           "ParameterTuple", "train", "alias_mindspore", "__version__"]
+           "ParameterTuple", "train", "alias_mindspore", "__version__",
+           "communication", "ParallelMode", "set_auto_parallel_context",
+           "get_auto_parallel_context", "reset_auto_parallel_context"]

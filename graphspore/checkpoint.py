@@ -153,9 +153,14 @@ def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
 
     `.ckpt` is appended when the name ends in neither `.ckpt` nor `.safetensors` (as MindSpore
     does). `append_dict` adds extra named values (numbers or arrays, e.g. the epoch).
-    `choice_func(name) -> bool` selects which parameters to save.
+    `choice_func(name) -> bool` selects which parameters to save. In a data-parallel job
+    every rank holds the same parameters, so only rank 0 writes (`rank_zero_only=False`
+    makes every rank write, to paths of its own).
     """
     from safetensors.numpy import save
+    from .communication import get_rank
+    if kwargs.pop("rank_zero_only", True) and get_rank() != 0:
+        return
     if enc_key is not None:
         raise NotImplementedError("save_checkpoint: encrypted checkpoints are not supported")
     path = os.fspath(ckpt_file_name)

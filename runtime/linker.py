@@ -1,14 +1,16 @@
 """Compile a module whose external symbols are bound on demand: the runtime's public
 ``compile_module``.
 
-Modules may declare three kinds of external functions besides LLVM intrinsics: BLAS
+Modules may declare four kinds of external functions besides LLVM intrinsics: BLAS
 (``scipy_cblas_sgemm``/``dgemm``, :mod:`.blas`), the thread pool's ``gs_parallel_for``
-(:mod:`.thread_pool`) and the print callback ``gs_print`` (:mod:`.print_callback`). :func:`bind_on_demand` loads the library or starts the pool the first
+(:mod:`.thread_pool`), the print callback ``gs_print`` (:mod:`.print_callback`) and the
+all-reduce functions (:mod:`.collective`: MPI's once ``communication.init()`` bound them, else
+the one-process identity). :func:`bind_on_demand` loads the library or starts the pool the first
 time a module needs it. The engine stays below both (the pool compiles itself through it), so
 ``runtime`` has no import cycle.
 """
 
-from . import blas, engine, print_callback, thread_pool
+from . import blas, collective, engine, print_callback, thread_pool
 from .llvm_lock import CompileError
 
 
@@ -17,6 +19,8 @@ def bind_on_demand(name):
     :class:`CompileError` when it provides it but cannot load it here."""
     if name in blas.SYMBOLS and not blas.ensure_blas():
         raise CompileError(f"module calls {name} but scipy-openblas32 is not available")
+    if name in collective.SYMBOLS:
+        collective.ensure_collectives()
     if name in thread_pool.SYMBOLS and not thread_pool.ensure_pool():
         raise CompileError(f"module calls {name} but the thread pool could not be built: "
                            f"{thread_pool.pool_error()}")

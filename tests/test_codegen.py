@@ -144,6 +144,9 @@ CASES = {
                         [M, ((6,), I64), ((6, 3), F32)], "n")],
     "gs.gather_elements": [(lambda x, i: ops.gather_elements(x, IN(i, 3), dim=1),
                             [M, ((3, 5), I32)], "n")],
+    # one process: the reduction over one rank (tests/test_distributed.py runs two)
+    "gs.all_reduce": [(lambda x: ops.all_reduce(ops.exp(x), op="sum"), [M], "n"),
+                      (lambda x: ops.all_reduce(x, op="max"), [((7,), F64)], "n")],
 }
 
 

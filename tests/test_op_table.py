@@ -177,6 +177,9 @@ ROWS += [   # prints its operands (captured by pytest) and returns an unused i32
     Row("print", [uniform(2, 3)], lambda x: np.zeros((), np.int32),
         {"strings": ("x:",), "layout": (-1, 0)}, grad=False),
 ]
+ROWS += [   # one process: the sum over one rank; tests/test_distributed.py runs two ranks
+    Row("all_reduce", [uniform(3, 4)], lambda x: x, {"op": "sum"}),
+]
 
 
 def test_every_primitive_has_a_row():

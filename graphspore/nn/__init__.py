@@ -15,3 +15,4 @@ from .optim_extra import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .callbacks import *  # noqa: F401,F403
 from .train import *  # noqa: F401,F403
+from .distributed import DistributedGradReducer  # noqa: F401

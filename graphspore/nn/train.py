@@ -18,9 +18,10 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from .. import dtype as mstype
-from .. import ops
+from .. import ops, parallel_context
 from .callbacks import Callback, CallbackParams, RunContext
 from .cell import Cell
+from .distributed import DistributedGradReducer
 from .metrics import Loss, Metric, get_metric_fn
 
 
@@ -64,7 +65,9 @@ class WithEvalCell(Cell):
 
 class TrainOneStepCell(Cell):
     """One optimisation step: loss, gradients w.r.t. `optimizer.parameters`, update. Returns
-    the loss. `sens` scales the gradients (MindSpore's sensitivity)."""
+    the loss. `sens` scales the gradients (MindSpore's sensitivity). In data-parallel mode
+    (`set_auto_parallel_context(parallel_mode=ParallelMode.DATA_PARALLEL)`) the gradients go
+    through a `DistributedGradReducer` first, as in MindSpore."""
 
     def __init__(self, network, optimizer, sens=1.0):
         super().__init__(auto_prefix=False)
@@ -72,6 +75,8 @@ class TrainOneStepCell(Cell):
         self.weights = optimizer.parameters
         self.sens = float(sens)
         self.grad_fn = _api().value_and_grad(network, None, self.weights)
+        self.reducer_flag = parallel_context.is_data_parallel()
+        self.grad_reducer = DistributedGradReducer(self.weights) if self.reducer_flag else None
 
     def construct(self, *inputs):
         loss, grads = self.grad_fn(*inputs)
@@ -80,6 +85,8 @@ class TrainOneStepCell(Cell):
             for g in grads:
                 scaled = scaled + (g * self.sens,)
             grads = scaled
+        if self.reducer_flag:
+            grads = self.grad_reducer(grads)
         self.optimizer(grads)
         return loss
 

@@ -7,6 +7,7 @@
     creation     ones/zeros/full/arange, one_hot, assign
     random       host random draws (randn, rand, uniform, ...)
     indexing     gather, gather_elements, tensor_scatter_add
+    collective   AllReduce, ReduceOp, all_reduce (across data-parallel ranks)
     primitives   the Primitive classes (`ops.Add()`, `ops.Softmax(axis)`, `ops.MatMul`, ...)
     operations   `ops.operations`, MindSpore's second path to the Primitive classes
     names        MindSpore's spellings where they differ from the registry's (the name map)
@@ -18,9 +19,11 @@ only re-exports: every name comes from exactly one module (each module's `__all_
 tests/test_imports.py checks that no two modules export one name), so the order of the
 imports below does not matter.
 """
-from . import (array, creation, debug, elementwise, indexing, math, nn, operations,
+from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
+               operations,
                primitives, random)
 from .array import *  # noqa: F401,F403
+from .collective import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .debug import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
@@ -30,5 +33,6 @@ from .nn import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 
-__all__ = [*array.__all__, *creation.__all__, *debug.__all__, *elementwise.__all__,
+from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
+               operations,
            *indexing.__all__, *math.__all__, *nn.__all__, *primitives.__all__, *random.__all__]

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from ..core import Builder, Graph, Op, Value
-from ..ops import EFFECT, OPS
+from ..ops import COLLECTIVE, EFFECT, OPS
 from ..types import DType, TensorType
 
 FOLD_LIMIT = 1024
@@ -288,7 +288,8 @@ def _round(graph: Graph) -> tuple[Graph, bool]:
 def _fold(op: Op, xs: tuple, b: Builder) -> Value | None:
     """Step 2a: the op evaluated on constant operands, as a new constant."""
     out = op.result.type
-    if op.name == "gs.constant" or out.size > FOLD_LIMIT or EFFECT in OPS[op.name].groups:
+    if (op.name == "gs.constant" or out.size > FOLD_LIMIT
+            or OPS[op.name].groups & {EFFECT, COLLECTIVE}):
         return None
     arrays = [constant_of(x) for x in xs]
     if any(a is None for a in arrays):
