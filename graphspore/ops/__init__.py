@@ -20,8 +20,7 @@ tests/test_imports.py checks that no two modules export one name), so the order 
 imports below does not matter.
 """
 from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
-               operations,
-               primitives, random)
+               operations, primitives, random)
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
@@ -33,6 +32,6 @@ from .nn import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 
-from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
-               operations,
-           *indexing.__all__, *math.__all__, *nn.__all__, *primitives.__all__, *random.__all__]
+__all__ = [*array.__all__, *collective.__all__, *creation.__all__, *debug.__all__,
+           *elementwise.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
+           *primitives.__all__, *random.__all__]
