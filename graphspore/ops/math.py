@@ -61,26 +61,25 @@ def argmax(input, dim=None, keepdim=False):
 argmin = gs_op(methods.argmin)
 
 
-@gs_op
-def max(input, axis=None, keepdims=False, *, initial=None, where=None):  # noqa: A001
-    """MindSpore's `ops.max`: the tuple (maximum values, their indices) along `axis`."""
-    if where is not None:
-        raise ValueError("max: the 'where' argument is not supported")
-    x = ir_ops.as_value(input)
-    values = _reduce("reduce_max", x, axis, keepdims)
-    values = values if initial is None else _op("maximum")(values, initial)
-    return values, methods.argmax(x, axis, keepdims)
+def _values_and_indices(which: str, index):
+    """MindSpore's `ops.max`/`ops.min`: (the extreme values, their indices) along `axis`."""
+    extreme, bound = ("reduce_max", "maximum") if which == "max" else ("reduce_min", "minimum")
+
+    def function(input, axis=None, keepdims=False, *, initial=None, where=None):
+        if where is not None:
+            raise ValueError(f"{which}: the 'where' argument is not supported")
+        x = ir_ops.as_value(input)
+        values = _reduce(extreme, x, axis, keepdims)
+        values = values if initial is None else _op(bound)(values, initial)
+        return values, index(x, axis, keepdims)
+    function.__name__ = function.__qualname__ = which
+    function.__doc__ = (f"MindSpore's `ops.{which}`: the tuple ({which}imum values, their "
+                        f"indices) along `axis`.")
+    return gs_op(function)
 
 
-@gs_op
-def min(input, axis=None, keepdims=False, *, initial=None, where=None):  # noqa: A001
-    """MindSpore's `ops.min`: the tuple (minimum values, their indices) along `axis`."""
-    if where is not None:
-        raise ValueError("min: the 'where' argument is not supported")
-    x = ir_ops.as_value(input)
-    values = _reduce("reduce_min", x, axis, keepdims)
-    values = values if initial is None else _op("minimum")(values, initial)
-    return values, methods.argmin(x, axis, keepdims)
+max = _values_and_indices("max", methods.argmax)  # noqa: A001  (MindSpore's names)
+min = _values_and_indices("min", methods.argmin)  # noqa: A001
 
 
 @gs_op
