@@ -1,4 +1,4 @@
-"""`python -m benchmarks [kernels|training]...`: graphspore against numpy, in one process."""
+"""`python -m benchmarks [kernels|training|distributed]...`: graphspore against numpy, in one process."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ from .timing import Table
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or ["kernels", "training"]
+    chosen = argv or ["kernels", "training", "distributed"]
     table = Table("graphspore vs numpy (same process; ratio > 1 means graphspore is faster "
                   "for throughput rows, slower for time rows)")
     if "kernels" in chosen:
@@ -20,6 +20,9 @@ def main(argv: list[str]) -> int:
             print(f"training benchmarks unavailable: {exc}")
         else:
             training.run(table)
+    if "distributed" in chosen:
+        from . import distributed
+        distributed.run(table)
     table.print()
     return 0
 
