@@ -59,6 +59,17 @@ def test_before_init_a_program_is_rank_0_of_1():
         communication.init("nccl")
 
 
+def test_init_without_mpi4py_is_one_process_unless_mpirun_started_us(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)          # import mpi4py fails
+    monkeypatch.setattr(communication.management, "_state",
+                        {"comm": None, "local": None, "MPI": None})
+    communication.init()
+    assert (communication.get_rank(), communication.get_group_size()) == (0, 1)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    with pytest.raises(ImportError, match=r"pip install 'graphspore\[mpi\]'"):
+        communication.init()
+
+
 def test_auto_parallel_context_round_trips_and_rejects_unknowns(stand_alone):
     assert ms.get_auto_parallel_context("parallel_mode") == "stand_alone"
     assert ms.get_auto_parallel_context("gradients_mean") is False

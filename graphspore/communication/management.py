@@ -3,7 +3,8 @@
 Before `init()` a program is rank 0 of 1, as in MindSpore, so a data-parallel script runs in
 one process unchanged. `init()` (idempotent):
 
-1. imports mpi4py (missing: an ImportError naming `pip install 'graphspore[mpi]'`) and takes
+1. imports mpi4py (missing: one process when no MPI launcher started this one, else an
+   ImportError naming `pip install 'graphspore[mpi]'`) and takes
    the library's own duplicate of COMM_WORLD, with errors fatal (a failed collective ends the
    job, never returns a code nobody reads);
 2. with more than one rank, binds the native all-reduce that compiled steps call
@@ -64,6 +65,9 @@ def init(backend_name=None) -> None:
     try:
         from mpi4py import MPI
     except ImportError as error:
+        if not any(os.environ.get(name) for name in _MPI_LAUNCHER_SIZES):
+            GlobalComm.INITED = True     # no MPI and no launcher: a world of one process
+            return
         raise ImportError("graphspore.communication.init() needs mpi4py and an MPI library: "
                           "pip install 'graphspore[mpi]' (mpi4py and the MPICH wheel), then "
                           "launch with mpirun -n N python script.py") from error
