@@ -181,6 +181,9 @@ class Calls:
                 fn, "__gs_parameter__", False):
             return self._call_op(node, functools.partial(construct_tensor, fn), args, kwargs,
                                  fn.__name__)
+        if is_class and getattr(fn, "__gs_jit_class__", False) and (
+                contains_value(args) or contains_value(kwargs)):
+            return self._construct_jit_class(node, fn, args, kwargs)
         if not is_class and getattr(fn, "__gs_cell__", False):
             construct = fn.construct            # inlined even when the Cell is library code
             if inspect.ismethod(construct) and isinstance(construct.__func__,
@@ -200,6 +203,14 @@ class Calls:
         if isinstance(fn, types.FunctionType) and not _is_library(fn):
             return self._inline_host(node, fn, args, kwargs)
         return self._call_foreign(node, fn, args, kwargs)
+
+    def _construct_jit_class(self, node, cls, args, kwargs):
+        """`Cls(tensor, ...)` of a @jit_class in a graph: `__init__` inlined on a new object."""
+        obj = cls.__new__(cls)
+        init = cls.__init__
+        if isinstance(init, types.FunctionType):
+            self._inline_host(node, init, (obj,) + tuple(args), kwargs)
+        return obj
 
     def _call_op(self, node, fn, args, kwargs, label: str | None = None):
         self.at(node)

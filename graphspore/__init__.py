@@ -13,6 +13,7 @@ from .random import set_seed, get_seed
 from . import ops
 from . import nn
 from .api import grad, value_and_grad, jit
+from .jit_class import jit_class
 from .checkpoint import save_checkpoint, load_checkpoint, load_param_into_net
 from . import dataset
 from .ir.core import GraphsporeError
@@ -37,7 +38,7 @@ def __getattr__(name: str):
 
 
 __all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int32", "int64",
-           "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "jit", "set_context",
+           "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "jit", "jit_class", "set_context",
            "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
            "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError",

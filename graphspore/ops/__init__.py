@@ -12,6 +12,7 @@
     operations   `ops.operations`, MindSpore's second path to the Primitive classes
     names        MindSpore's spellings where they differ from the registry's (the name map)
     debug        printing from programs (`ops.print_`, `ops.Print()`)
+    python_values  ops.partial, tuple_div, scalar_add, ... (mindspore.ops.functional's helpers)
 
 Functions and Primitive classes of the registry's elementwise primitives are derived from
 `ir.ops.OPS` (elementwise.py, primitives.py) with the spellings in names.py. This package
@@ -20,7 +21,7 @@ tests/test_imports.py checks that no two modules export one name), so the order 
 imports below does not matter.
 """
 from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
-               operations, primitives, random)
+               operations, primitives, python_values, random)
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
@@ -30,8 +31,9 @@ from .indexing import *  # noqa: F401,F403
 from .math import *  # noqa: F401,F403
 from .nn import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
+from .python_values import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 
 __all__ = [*array.__all__, *collective.__all__, *creation.__all__, *debug.__all__,
            *elementwise.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
-           *primitives.__all__, *random.__all__]
+           *primitives.__all__, *python_values.__all__, *random.__all__]

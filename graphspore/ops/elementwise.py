@@ -49,13 +49,19 @@ globals().update(PRIMITIVE_FUNCTIONS)
 
 # Composites that are public ops functions under their own names.
 COMPOSITES = {name: gs_op(getattr(composite, name)) for name in (
-    "square", "reciprocal", "where", "clamp", "clip_by_value", "masked_fill")}
+    "square", "reciprocal", "where", "clamp", "clip_by_value", "masked_fill", "truncate_mod",
+    "invert", "identity")}
 globals().update(COMPOSITES)
 clip = COMPOSITES["clamp"]
 
 lt, le, gt, ge, ne = (PRIMITIVE_FUNCTIONS[n] for n in ("less", "less_equal", "greater",
                                                       "greater_equal", "not_equal"))
 negative, absolute = PRIMITIVE_FUNCTIONS["neg"], PRIMITIVE_FUNCTIONS["abs"]
+inv = COMPOSITES["reciprocal"]                       # MindSpore's ops.inv: 1 / x
+fmod = COMPOSITES["truncate_mod"]                    # the sign of x (ops.Mod's rule)
+remainder = PRIMITIVE_FUNCTIONS["floor_mod"]         # the sign of y (Python's %)
+rint = gs_op(lambda input: composite.round(input))  # noqa: A002  (half to even)
+rint.__name__ = "rint"
 
 
 div = divide = gs_op(methods.divide)
@@ -98,4 +104,4 @@ def cast(input, dtype):
 
 __all__ = [*PRIMITIVE_FUNCTIONS, *COMPOSITES, "lt", "le", "gt", "ge", "ne", "negative",
            "absolute", "div", "divide", "true_divide", "floor_divide", "pow", "select", "cast",
-           "clip"]
+           "clip", "inv", "fmod", "remainder", "rint"]

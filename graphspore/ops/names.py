@@ -16,7 +16,7 @@ FUNCTIONS = {
 
 # `ops` function -> its Primitive class, where CamelCase of the function's name is not
 # MindSpore's (`relu` -> `ReLU`, not `Relu`)
-PRIMITIVES = {"relu": "ReLU", "relu6": "ReLU6", "addn": "AddN"}
+PRIMITIVES = {"relu": "ReLU", "relu6": "ReLU6", "addn": "AddN", "fmod": "Mod"}
 
 # Primitive classes that are another class under a second name
 PRIMITIVE_ALIASES = {"RealDiv": "Div"}
@@ -25,7 +25,9 @@ PRIMITIVE_ALIASES = {"RealDiv": "Div"}
 # forwarding to them: `ops.Rsqrt()(x)` is `ops.rsqrt(x)`
 STATELESS_PRIMITIVES = ("rsqrt", "relu6", "erf", "square", "reshape", "transpose",
                         "expand_dims", "tile", "zeros", "ones", "fill", "zeros_like",
-                        "ones_like", "addn", "shape", "rank", "size")
+                        "ones_like", "addn", "shape", "rank", "size", "inv", "invert",
+                        "reciprocal", "softsign", "fmod", "rint", "round", "identity",
+                        "truncate_mod")
 
 
 def function_name(short_name: str) -> str:

@@ -36,7 +36,8 @@ from ..tensor_type import Parameter, Tensor
 
 
 # Composites that are public ops functions under their own names.
-COMPOSITES = {name: gs_op(getattr(composite, name)) for name in ("relu6", "leaky_relu")}
+COMPOSITES = {name: gs_op(getattr(composite, name)) for name in ("relu6", "leaky_relu",
+                                                                   "softsign")}
 globals().update(COMPOSITES)
 
 

@@ -11,6 +11,8 @@ created inside `construct`. Stateless primitives (`ops.Exp()`, `ops.Mul()`) are 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import array, creation, elementwise, indexing, math as ops_math, names, nn as ops_nn
 from ..eager import gs_op
 from ..frontend import operators as methods
@@ -266,6 +268,67 @@ class GatherD:
         return indexing.gather_elements(x, dim, index)
 
 
+# ------------------------------------------------------- scans, splits and unique values
+
+class CumSum(_Primitive):
+    """`ops.CumSum(exclusive=False, reverse=False)(x, axis)`: prefix sums along `axis`;
+    `exclusive` leaves each element out of its own sum, `reverse` sums from the end."""
+
+    def __init__(self, exclusive=False, reverse=False):
+        self.exclusive, self.reverse = bool(exclusive), bool(reverse)
+
+    @gs_op
+    def apply(self, x, axis):
+        x = ir_ops.as_value(x)
+        axis = normalize_axis(int(axis), x.ndim)
+        source = _op("reverse")(x, axis) if self.reverse else x
+        out = _op("cumsum")(source, axis)
+        if self.exclusive:
+            out = out - (source if source.dtype is out.dtype else _op("cast")(
+                source, dtype=out.dtype))
+        return _op("reverse")(out, axis) if self.reverse else out
+
+
+class Split(_Primitive):
+    """`ops.Split(axis=0, output_num=1)(x)`: `output_num` equal pieces along `axis` (the
+    axis length must divide evenly, as in MindSpore)."""
+
+    def __init__(self, axis=0, output_num=1):
+        self.axis, self.output_num = int(axis), int(output_num)
+        if self.output_num < 1:
+            raise ValueError(f"Split: output_num must be positive, got {output_num}")
+
+    @gs_op
+    def apply(self, x):
+        x = ir_ops.as_value(x)
+        n = x.shape[normalize_axis(self.axis, x.ndim)]
+        if n % self.output_num:
+            raise ValueError(f"Split: the length {n} of axis {self.axis} of {x.type} is not "
+                             f"divisible by output_num={self.output_num}")
+        return tuple(_op("split")(x, n // self.output_num, self.axis))
+
+
+class Unique(_Primitive):
+    """`ops.Unique()(x)`: `(y, idx)`, the sorted distinct values of `x` and for every element
+    of `x` the position of its value in `y` (int32). The size of `y` depends on the values,
+    so inside a compiled function `x` must be known while the graph is built."""
+
+    @gs_op
+    def apply(self, x):
+        from ..frontend.constants import known_value
+        x = ir_ops.as_value(x)
+        data = known_value(x)
+        if data is None:
+            raise ValueError(f"Unique: the number of distinct values of {x.type} is known only "
+                             f"when the graph runs, and compiled shapes are static; call it "
+                             f"outside the compiled function, or on a tensor known while "
+                             f"parsing")
+        values, inverse = np.unique(data.reshape(-1), return_inverse=True)
+        return (ir_ops.constant(values.astype(x.dtype.np), x.dtype),
+                ir_ops.constant(inverse.reshape(x.shape).astype(np.int32), DType.i32))
+
+
 __all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "OneHot",
            "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
-           "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD"]
+           "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD", "CumSum", "Split",
+           "Unique"]

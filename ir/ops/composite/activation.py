@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from ...core import Value
-from ..elementwise import abs, exp, greater, log, maximum, minimum, neg, relu, select
+from ..elementwise import (abs, div, exp, greater, log, maximum, minimum, neg, relu,  # noqa: A004
+                           select)
 from ..opdef import as_value, promote_operands
 
-__all__ = ["relu6", "leaky_relu", "softplus"]
+__all__ = ["relu6", "leaky_relu", "softplus", "softsign"]
 
 
 def relu6(x) -> Value:
@@ -23,3 +24,9 @@ def softplus(x) -> Value:
     """log(1 + exp(x)) computed as max(x, 0) + log(1 + exp(-|x|)), which never overflows."""
     x = promote_operands(x, to_float=True)[0]
     return maximum(x, 0) + log(1 + exp(neg(abs(x))))
+
+
+def softsign(x) -> Value:
+    """x / (1 + |x|) (MindSpore's Softsign), float result."""
+    x = promote_operands(x, to_float=True)[0]
+    return div(x, 1 + abs(x))

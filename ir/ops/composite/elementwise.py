@@ -6,6 +6,9 @@ rsqrt and erf, written in primitives.
   and 6.5e-8 for float64 against math.erf on a 2e5-point grid over [-6, 6]); its derivative,
   taken by autodiff through the rational function, is within 3.4e-6 of 2/sqrt(pi) exp(-x^2).
 - round: half to even, from floor and a parity test (as numpy and MindSpore).
+- truncate_mod: C's fmod (the sign of x, MindSpore's Mod): Python's floor_mod, less y where
+  the two differ (a non-zero remainder and x, y of opposite signs).
+- invert: bitwise NOT; on two's-complement integers ~x == -x - 1, on bools logical not.
 """
 from __future__ import annotations
 
@@ -13,13 +16,14 @@ import math
 
 from ...core import Value
 from ...types import DType
-from ..elementwise import (abs, cast, div, equal, floor, greater, less, logical_and, logical_or,
-                           maximum, minimum, not_equal, select, sqrt)
+from ..elementwise import (abs, cast, div, equal, floor, floor_mod, greater, less,  # noqa: A004
+                           logical_and, logical_not, logical_or, maximum, minimum, neg,
+                           not_equal, select, sqrt, sub)
 from ..opdef import as_value, promote_operands
 from .creation import full
 
 __all__ = ["square", "reciprocal", "where", "clamp", "clip_by_value", "masked_fill", "isnan",
-           "isinf", "isfinite", "rsqrt", "round", "erf"]
+           "isinf", "isfinite", "rsqrt", "round", "erf", "truncate_mod", "invert", "identity"]
 
 
 def _float(x) -> Value:
@@ -147,3 +151,26 @@ def erf(input):
     s = z * z
     out = z * _horner(s, _ERF_NUMERATOR) / _horner(s, _ERF_DENOMINATOR)
     return out if x.dtype is DType.f64 else cast(out, dtype=x.dtype)
+
+
+def truncate_mod(x, y) -> Value:
+    """x - trunc(x / y) * y: the remainder with the sign of x (MindSpore's ops.Mod)."""
+    x, y = promote_operands(x, y)
+    r = floor_mod(x, y)
+    flip = logical_and(not_equal(r, 0), not_equal(less(x, 0), less(y, 0)))
+    return select(flip, sub(r, y), r)
+
+
+def invert(input) -> Value:  # noqa: A002
+    """~input for integer and bool tensors (MindSpore's Invert)."""
+    x = as_value(input)
+    if x.dtype.is_bool:
+        return logical_not(x)
+    if not x.dtype.is_int:
+        raise TypeError(f"invert: expected an integer or bool tensor, got {x.type}")
+    return sub(neg(x), 1)
+
+
+def identity(input) -> Value:  # noqa: A002
+    """The input itself (MindSpore's Identity: a copy, here the same value)."""
+    return as_value(input)

@@ -269,6 +269,20 @@ def topk(input, k, dim=None, largest=True, sorted=True):  # noqa: A002  (MindSpo
     if not values:
         shape = x.shape[:axis] + (0,) + x.shape[axis + 1:]
         return full(shape, 0, x.dtype), full(shape, 0, DType.i32)
+    if not sorted:
+        values, indices = _in_input_order(x, taken, position, axis, int(k))
     value = values[0] if len(values) == 1 else concat(*values, axis=axis)
     index = indices[0] if len(indices) == 1 else concat(*indices, axis=axis)
     return value, cast(index, dtype=DType.i32)
+
+
+def _in_input_order(x, taken, position, axis: int, k: int):
+    """The k taken entries in ascending index order (topk's sorted=False, as MindSpore's CPU
+    kernel returns them): slot j holds the taken entry whose rank along the axis is j."""
+    rank = cumsum(cast(taken, dtype=DType.i64), axis) - 1
+    values, indices = [], []
+    for j in range(k):
+        hit = logical_and(taken, equal(rank, j))
+        values.append(reduce_sum(where(hit, x, 0), axes=(axis,), keep_dims=True))
+        indices.append(reduce_sum(where(hit, position, 0), axes=(axis,), keep_dims=True))
+    return values, indices
