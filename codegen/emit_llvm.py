@@ -9,7 +9,8 @@ The module holds:
   facts as scoped metadata;
 - the entry `void @<entry>(ptr noalias %buffers)`: it loads the input and output pointers from
   the array (graph inputs, then outputs, then the workspace arena), offsets into the arena for
-  workspace buffers, and calls the kernels in order.
+  workspace buffers, and calls the kernels in order, inside LLVM branches (`gs.if`) and loops
+  (`gs.while`, `gs.for`) where the program's steps say so.
 
 Loops are simple counted loops with an i64 induction variable starting at 0 (`nuw nsw`
 increment, exit test at the bottom), which is the form the loop vectoriser widens. Scalar
@@ -353,9 +354,11 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
                                          inbounds=True, source_etype=_I8, name=buffer.name)
         else:
             pointers[id(buffer)] = _constant_global(module, buffer)
+    functions: dict[str, ir.Function] = {}
     for kernel in program.kernels:
         function = ir.Function(module, ir.FunctionType(
             ir.VoidType(), [_PTR] * len(kernel.buffers)), kernel.name)
+        functions[kernel.name] = function
         function.linkage = "internal"
         function.attributes.add("nounwind")
         function.attributes.add("noinline")  # keeps O3 time linear in kernel count
@@ -367,7 +370,8 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
             emitter.builder.ret_void()
         else:
             _emit_split_kernel(function, kernel, *split)
-        b.call(function, [pointers[id(x)] for x in kernel.buffers])
+    steps = program.kernels if program.steps is None else program.steps
+    _emit_steps(b, entry, steps, functions, pointers)
     if on_exit is not None:
         _call_on_exit(module, b, on_exit, entry.args[0])
     b.ret_void()
@@ -382,3 +386,55 @@ def _call_on_exit(module: ir.Module, b: ir.IRBuilder, spec: str, buffers: ir.Val
     text.global_constant, text.linkage, text.unnamed_addr = True, "private", True
     callback = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR]), "gs_print")
     b.call(callback, [b.bitcast(text, _PTR), buffers])
+
+
+def _emit_steps(b: ir.IRBuilder, entry: ir.Function, steps: list, functions: dict,
+                pointers: dict) -> None:
+    """The entry's kernel calls, with LLVM branches and loops for If/While/For steps."""
+    for step in steps:
+        if isinstance(step, L.Kernel):
+            b.call(functions[step.name], [pointers[id(x)] for x in step.buffers])
+        elif isinstance(step, L.If):
+            flag = b.load(pointers[id(step.pred)], typ=_I8, align=1)
+            then = entry.append_basic_block("if.then")
+            orelse = entry.append_basic_block("if.else")
+            merge = entry.append_basic_block("if.end")
+            b.cbranch(b.icmp_unsigned("!=", flag, ir.Constant(_I8, 0)), then, orelse)
+            for block, body in ((then, step.then), (orelse, step.orelse)):
+                b.position_at_end(block)
+                _emit_steps(b, entry, body, functions, pointers)
+                b.branch(merge)
+            b.position_at_end(merge)
+        elif isinstance(step, L.While):
+            head = entry.append_basic_block("while.cond")
+            body = entry.append_basic_block("while.body")
+            done = entry.append_basic_block("while.end")
+            b.branch(head)
+            b.position_at_end(head)
+            _emit_steps(b, entry, step.cond, functions, pointers)
+            flag = b.load(pointers[id(step.flag)], typ=_I8, align=1)
+            b.cbranch(b.icmp_unsigned("!=", flag, ir.Constant(_I8, 0)), body, done)
+            b.position_at_end(body)
+            _emit_steps(b, entry, step.body, functions, pointers)
+            b.branch(head)
+            b.position_at_end(done)
+        elif isinstance(step, L.For):
+            count = b.load(pointers[id(step.count)], typ=_I64, align=8)
+            before = b.block
+            head = entry.append_basic_block("for.head")
+            body = entry.append_basic_block("for.body")
+            done = entry.append_basic_block("for.end")
+            b.branch(head)
+            b.position_at_end(head)
+            i = b.phi(_I64, name="for.i")
+            i.add_incoming(ir.Constant(_I64, 0), before)
+            b.cbranch(b.icmp_signed("<", i, count), body, done)
+            b.position_at_end(body)
+            value = b.sub(b.sub(count, ir.Constant(_I64, 1)), i) if step.reverse else i
+            b.store(value, pointers[id(step.index)], align=8)
+            _emit_steps(b, entry, step.body, functions, pointers)
+            i.add_incoming(b.add(i, ir.Constant(_I64, 1)), b.block)
+            b.branch(head)
+            b.position_at_end(done)
+        else:
+            raise LoweringError(f"unknown entry step {step!r}")

@@ -32,6 +32,10 @@ Algorithm:
    writes (no view of it in between), and no later kernel reads the old weight. An optimizer
    step `w - lr * g` then costs one pass over w instead of two.
 
+Region ops (`gs.if`, `gs.while`, `gs.for`) are kernels of their own (`fuse_regions`): their
+non-constant operands and all their results are materialised, and each region is fused as a
+graph of its own.
+
 Matmul epilogues (before step 6, only when the caller passes `epilogue_ok`): a matrix product
 read by nothing but one elementwise kernel of its own shape, at its own index, is not stored.
 That kernel becomes the product's *epilogue*: the product's kernel moves to its place, keeps
@@ -85,6 +89,7 @@ class FusedKernel:
     target: tuple[str, int] | None = None
     ops: tuple[Op, ...] = ()       # the graph ops evaluated inside this kernel
     product: Value | None = None   # matmul with epilogue: the product, never stored
+    regions: tuple["FusedGraph", ...] = ()   # region op (kind if/while/for): fused regions
 
 
 @dataclass(eq=False)
@@ -107,7 +112,7 @@ def _live_ops(graph: Graph) -> list[Op]:
     needed = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
     live = []
     for op in reversed(graph.ops):
-        if id(op.result) in needed:
+        if any(id(r) in needed for r in op.results):
             live.append(op)
             needed.update(id(v) for v in op.operands)
     return live[::-1]
@@ -127,9 +132,11 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
         uses[v] = uses.get(v, 0) + 1
     forced = set(graph.outputs) | {v for _, v in graph.updates}
     for op in ops:
-        if op.name in ("gs.matmul", "gs.all_reduce"):   # they read contiguous buffers;
-            # constants stay LLVM globals, already contiguous
+        if op.name in ("gs.matmul", "gs.all_reduce") or op.regions:   # they read contiguous
+            # buffers; constants stay LLVM globals, already contiguous
             forced.update(v for v in op.operands if v.op is None or v.op.name != "gs.constant")
+        if op.regions:                             # every result of a region op is stored
+            forced.update(op.results)
 
     materialised: set[Value] = set()
 
@@ -151,7 +158,9 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
     depth: dict[Value, int] = {}         # inlined ops on the longest path ending at a value
     for op in ops:
         v = op.result
-        if op.name in KERNEL_ROOTS or v in forced:
+        if op.regions:
+            materialised.update(op.results)
+        elif op.name in KERNEL_ROOTS or v in forced:
             materialised.add(v)
         elif uses.get(v, 0) > 1 and not cheap(v):
             materialised.add(v)
@@ -172,12 +181,17 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
         else:
             homes[v] = ("out", j)
     for op in ops:                       # op order, not set order: deterministic names
-        if op.result in materialised:
-            homes.setdefault(op.result, ("ws", 0))
+        for r in op.results:
+            if r in materialised:
+                homes.setdefault(r, ("ws", 0))
 
     kernels: list[FusedKernel] = []
     for op in ops:
-        if op.result in materialised:
+        if op.regions:
+            from .fuse_regions import region_kernel
+            kernels.append(region_kernel(op, f"{op.name[3:]}_{len(kernels)}", materialised,
+                                         inputs, lambda g: fuse(g, epilogue_ok)))
+        elif op.result in materialised:
             inner, reads = _region(op, materialised, inputs)
             kind = kernel_kind(op.name)
             kernels.append(FusedKernel(f"{kind}_{len(kernels)}" if kind != "elementwise"

@@ -154,11 +154,40 @@ class Kernel:
 
 
 @dataclass(eq=False, slots=True)
+class If:
+    """Entry-level branch: the `then` steps if the one-element bool `pred` is true."""
+    pred: Buffer
+    then: list
+    orelse: list
+
+
+@dataclass(eq=False, slots=True)
+class While:
+    """Entry-level loop: run `cond` steps, stop unless `flag` is true, run `body`, repeat."""
+    cond: list
+    flag: Buffer
+    body: list
+
+
+@dataclass(eq=False, slots=True)
+class For:
+    """Entry-level counted loop: index = 0..count-1 (reversed: count-1..0), stored into the
+    0-d i64 buffer `index` before the `body` steps run."""
+    count: Buffer
+    index: Buffer
+    body: list
+    reverse: bool = False
+
+
+@dataclass(eq=False, slots=True)
 class Program:
+    """`kernels` are every kernel function; `steps` what the entry runs, in order: kernel
+    calls and the `If`/`While`/`For` of region ops around them (None: the kernels in order)."""
     entry: str
     buffers: list[Buffer]
     kernels: list[Kernel]
     workspace_bytes: int
+    steps: list | None = None
 
 
 # ------------------------------------------------------------------- index arithmetic helpers
@@ -334,6 +363,31 @@ def print_kernel(kernel: Kernel) -> str:
 
 
 def print_loops(program: Program) -> str:
-    """The `loops` dump: a header with the arena size, then every kernel in order."""
+    """The `loops` dump: a header with the arena size, then every kernel in order (inside
+    the `if`/`while`/`for` steps of region ops, indented)."""
     head = f"// entry @{program.entry}, workspace {program.workspace_bytes} bytes"
-    return "\n".join([head] + [print_kernel(k) for k in program.kernels]) + "\n"
+    lines = [head]
+    _print_steps(program.kernels if program.steps is None else program.steps, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _print_steps(steps: list, pad: str, lines: list[str]) -> None:
+    for step in steps:
+        if isinstance(step, Kernel):
+            lines.extend(pad + line for line in print_kernel(step).split("\n"))
+        elif isinstance(step, If):
+            lines.append(f"{pad}if {step.pred.name}:")
+            _print_steps(step.then, pad + "  ", lines)
+            lines.append(f"{pad}else:")
+            _print_steps(step.orelse, pad + "  ", lines)
+        elif isinstance(step, While):
+            lines.append(f"{pad}while:")
+            _print_steps(step.cond, pad + "  ", lines)
+            lines.append(f"{pad}  if not {step.flag.name}: break")
+            _print_steps(step.body, pad + "  ", lines)
+        elif isinstance(step, For):
+            order = "reversed " if step.reverse else ""
+            lines.append(f"{pad}for {step.index.name} in {order}0..load {step.count.name}:")
+            _print_steps(step.body, pad + "  ", lines)
+        else:
+            raise TypeError(f"unknown entry step {step!r}")

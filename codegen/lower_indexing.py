@@ -69,3 +69,14 @@ def lower_scatter_add(lw, op: Op, out: L.Buffer) -> list:
         total = L.Call("add", (L.Load(out, target), lw.value_at(updates, ix)), out.dtype)
         return [L.Store(out, target, total)]
     return copy + L.nest(updates.shape, "i", accumulate)
+
+
+def lower_update_row(lw, op: Op, out: L.Buffer) -> list:
+    """`out = x` (skipped when x already lives in `out`), then `out[i] = row` at the clamped
+    row index: a tape write costs one row when the tape is updated in place."""
+    x, row, i = op.operands
+    copy = [] if lw.stored.get(x) is out else L.nest(out.shape, "o", lambda ox: [
+        L.Store(out, L.linear(ox, out.shape), lw.value_at(x, ox))])
+    position = clamped(lw.value_at(i, []), i.dtype, x.shape[0])
+    return copy + L.nest(row.shape, "i", lambda ix: [
+        L.Store(out, L.linear([position] + ix, out.shape), lw.value_at(row, ix))])

@@ -19,7 +19,7 @@ from .fuse import FusedGraph, FusedKernel
 from .memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
-from .lower_indexing import gather_at, gather_elements_at, lower_scatter_add
+from .lower_indexing import lower_update_row, gather_at, gather_elements_at, lower_scatter_add
 from .lower_matmul import (lower_matmul, lower_matmul_accumulate, lower_matmul_epilogue,
                            uses_tiles)
 from .scalar_ops import SCALAR_OPS, LoweringError
@@ -43,23 +43,32 @@ def _identity(op: str, dtype: DType):
 
 
 class Lowerer:
-    def __init__(self, fused: FusedGraph, plan: MemoryPlan, entry: str):
+    """Lowers one fused graph. A region's lowerer (`lower_regions`) has a `parent`, whose
+    buffer and kernel lists and names it shares: `io` gives the buffers of its inputs and
+    outputs, `ws_base` the offset of its scratch block, `prefix` its kernels' name prefix."""
+
+    def __init__(self, fused: FusedGraph, plan: MemoryPlan, entry: str,
+                 parent: "Lowerer | None" = None, io: dict | None = None, ws_base: int = 0,
+                 prefix: str = ""):
         graph = fused.graph
         self.fused, self.plan, self.entry = fused, plan, entry
-        self.names: set[str] = set()
-        self.homes: dict[tuple[str, int], L.Buffer] = {}
-        self.buffers: list[L.Buffer] = []
+        self.ws_base, self.prefix = ws_base, prefix
+        self.names: set[str] = parent.names if parent else set()
+        self.homes: dict[tuple[str, int], L.Buffer] = dict(io or {})
+        self.buffers: list[L.Buffer] = parent.buffers if parent else []
+        self.kernels: list[L.Kernel] = parent.kernels if parent else []
         n_in = len(graph.inputs)
-        for i, v in enumerate(graph.inputs):
-            self._add(("in", i), L.Buffer(self._name(v, "arg"), v.shape, v.dtype, "in", i))
-        for j, v in enumerate(graph.outputs):
-            self._add(("out", j), L.Buffer(self._name(v, "out"), v.shape, v.dtype, "out",
-                                           n_in + j))
+        if parent is None:
+            for i, v in enumerate(graph.inputs):
+                self._add(("in", i), L.Buffer(self._name(v, "arg"), v.shape, v.dtype, "in", i))
+            for j, v in enumerate(graph.outputs):
+                self._add(("out", j), L.Buffer(self._name(v, "out"), v.shape, v.dtype, "out",
+                                               n_in + j))
         self.stored: dict[Value, L.Buffer] = {}
         for v, home in fused.homes.items():
             if home[0] == "ws":
                 self.stored[v] = L.Buffer(self._name(v, "t"), v.shape, v.dtype, "ws",
-                                          offset=plan.offsets[v])
+                                          offset=ws_base + plan.offsets[v])
                 self.buffers.append(self.stored[v])
             else:
                 self.stored[v] = self.homes[home]
@@ -134,11 +143,25 @@ class Lowerer:
             op = k.value.op
             lower = KERNEL_LOWERINGS.get(op.name, lower_elementwise)
             body = lower(self, op, self.buffer_of(k.value))
-        return L.Kernel(k.name, _buffers_in(body), body)
+        return L.Kernel(self.prefix + k.name, _buffers_in(body), body)
+
+    def steps(self) -> list:
+        """The entry steps of this graph's kernels; every kernel is also added to
+        `self.kernels`. Region kernels become `If`/`While`/`For` steps (`lower_regions`)."""
+        from .lower_regions import lower_region
+        steps = []
+        for k in self.fused.kernels:
+            if k.regions:
+                steps.extend(lower_region(self, k))
+            else:
+                kernel = self.kernel(k)
+                self.kernels.append(kernel)
+                steps.append(kernel)
+        return steps
 
     def program(self) -> L.Program:
-        kernels = [self.kernel(k) for k in self.fused.kernels]
-        return L.Program(self.entry, self.buffers, kernels, self.plan.arena_size)
+        steps = self.steps()
+        return L.Program(self.entry, self.buffers, self.kernels, self.plan.arena_size, steps)
 
 
 def _broadcast_index(index: list, shape: tuple[int, ...]) -> list:
@@ -405,6 +428,7 @@ def lower_all_reduce(lw: Lowerer, op: Op, out: L.Buffer) -> list:
 KERNEL_LOWERINGS = {
     "gs.all_reduce": lower_all_reduce,
     "gs.scatter_add": lower_scatter_add,
+    "gs.update_row": lower_update_row,
     "gs.reduce_sum": lower_reduce,
     "gs.reduce_max": lower_reduce,
     "gs.argmax": lower_argmax,

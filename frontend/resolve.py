@@ -31,6 +31,8 @@ from ..ir.types import DType
 from . import operators as tables
 from .builtins import GRAPH_BUILTINS as BUILTINS, iterable
 from .constants import construct_tensor
+from ..ir.core import GraphsporeUnboundLocalError
+from .control import Undefined
 from .operators import BUILTIN_HINTS, TensorMethod, builtin_name
 from .source import (Frame, FunctionSource, LookupFailure, Scope, SourceError,
                      is_straight_line, source_missing,
@@ -355,6 +357,8 @@ class Binding:
         except LookupFailure as exc:
             self.error(node, str(exc), kind=GraphsporeNameError)
         if local:
+            if isinstance(value, Undefined):        # bound in one branch of a tensor if
+                self.error(node, value.message, kind=GraphsporeUnboundLocalError)
             return value
         self.at(node)
         return self.imported(value)

@@ -18,6 +18,7 @@ from . import guards, operators as tables
 from .assign import MISSING, Stores
 from .constants import COMPILE_TIME_METHODS
 from .builtins import CallingBuiltins, iterable as tensor_rows
+from .control import END, UNKNOWN, ControlFlow, Undefined
 from .resolve import Binding, Calls, contains_value
 from .source import Frame, FunctionSource, Scope, is_framework_file, loc_of
 
@@ -38,7 +39,7 @@ class _Return:
 BREAK, CONTINUE = object(), object()
 
 
-class Translator(Stores, CallingBuiltins, Calls, Binding):
+class Translator(ControlFlow, Stores, CallingBuiltins, Calls, Binding):
     """Evaluates function bodies into `builder`; inlining nests activations (`frame`)."""
 
     def __init__(self, builder: Builder):
@@ -48,6 +49,7 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
         self.depth = 0
         self.constants: dict = {}
         self.overlay: dict = {}        # (id(obj), attribute) -> (obj, value) stored in graph
+        self.rest = END                # what runs after the current block (control.py)
 
     # ------------------------------------------------------------------- plumbing
 
@@ -76,6 +78,7 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
             self.site = self.builder.loc            # a user's call into graphspore's code
         self.frame = Frame(source, scope)
         self.depth += 1
+        saved_rest, self.rest = self.rest, END
         try:
             if isinstance(source.node, ast.Lambda):
                 return self.eval(source.node.body)
@@ -84,6 +87,7 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
         finally:
             self.frame, self.site = saved, saved_site
             self.depth -= 1
+            self.rest = saved_rest
 
     def truth(self, node: ast.AST, value) -> bool:
         """The compile-time truth of a condition; tensors have none."""
@@ -98,14 +102,19 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
     # ----------------------------------------------------------------- statements
 
     def exec_block(self, stmts: list[ast.stmt]):
-        for stmt in stmts:
-            handler = getattr(self, "stmt_" + type(stmt).__name__, None)
-            if handler is None:
-                self.unsupported(stmt)
-            signal = handler(stmt)
-            if signal is not None:
-                return signal
-        return None
+        outer = self.rest
+        try:
+            for i, stmt in enumerate(stmts):
+                self.rest = (stmts[i + 1:], outer)  # the continuation of `stmt`
+                handler = getattr(self, "stmt_" + type(stmt).__name__, None)
+                if handler is None:
+                    self.unsupported(stmt)
+                signal = handler(stmt)
+                if signal is not None:
+                    return signal
+            return None
+        finally:
+            self.rest = outer
 
     def stmt_Expr(self, node: ast.Expr):
         if isinstance(node.value, (ast.Yield, ast.YieldFrom, ast.Await)):
@@ -138,7 +147,10 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
         self.assign(node.target, self.binary(node, node.op, current, self.eval(node.value)))
 
     def stmt_If(self, node: ast.If):
-        taken = self.truth(node.test, self.eval(node.test))
+        test = self.eval(node.test)
+        if isinstance(test, Value):
+            return self.tensor_if(node, test)
+        taken = self.truth(node.test, test)
         return self.exec_block(node.body if taken else node.orelse)
 
     def stmt_For(self, node: ast.For):
@@ -173,7 +185,11 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
 
     def iteration(self, node: ast.For | ast.While) -> tuple[bool, _Return | None]:
         """Run one loop iteration: (whether the loop stops, the return to propagate)."""
-        signal = self.exec_block(node.body)
+        saved, self.rest = self.rest, UNKNOWN
+        try:
+            signal = self.exec_block(node.body)
+        finally:
+            self.rest = saved
         if signal is BREAK:
             return True, None
         return isinstance(signal, _Return), (signal if isinstance(signal, _Return) else None)
@@ -319,6 +335,8 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
     def expr_UnaryOp(self, node: ast.UnaryOp):
         operand = self.eval(node.operand)
         if isinstance(node.op, ast.Not):
+            if isinstance(operand, Value):            # a one-element tensor condition
+                return tables.op("logical_not")(self.condition(node.operand, operand))
             return not self.truth(node.operand, operand)
         if isinstance(operand, Value):
             symbol = f"unary '{tables.SYMBOLS[type(node.op)]}'"
@@ -329,20 +347,29 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
             self.error(node, f"{type(exc).__name__}: {exc}")
 
     def expr_BoolOp(self, node: ast.BoolOp):
-        """`and`/`or` with Python's short-circuit rules, on compile-time values only."""
+        """`and`/`or` with Python's short-circuit rules on compile-time values; from the
+        first one-element tensor on, the logical and/or of every remaining operand's truth
+        (all evaluated, as in MindSpore)."""
         is_and = isinstance(node.op, ast.And)
         value = None
-        for operand in node.values:
+        for k, operand in enumerate(node.values):
             value = self.eval(operand)
             if isinstance(value, Value):
-                word = "and" if is_and else "or"
-                self.error(operand, f"'{word}' needs compile-time values, got a tensor "
-                                    f"({value.type})",
-                           f"for bool tensors use '{'&' if is_and else '|'}' or "
-                           f"ops.logical_{word}(x, y)")
+                return self._tensor_bool_op(node, is_and, value, node.values[k:])
             if self.truth(operand, value) != is_and:
                 return value
         return value
+
+    def _tensor_bool_op(self, node: ast.BoolOp, is_and: bool, first: Value, operands):
+        combine = tables.op("logical_and" if is_and else "logical_or")
+        result = self.condition(operands[0], first)
+        for operand in operands[1:]:
+            value = self.eval(operand)
+            flag = self.condition(operand, value) if isinstance(value, Value) \
+                else bool(self.truth(operand, value))
+            self.at(node)
+            result = combine(result, flag)
+        return result
 
     def expr_Compare(self, node: ast.Compare):
         """Comparisons; a chain `a < b < c` is the logical and of its links (Python's first
@@ -377,7 +404,10 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
                              f"'{tables.SYMBOLS[type(op)]}'")
 
     def expr_IfExp(self, node: ast.IfExp):
-        taken = self.truth(node.test, self.eval(node.test))
+        test = self.eval(node.test)
+        if isinstance(test, Value):
+            return self.tensor_ifexp(node, test)
+        taken = self.truth(node.test, test)
         return self.eval(node.body if taken else node.orelse)
 
     def expr_Call(self, node: ast.Call):
@@ -418,6 +448,9 @@ class Translator(Stores, CallingBuiltins, Calls, Binding):
     def expr_DictComp(self, node: ast.DictComp):
         pairs = self.comprehension(node, lambda: (self.eval(node.key), self.eval(node.value)))
         return dict(pairs)
+
+
+Translator._Return = _Return
 
 
 def _describe(x) -> str:

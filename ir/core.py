@@ -1,7 +1,9 @@
 """The graph IR's data: source locations, SSA values, ops, graphs, and the builder.
 
-A graph is an ordered list of ops (each with exactly one result) over typed SSA values, with
-inputs and outputs. Ops are appended through a `Builder`; the builder in use is a thread-local
+A graph is an ordered list of ops over typed SSA values, with inputs and outputs. Most ops have
+one result; region ops (`gs.if`, `gs.while`, `gs.for`) have several and hold *regions*:
+closed subgraphs whose inputs are the op's operands (explicit captures, no implicit use of
+outer values), so every pass treats a region exactly like a top-level graph. Ops are appended through a `Builder`; the builder in use is a thread-local
 "current builder" so that op functions (`ir.ops.add(x, y)`), VJP rules and composites are plain
 Python code that emits into whatever graph is being built. An `EagerBuilder` instead runs each
 op's numpy reference at once: eager mode and graph mode share every line of op code.
@@ -87,6 +89,11 @@ class GraphsporeNameError(GraphsporeError, NameError):
     defined (or a local is read before it is assigned)."""
 
 
+class GraphsporeUnboundLocalError(GraphsporeNameError, UnboundLocalError):
+    """A variable bound in only one branch of an `if` whose condition is a tensor is read
+    after it (MindSpore raises UnboundLocalError there)."""
+
+
 _ERROR_CLASSES: dict[type, type] = {
     TypeError: GraphsporeTypeError, IndexError: GraphsporeIndexError,
     ValueError: GraphsporeValueError, NameError: GraphsporeNameError}
@@ -157,11 +164,12 @@ class Value:
     """An SSA value: its type, the op that produced it (None for a graph input), a name hint
     taken from the user's variable, and for eager values the concrete numpy data."""
 
-    __slots__ = ("type", "op", "name", "data", "__weakref__")
+    __slots__ = ("type", "op", "name", "data", "index", "__weakref__")
 
     def __init__(self, type: TensorType, op: "Op | None" = None, name: str | None = None,
-                 data: np.ndarray | None = None):
+                 data: np.ndarray | None = None, index: int = 0):
         self.type, self.op, self.name, self.data = type, op, name, data
+        self.index = index            # position among its op's results
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -225,13 +233,29 @@ def _ops():
 
 @dataclass(eq=False, slots=True)
 class Op:
-    """One operation: `%result = "name"(operands) {attrs} : (types) -> type loc(...)`."""
+    """One operation: `%result = "name"(operands) {attrs} : (types) -> type loc(...)`.
+    `results` has one value for ordinary ops (`result` is that value), any number for region
+    ops, whose `regions` are closed `Graph`s."""
 
     name: str
     operands: tuple[Value, ...]
     attrs: dict[str, Any]
-    result: Value | None = None
+    results: tuple[Value, ...] | None = ()
     loc: Loc | None = None
+    regions: tuple["Graph", ...] = ()
+
+    def __post_init__(self):
+        if self.results is None:
+            self.results = ()
+
+    @property
+    def result(self) -> Value | None:
+        """The single result (the first, for a region op; None before it is set)."""
+        return self.results[0] if self.results else None
+
+    @result.setter
+    def result(self, value: Value) -> None:
+        self.results = (value,)
 
     def __repr__(self) -> str:
         return f"<Op {self.name} -> {self.result.type if self.result else '?'}>"
@@ -292,6 +316,18 @@ class Builder:
             self._bound[id(obj)] = value
         return value
 
+    def bound_objects(self) -> dict[int, Any]:
+        """id -> host object for every object bound in this graph (see `_bound`)."""
+        return {id(obj): obj for obj in self.graph.bindings.values()}
+
+    def current_bound(self, obj: Any) -> Value | None:
+        """The value `obj` has now in this graph (None if it was never read)."""
+        return self._bound.get(id(obj))
+
+    def local_value(self, value: Value) -> Value:
+        """`value` as ops of this builder must use it (regions capture outer values)."""
+        return value
+
     def assign(self, obj: Any, new: Value) -> None:
         """Record the in-place update `obj := new`; later reads of `obj` see `new`."""
         old = self.bound_input(obj, new.type, getattr(obj, "name", None))
@@ -328,9 +364,100 @@ class Builder:
         op.result = self._result(op, opdef, result_type)
         return op.result
 
+    def add_region_op(self, name: str, operands: Iterable[Value], regions: Iterable[Graph],
+                      attrs: dict[str, Any] | None = None) -> tuple[Value, ...]:
+        """Append a region op (`ir.ops.control`): `infer(*types, regions=..., **attrs)`
+        gives the result types; returns the results."""
+        from .ops import OPS
+        operands, regions, attrs = tuple(operands), tuple(regions), dict(attrs or {})
+        opdef = OPS[name]
+        try:
+            types = opdef.infer(*[v.type for v in operands], regions=regions, **attrs)
+        except (ValueError, TypeError) as exc:
+            short = name.split(".", 1)[-1]
+            raise GraphsporeError(f"{short}: {exc}", self.loc or user_loc()) from None
+        op = Op(name, operands, attrs, None, self.loc, regions)
+        op.results = self._results(op, types)
+        return op.results
+
     def _result(self, op: Op, opdef, result_type: TensorType) -> Value:
         self.graph.ops.append(op)
         return Value(result_type, op)
+
+    def _results(self, op: Op, types) -> tuple[Value, ...]:
+        self.graph.ops.append(op)
+        return tuple(Value(t, op, index=i) for i, t in enumerate(types))
+
+
+class RegionBuilder(Builder):
+    """Builds one region of a region op inside `parent`'s graph. A value of an enclosing
+    graph used here becomes a region input on first use (through every enclosing region):
+    `captured` maps the parent's value to that input, in order. Parameters read here are the
+    parent's values (captured like any other); `assign` records the new value locally, and
+    the region op's builder turns the assignments into results (`assigned`)."""
+
+    def __init__(self, parent: Builder, name: str):
+        super().__init__(Graph(name))
+        self.parent = parent
+        self.loc = parent.loc
+        self.local: set[Value] = set()
+        self.captured: dict[Value, Value] = {}      # parent's value -> region input
+        self.assigned: dict[int, Any] = {}          # id -> host object assigned here
+
+    def local_value(self, value: Value) -> Value:
+        """`value` as seen inside this region (an enclosing graph's value is captured)."""
+        if value in self.local:
+            return value
+        outer = self.parent.local_value(value) if isinstance(self.parent, RegionBuilder) \
+            else value
+        inner = self.captured.get(outer)
+        if inner is None:
+            inner = Value(value.type, None, value.name)
+            self.graph.inputs.append(inner)
+            self.local.add(inner)
+            self.captured[outer] = inner
+        return inner
+
+    def add_op(self, name, operands, attrs):
+        return super().add_op(name, [self._map(v) for v in operands], attrs)
+
+    def add_region_op(self, name, operands, regions, attrs=None):
+        return super().add_region_op(name, [self._map(v) for v in operands], regions, attrs)
+
+    def _map(self, v):
+        return self.local_value(v) if isinstance(v, Value) else v
+
+    def _result(self, op, opdef, result_type):
+        value = super()._result(op, opdef, result_type)
+        self.local.add(value)
+        return value
+
+    def _results(self, op, types):
+        values = super()._results(op, types)
+        self.local.update(values)
+        return values
+
+    def input(self, type, name=None, binding=None):
+        raise TypeError("a region's inputs are its captures")
+
+    def bound_input(self, obj, type, name=None):
+        value = self._bound.get(id(obj))
+        return value if value is not None else self.parent.bound_input(obj, type, name)
+
+    def current_bound(self, obj):
+        value = self._bound.get(id(obj))
+        return value if value is not None else self.parent.current_bound(obj)
+
+    def bound_objects(self) -> dict[int, Any]:
+        return self.parent.bound_objects()
+
+    def assign(self, obj, new: Value) -> None:
+        old = self.bound_input(obj, new.type, getattr(obj, "name", None))
+        if old.type != new.type:
+            raise GraphsporeError(f"assign: parameter {getattr(obj, 'name', '?')} is {old.type}"
+                                  f", value is {new.type}", self.loc)
+        self._bound[id(obj)] = new
+        self.assigned[id(obj)] = obj
 
 
 class EagerBuilder(Builder):
@@ -343,6 +470,12 @@ class EagerBuilder(Builder):
             raise AssertionError(f"{op.name}: reference gave shape {data.shape}, "
                                  f"infer said {result_type.shape}")
         return Value(result_type, op, data=data)
+
+    def _results(self, op: Op, types) -> tuple[Value, ...]:
+        from .interpreter import run_region_op
+        arrays = run_region_op(op, [v.data for v in op.operands])
+        return tuple(Value(t, op, data=np.asarray(a, t.dtype.np), index=i)
+                     for i, (t, a) in enumerate(zip(types, arrays)))
 
     def input(self, type: TensorType, name: str | None = None, binding: Any = None) -> Value:
         raise TypeError("eager values are made with eager_value(), not input()")
@@ -425,7 +558,10 @@ def inline_graph(graph: Graph, args: list[Value]) -> list[Value]:
     inputs = [builder.bound_input(graph.bindings[v], v.type, v.name) if v in graph.bindings
               else next(it) for v in graph.inputs]
     env: dict[Value, Value] = {}
-    outs = clone_ops(graph, inputs, lambda op, new: env.__setitem__(op.result, new))
+
+    def record(op, new):
+        env.update(zip(op.results, new) if op.regions else [(op.result, new)])
+    outs = clone_ops(graph, inputs, record)
     env.update(zip(graph.inputs, inputs))
     for weight, new in graph.updates:
         builder.assign(graph.bindings[weight], env[new])
@@ -437,7 +573,8 @@ def clone_ops(graph: Graph, inputs: list[Value],
     """Re-emit `graph`'s ops into the current builder with its inputs replaced by `inputs`.
 
     Returns the values of the graph's outputs. Used for inlining and by autodiff to copy the
-    forward pass; `on_op(old_op, new_value)` lets the caller record the mapping.
+    forward pass; `on_op(old_op, new_value)` lets the caller record the mapping (for a region
+    op, `new_value` is the tuple of its new results). Regions are shared, not copied.
     """
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"graph {graph.name} takes {len(graph.inputs)} inputs, "
@@ -448,7 +585,16 @@ def clone_ops(graph: Graph, inputs: list[Value],
     try:
         for op in graph.ops:
             builder.loc = op.loc
-            new = builder.add_op(op.name, [env[v] for v in op.operands], op.attrs)
+            operands = [env[v] for v in op.operands]
+            if op.regions:
+                news = builder.add_region_op(op.name, operands, op.regions, op.attrs)
+                for old, value in zip(op.results, news):
+                    value.name = old.name
+                    env[old] = value
+                if on_op is not None:
+                    on_op(op, news)
+                continue
+            new = builder.add_op(op.name, operands, op.attrs)
             new.name = op.result.name
             env[op.result] = new
             if on_op is not None:

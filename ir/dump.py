@@ -137,7 +137,8 @@ def record_stats(stats) -> None:
 
 def to_dot(graph: Graph) -> str:
     """Graphviz text of a graph: inputs as ellipses (weights shaded), ops as boxes labelled
-    with name, type and location, edges along operands, and the outputs and updates."""
+    with name, type and location (a region op's box also lists its regions), edges along
+    operands, and the outputs and updates."""
     ids: dict = {}
     lines = [f'digraph "{_dot_escape(graph.name)}" {{', "  rankdir=TB;",
              '  node [fontname="monospace", fontsize=10];']
@@ -147,10 +148,14 @@ def to_dot(graph: Graph) -> str:
         label = f"%{value.name or k}\\n{value.type}"
         lines.append(f'  in{k} [shape=ellipse, label="{_dot_escape(label)}"{style}];')
     for k, op in enumerate(graph.ops):
-        ids[op.result] = f"op{k}"
-        label = f"{op.name}\\n{op.result.type}"
+        ids.update((r, f"op{k}") for r in op.results)
+        types = ", ".join(str(r.type) for r in op.results)
+        label = f"{op.name}\\n{types}"
         if op.result.name:
             label = f"%{op.result.name} = " + label
+        for r, region in enumerate(op.regions):     # a region op is one node listing them
+            label += (f"\\nregion #{r} {region.name}: {len(region.inputs)} args, "
+                      f"{len(region.ops)} ops, {len(region.outputs)} yields")
         if op.loc is not None:
             label += f"\\n{os.path.basename(op.loc.file)}:{op.loc.line}"
         lines.append(f'  op{k} [shape=box, label="{_dot_escape(label)}"];')

@@ -16,6 +16,10 @@ and by xdsl's parser (tests check both):
 - Weight inputs carry the argument attribute `{gs.param = "<name>"}`; updates are printed as
   `"gs.assign"(%weight, %new) : (T, T) -> ()` just before `return` (an op with no result,
   which is not an `OpDef`: updates live in `graph.updates`, not in the op list).
+- Region ops (`gs.if`, `gs.while`, `gs.for`) use the generic region form: `%r:2 = "gs.if"(%p,
+  %x) ({ ^bb0(%x_1: T): ... "gs.yield"(%a) : (T) -> () }, { ... }) : (...) -> (T, T)`; the
+  results of a multi-result op are used as `%r#0`; one namer serves every region, so names
+  are unique across regions (MLIR rejects a redefinition).
 - Floats are printed so that they parse back to the same bits: the shortest round-trip
   decimal for finite values, MLIR's hexadecimal bit form (`0x7F800000`) for inf and nan.
 """
@@ -47,14 +51,7 @@ def print_graph(graph: Graph, name: str | None = None) -> str:
     result_types = ", ".join(str(v.type) for v in graph.outputs)
     func_name = _symbol(name or graph.name)
     lines = [f"func.func @{func_name}({', '.join(args)}) -> ({result_types}) {{"]
-    for op in graph.ops:
-        operands = ", ".join(names.use(v) for v in op.operands)
-        attrs = print_attrs(op.attrs)
-        in_types = ", ".join(str(v.type) for v in op.operands)
-        result = names.define(op.result)
-        loc = op.loc.mlir() if op.loc is not None else _UNKNOWN
-        lines.append(f'  {result} = "{op.name}"({operands}){attrs} : ({in_types}) -> '
-                     f'{op.result.type} {loc}')
+    _print_ops(graph, names, "  ", lines)
     for weight, new in graph.updates:
         lines.append(f'  "gs.assign"({names.use(weight)}, {names.use(new)}) : '
                      f'({weight.type}, {new.type}) -> ()')
@@ -66,6 +63,38 @@ def print_graph(graph: Graph, name: str | None = None) -> str:
     loc = graph.loc.mlir() if isinstance(graph.loc, Loc) else _UNKNOWN
     lines.append(f"}} {loc}")
     return "\n".join(lines) + "\n"
+
+
+def _print_ops(graph: Graph, names: "_Namer", pad: str, lines: list[str]) -> None:
+    for op in graph.ops:
+        operands = ", ".join(names.use(v) for v in op.operands)
+        attrs = print_attrs(op.attrs)
+        in_types = ", ".join(str(v.type) for v in op.operands)
+        loc = op.loc.mlir() if op.loc is not None else _UNKNOWN
+        if not op.regions:
+            result = names.define(op.result)
+            lines.append(f'{pad}{result} = "{op.name}"({operands}){attrs} : ({in_types}) -> '
+                         f'{op.result.type} {loc}')
+            continue
+        result = names.define_results(op.results)
+        lines.append(f'{pad}{result}"{op.name}"({operands}) ({{')
+        for k, region in enumerate(op.regions):
+            if k:
+                lines.append(f"{pad}}}, {{")
+            _print_region(region, names, pad + "  ", lines)
+        out_types = ", ".join(str(v.type) for v in op.results)
+        lines.append(f"{pad}}}){attrs} : ({in_types}) -> ({out_types}) {loc}")
+
+
+def _print_region(region: Graph, names: "_Namer", pad: str, lines: list[str]) -> None:
+    """One region: the entry block `^bb0(args)`, its ops, and `"gs.yield"(outputs)`."""
+    if region.inputs:
+        args = ", ".join(f"{names.define(v)}: {v.type}" for v in region.inputs)
+        lines.append(f"{pad[:-2]}^bb0({args}):")
+    _print_ops(region, names, pad, lines)
+    outs = ", ".join(names.use(v) for v in region.outputs)
+    types = ", ".join(str(v.type) for v in region.outputs)
+    lines.append(f'{pad}"gs.yield"({outs}) : ({types}) -> ()')
 
 
 class _Namer:
@@ -91,6 +120,17 @@ class _Namer:
         self.taken.add(name)
         self.names[value] = "%" + name
         return self.names[value]
+
+    def define_results(self, results) -> str:
+        """`%r = `, `%r:2 = ` (uses are `%r#0`, `%r#1`) or nothing for no results."""
+        if not results:
+            return ""
+        if len(results) == 1:
+            return self.define(results[0]) + " = "
+        head = self.define(results[0])
+        for k, value in enumerate(results):
+            self.names[value] = f"{head}#{k}"
+        return f"{head}:{len(results)} = "
 
     def use(self, value: Value) -> str:
         # An undefined value is still printed (the verifier reports it); the name makes the

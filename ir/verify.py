@@ -2,10 +2,12 @@
 
 `verify(graph)` checks, in one walk over the op list:
 1. inputs are distinct graph inputs (no producing op);
-2. every op name is registered in `ir.ops.OPS` and the op's result is a fresh value that
-   points back to the op;
+2. every op name is registered in `ir.ops.OPS` and the op's results are fresh values that
+   point back to the op (result i has index i);
 3. SSA order: every operand is an input or the result of an earlier op;
-4. every result type equals `infer(operand types, **attrs)` of the op's definition;
+4. every result type equals `infer(operand types, **attrs)` of the op's definition (region
+   ops: `infer(..., regions=...)` checks each region's signature against the operands, and
+   every region is itself a verified graph without bindings or updates);
 5. outputs are defined; bindings are on inputs; each update assigns a defined value of the
    same type to a bound (weight) input, at most once per weight.
 A failure raises `VerifyError` naming the op, its location and the problem.
@@ -44,19 +46,30 @@ def verify(graph: Graph) -> None:
             if operand not in defined:
                 _fail(graph, op, f"{where}: operand #{k} ({_name(operand)}) is used before it "
                                  f"is defined")
-        result = op.result
-        if not isinstance(result, Value) or result.op is not op:
-            _fail(graph, op, f"{where}: result does not point back to its op")
-        if result in defined:
-            _fail(graph, op, f"{where}: result {_name(result)} is defined twice")
+        for k, result in enumerate(op.results):
+            if not isinstance(result, Value) or result.op is not op or result.index != k:
+                _fail(graph, op, f"{where}: result #{k} does not point back to its op")
+            if result in defined:
+                _fail(graph, op, f"{where}: result {_name(result)} is defined twice")
+        if op.regions:
+            _verify_regions(graph, op, where)
         try:
-            expected = opdef.infer(*[v.type for v in op.operands], **op.attrs)
+            if op.regions:
+                expected = tuple(opdef.infer(*[v.type for v in op.operands],
+                                             regions=op.regions, **op.attrs))
+            else:
+                expected = (opdef.infer(*[v.type for v in op.operands], **op.attrs),)
         except (ValueError, TypeError) as exc:
             _fail(graph, op, f"{where}: type inference failed: {exc}")
-        if expected != result.type:
-            _fail(graph, op, f"{where}: result type is {result.type}, but the operands and "
-                             f"attributes give {expected}")
-        defined.add(result)
+        got = tuple(r.type for r in op.results)
+        if expected != got and not op.regions:
+            _fail(graph, op, f"{where}: result type is {got[0] if got else None}, but the "
+                             f"operands and attributes give {expected[0]}")
+        if expected != got:
+            shown = lambda ts: ", ".join(str(t) for t in ts)  # noqa: E731
+            _fail(graph, op, f"{where}: result types are ({shown(got)}), but the operands, "
+                             f"attributes and regions give ({shown(expected)})")
+        defined.update(op.results)
 
     for index, value in enumerate(graph.outputs):
         if value not in defined:
@@ -78,6 +91,19 @@ def verify(graph: Graph) -> None:
         if new.type != weight.type:
             _fail(graph, None, f"update of {_name(weight)}: weight is {weight.type}, new value "
                                f"is {new.type}")
+
+
+def _verify_regions(graph: Graph, op: Op, where: str) -> None:
+    from .ops import REGION, OPS
+    if REGION not in OPS[op.name].groups:
+        _fail(graph, op, f"{where}: only region ops hold regions")
+    for k, region in enumerate(op.regions):
+        if not isinstance(region, Graph):
+            _fail(graph, op, f"{where}: region #{k} is {region!r}, not a Graph")
+        if region.bindings or region.updates:
+            _fail(graph, op, f"{where}: region #{k} has bindings or updates (regions are "
+                             f"closed: weights come in as operands, updates go out as results)")
+        verify(region)
 
 
 def _name(value) -> str:

@@ -46,9 +46,9 @@ def compile_exec(graph):
 
 def sample(shape, dtype, rng, kind="normal"):
     if dtype is BOOL:
-        return rng.random(shape) < 0.5
+        return np.asarray(rng.random(shape) < 0.5)
     if dtype.is_int:
-        return rng.integers(-5, 6, size=shape).astype(dtype.np)
+        return np.asarray(rng.integers(-5, 6, size=shape), dtype.np)
     data = rng.standard_normal(shape)
     if kind == "positive":
         data = np.abs(data) + 0.1
@@ -142,6 +142,15 @@ CASES = {
                   (lambda x, i: ops.exp(ops.gather(x, IN(i, 3), axis=1)), [M, ((5,), I64)], "n")],
     "gs.scatter_add": [(lambda x, i, u: ops.scatter_add(x, IN(i, 4), u, axis=0),
                         [M, ((6,), I64), ((6, 3), F32)], "n")],
+    "gs.if": [(lambda p, x: ops.if_op(p, [x], lambda x: (ops.exp(x), x),
+                                      lambda x: (x * 2.0, ops.neg(x))), [((), BOOL), M], "n")],
+    "gs.while": [(lambda x: ops.while_op([x, ops.constant(np.int64(0))], [],
+                                         lambda x, n: ops.less(n, 5),
+                                         lambda x, n: (x * 1.5 + 1.0, n + 1)), [M], "n")],
+    "gs.for": [(lambda n, x: ops.for_op(ops.abs(n), [x], [x], lambda i, x, c: x * c + ops.cast(
+        i, dtype=F32), reverse=True), [((), I64), M], "n")],
+    "gs.update_row": [(lambda x, r, i: ops.update_row(x, r, IN(i, 4)),
+                       [M, ((3,), F32), ((), I64)], "n")],
     "gs.gather_elements": [(lambda x, i: ops.gather_elements(x, IN(i, 3), dim=1),
                             [M, ((3, 5), I32)], "n")],
     # one process: the reduction over one rank (tests/test_distributed.py runs two)

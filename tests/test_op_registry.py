@@ -26,12 +26,26 @@ from graphspore.ops import names
 from test_op_table import ROWS
 
 lowering = importlib.import_module("graphspore.codegen.lower_to_loops")
+regions = importlib.import_module("graphspore.codegen.lower_regions")
+
+# Ops users reach through Python syntax, not an ops function: region ops are what `if`,
+# `while` and `for` on a tensor compile to; update_row is the loop gradient's tape write.
+INTERNAL = frozenset({"gs.if", "gs.while", "gs.for", "gs.update_row"})
+
+
+def test_internal_ops_are_lowered():
+    assert {"gs.if", "gs.while", "gs.for"} == set(regions.REGION_LOWERINGS)
+    assert "gs.update_row" in lowering.KERNEL_LOWERINGS
 fuse = importlib.import_module("graphspore.codegen.fuse")
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_registered_op_has_lowering_reference_public_name_and_row(name):
     opdef, short = OPS[name], OPS[name].short_name
+    assert short in {row.name for row in ROWS}, f"{name}: no row in tests/test_op_table.py"
+    assert callable(opdef.reference), f"{name}: no eager reference"
+    if name in INTERNAL:
+        return
     if ELEMENTWISE in opdef.groups:
         assert short in SCALAR_OPS, f"{name}: no scalar body in codegen/scalar_ops.py"
     elif evaluated_in_place(name):

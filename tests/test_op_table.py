@@ -58,6 +58,7 @@ class Row:
     grad: bool = True
     cast_to: DType | None = None        # input dtype override (float rows are f64 otherwise)
     tol: float = 1e-6
+    emit: Callable | None = None        # how to emit it, for ops that are not op functions
 
     @property
     def id(self) -> str:
@@ -153,6 +154,33 @@ ROWS += [Row("matmul", [uniform(*((4, 3) if ta else (3, 4))), uniform(*((5, 4) i
          for ta in (False, True) for tb in (False, True)]
 
 
+def _doubling(x):
+    while x.sum() < 50:
+        x = x * 2
+    return x
+
+
+def _flag(value):
+    return lambda r: np.array(value)
+
+
+ROWS += [   # region ops (regions traced from Python functions); their VJPs and the compiled
+    # code are tested in tests/test_control_flow.py
+    Row("if", [_flag(True), uniform(3)], lambda p, x: np.exp(x) if p else x * 2, grad=False,
+        emit=lambda p, x: ops.if_op(p, [x], ops.exp, lambda x: x * 2.0)[0]),
+    Row("if", [_flag(False), uniform(3)], lambda p, x: np.exp(x) if p else x * 2, grad=False,
+        emit=lambda p, x: ops.if_op(p, [x], ops.exp, lambda x: x * 2.0)[0]),
+    Row("while", [positive(3)], _doubling, grad=False,
+        emit=lambda x: ops.while_op([x], [], lambda x: ops.less(ops.reduce_sum(x), 50.0),
+                                    lambda x: x * 2.0)[0]),
+    Row("for", [_flag(4), uniform(3)], lambda n, x: x + 6.0, grad=False,
+        emit=lambda n, x: ops.for_op(n, [x], [], lambda i, x: x + ops.cast(
+            i, dtype=DType.f64))[0]),
+    Row("update_row", [uniform(4, 3), uniform(3), _flag(2)],
+        lambda x, row, i: np.concatenate([x[:2], row[None], x[3:]])),
+]
+
+
 def _scatter_add_expected(x, indices, updates, axis):
     out = x.copy()
     np.add.at(out, (slice(None),) * axis + (indices,), updates)
@@ -194,6 +222,8 @@ def _arrays(row: Row, rng) -> list[np.ndarray]:
 
 
 def _emit(row: Row, values):
+    if row.emit is not None:
+        return row.emit(*values)
     emit = getattr(ops, row.name, None) or OPS[f"gs.{row.name}"]   # gs.print is ops.print_
     return emit(*values, **row.attrs)
 

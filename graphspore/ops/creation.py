@@ -139,8 +139,8 @@ def _graph_value(value):
 
 def _bound_object(builder, value):
     """The Parameter whose current value (or weight input) in this graph is `value`."""
-    for obj in builder.graph.bindings.values():
-        if builder._bound.get(id(obj)) is value:
+    for obj in builder.bound_objects().values():
+        if builder.current_bound(obj) is value:
             return obj
     obj = builder.graph.bindings.get(value) if isinstance(value, Value) else None
     if obj is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Builder, Graph, Value, building, clone_ops
+from ..core import Builder, Graph, GraphsporeError, Value, building, clone_ops
 from .. import ops
 
 
@@ -34,7 +34,9 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
     3. Seed the outputs' cotangents with ones (or the sens inputs); walk the kept ops in reverse; for each op whose
        result has a cotangent, apply its VJP rule at the op's location, sum each operand
        cotangent back to the operand's shape and accumulate it. `stop_gradient` and ops
-       without a rule cut the flow. Zero cotangents stay symbolic (absent).
+       without a rule cut the flow. Zero cotangents stay symbolic (absent). A region op
+       (several results) gets the tuple of its results' cotangents (None where absent) and
+       which operands are active; a region op without a rule raises, never cuts.
     4. Outputs: the forward outputs, then the gradients (materialised zeros where absent).
     """
     result = Graph(name or f"{graph.name}_grad", loc=graph.loc)
@@ -45,13 +47,16 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
         seed_values = [builder.input(out.type, f"sens_{k}") for k, out in enumerate(seeds)] \
             if sens else None
         new: dict[Value, Value] = dict(zip(graph.inputs, inputs))
-        outputs = clone_ops(graph, inputs, lambda op, v: new.__setitem__(op.result, v))
+
+        def record(op, v):
+            new.update(zip(op.results, v) if op.regions else [(op.result, v)])
+        outputs = clone_ops(graph, inputs, record)
         result.updates = [(new[w], new[v]) for w, v in graph.updates]
 
         active = {graph.inputs[i] for i in wrt}
         for op in graph.ops:
             if any(x in active for x in op.operands):
-                active.add(op.result)
+                active.update(op.results)
 
         cotangent: dict[Value, Value] = {}
         for k, out in enumerate(seeds):
@@ -60,6 +65,10 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
                 _accumulate(cotangent, out, seed)
 
         for op in reversed(graph.ops):
+            if op.regions:
+                builder.loc = op.loc
+                _region_op_vjp(op, new, cotangent, active)
+                continue
             g = cotangent.pop(op.result, None)
             rule = ops.OPS[op.name].vjp
             if g is None or rule is None or op.name == "gs.stop_gradient":
@@ -80,6 +89,22 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
             g.name = g.name or f"d_{x.name or i}"
             result.outputs.append(g)
     return result
+
+
+def _region_op_vjp(op, new: dict, cotangent: dict, active: set) -> None:
+    """Apply a region op's rule: `vjp(gs, outs, *xs, regions=, active=, **attrs)`."""
+    gs = tuple(cotangent.pop(r, None) for r in op.results)
+    if all(g is None for g in gs):
+        return
+    rule = ops.OPS[op.name].vjp
+    if rule is None:
+        raise GraphsporeError(f"{op.name} has no gradient rule", op.loc)
+    flags = tuple(x in active and x.dtype.is_float for x in op.operands)
+    grads = rule(gs, tuple(new[r] for r in op.results), *[new[x] for x in op.operands],
+                 regions=op.regions, active=flags, **op.attrs)
+    for x, dx, flag in zip(op.operands, grads, flags):
+        if dx is not None and flag:
+            _accumulate(cotangent, x, dx)
 
 
 def _accumulate(cotangent: dict[Value, Value], x: Value, g: Value) -> None:

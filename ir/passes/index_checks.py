@@ -50,6 +50,7 @@ class IndexSite:
 
 def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
     """`graph` with the hidden check output appended, and its sites (see the module doc)."""
+    _refuse_checks_in_regions(graph)
     found = [op for op in graph.ops if op.name in CHECKED and _can_fail(op)]
     if not found:
         return graph, ()
@@ -75,6 +76,21 @@ def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
         hidden.name = "index_check"
     result.outputs.append(hidden)
     return result, tuple(sites)
+
+
+def _refuse_checks_in_regions(graph: Graph) -> None:
+    """A gather or scatter inside a region (a tensor if/while/for) would run with clamped
+    indices unchecked: refuse it at compile time rather than risk a silent wrong answer."""
+    for op in graph.ops:
+        for region in op.regions:
+            for inner in region.ops:
+                if inner.name in CHECKED and _can_fail(inner):
+                    short = inner.name.split(".", 1)[1]
+                    raise GraphsporeIndexError(
+                        f"{short} with tensor indices inside the branch or body of a "
+                        f"{op.name[3:]} whose condition is a tensor is not supported yet "
+                        f"(its indices could not be checked)", inner.loc or op.loc)
+            _refuse_checks_in_regions(region)
 
 
 def _can_fail(op) -> bool:

@@ -18,6 +18,8 @@ Algorithm (`simplify`), repeated until a round changes nothing (at most `MAX_ROU
    c. else, if an op with the same name, operands and attributes was already emitted
       (CSE), reuse its result; otherwise copy the op.
 3. Map the outputs and updates; drop ops whose results reach neither (DCE).
+Region ops are simplified by `simplify_regions` (each region on its own, constant `if`s
+inlined, unread results and operands dropped).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import numpy as np
 from ..core import Builder, Graph, Op, Value
 from ..ops import COLLECTIVE, EFFECT, OPS
 from ..types import DType, TensorType
+from .simplify_regions import simplify_region_op, used_values
 
 FOLD_LIMIT = 1024
 MAX_ROUNDS = 10
@@ -255,9 +258,15 @@ def _round(graph: Graph) -> tuple[Graph, bool]:
         env[value] = b.input(value.type, value.name, graph.bindings.get(value))
     seen: dict[tuple, Value] = {}
     changed = False
+    used = used_values(graph) if any(op.regions for op in graph.ops) else set()
     for op in graph.ops:
         xs = tuple(env[v] for v in op.operands)
         b.loc = op.loc
+        if op.regions:                                # ir/passes/simplify_regions.py
+            news, folded = simplify_region_op(op, xs, b, used, simplify)
+            env.update((old, new) for old, new in zip(op.results, news) if new is not None)
+            changed |= folded
+            continue
         start = len(result.ops)
         new = _fold(op, xs, b)
         if new is None:
@@ -342,7 +351,7 @@ def _remove_dead(graph: Graph) -> int:
     live = set(graph.outputs) | {new for _, new in graph.updates}
     kept = []
     for op in reversed(graph.ops):
-        if op.result in live or EFFECT in OPS[op.name].groups:
+        if any(r in live for r in op.results) or EFFECT in OPS[op.name].groups:
             live.update(op.operands)
             kept.append(op)
     removed = len(graph.ops) - len(kept)
