@@ -187,12 +187,7 @@ class Calls:
                 contains_value(args) or contains_value(kwargs)):
             return self._construct_jit_class(node, fn, args, kwargs)
         if not is_class and getattr(fn, "__gs_cell__", False):
-            construct = fn.construct            # inlined even when the Cell is library code
-            if inspect.ismethod(construct) and isinstance(construct.__func__,
-                                                          types.FunctionType):
-                return self._inline_host(node, construct.__func__, (fn,) + tuple(args),
-                                         kwargs)
-            return self.call(node, construct, args, kwargs)
+            return self._call_cell(node, fn, args, kwargs)
         if not is_class and hasattr(fn, "__gs_inline__"):
             return self._call_op(node, fn.__gs_inline__, args, kwargs, _name_of(fn))
         name = builtin_name(fn)
@@ -252,6 +247,25 @@ class Calls:
             raise
         except (TypeError, ValueError, AttributeError, IndexError) as exc:
             self.error(node, f"{name}(): {exc}", BUILTIN_HINTS.get(name))
+
+    def _call_cell(self, node, cell, args: tuple, kwargs: dict):
+        """A Cell call: its forward pre-hooks (which may replace the inputs), `construct`
+        inlined (even when the Cell is library code), then its forward hooks (which may
+        replace the output), as `Cell.__call__` runs them eagerly."""
+        for hook in tuple(getattr(cell, "_forward_pre_hooks", {}).values()):
+            replaced = self.call(node, hook, (cell, tuple(args)), {})
+            if replaced is not None:
+                args = tuple(replaced) if isinstance(replaced, tuple) else (replaced,)
+        construct = cell.construct
+        if inspect.ismethod(construct) and isinstance(construct.__func__, types.FunctionType):
+            out = self._inline_host(node, construct.__func__, (cell,) + tuple(args), kwargs)
+        else:
+            out = self.call(node, construct, args, kwargs)
+        for hook in tuple(getattr(cell, "_forward_hooks", {}).values()):
+            replaced = self.call(node, hook, (cell, tuple(args), out), {})
+            if replaced is not None:
+                out = replaced
+        return out
 
     def _zero_argument_super(self, node):
         """`super()` in a method: Python's rule, the class cell and the first argument."""

@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from . import dtype
 from .dtype import float32, float64, int32, int64, bool_
 from .tensor_type import Tensor, Parameter, tensor
-from .context import set_context, get_context, GRAPH_MODE, PYNATIVE_MODE
+from .context import (set_context, get_context, GRAPH_MODE, PYNATIVE_MODE, STRICT,
+                      COMPATIBLE, LAX)
 from .random import set_seed, get_seed
 from . import ops
 from . import nn
@@ -19,7 +20,7 @@ from . import dataset
 from .ir.core import GraphsporeError
 from .parameter_tuple import ParameterTuple
 from . import train
-from . import amp, communication
+from . import amp, communication, experimental
 from .mindspore_alias import alias_mindspore
 from .parallel_context import (ParallelMode, set_auto_parallel_context,
                                get_auto_parallel_context, reset_auto_parallel_context)
@@ -40,7 +41,8 @@ def __getattr__(name: str):
 __all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int32", "int64",
            "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "jit", "jit_class", "set_context",
            "get_context",
-           "GRAPH_MODE", "PYNATIVE_MODE", "set_seed", "get_seed", "save_checkpoint",
+           "GRAPH_MODE", "PYNATIVE_MODE", "STRICT", "COMPATIBLE", "LAX", "set_seed", "get_seed",
+           "save_checkpoint",
            "load_checkpoint", "load_param_into_net", "dataset", "GraphsporeError",
            "ParameterTuple", "train", "alias_mindspore", "__version__",
            "communication", "ParallelMode", "set_auto_parallel_context",

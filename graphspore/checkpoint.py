@@ -19,6 +19,7 @@ shape or dtype.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 
@@ -26,6 +27,7 @@ import numpy as np
 
 _DIGEST_KEY = "graphspore.sha256"
 _FORMAT_KEY = "format"
+_ORDER_KEY = "graphspore.order"   # the saved names in save order (safetensors sorts them)
 
 
 class CheckpointError(ValueError):
@@ -180,7 +182,8 @@ def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
     for name, array in tensors.items():
         if array.dtype == object:
             raise TypeError(f"save_checkpoint: '{name}' is not numeric data")
-    metadata = {_FORMAT_KEY: "graphspore", _DIGEST_KEY: _digest(tensors)}
+    metadata = {_FORMAT_KEY: "graphspore", _DIGEST_KEY: _digest(tensors),
+                _ORDER_KEY: json.dumps(list(tensors))}
     _write_atomic(path, save(tensors, metadata=metadata))
 
 
@@ -222,7 +225,6 @@ def _load_with_bfloat16(data: bytes, path: str) -> dict:
 
 
 def _read_metadata(data: bytes) -> dict:
-    import json
     import struct
     if len(data) < 8:
         return {}
@@ -266,7 +268,8 @@ def load_checkpoint(ckpt_file_name: str, net=None, strict_load: bool = False,
     except Exception as exc:
         raise CheckpointError(f"load_checkpoint: '{path}' is not a valid checkpoint (truncated "
                               f"or corrupt safetensors file: {exc})") from None
-    digest = _read_metadata(data).get(_DIGEST_KEY)
+    metadata = _read_metadata(data)
+    digest = metadata.get(_DIGEST_KEY)
     if digest is not None and digest != _digest(tensors):
         raise CheckpointError(f"load_checkpoint: '{path}' is corrupt: its data does not match "
                               f"the checksum written with it")
@@ -274,7 +277,8 @@ def load_checkpoint(ckpt_file_name: str, net=None, strict_load: bool = False,
     keeps = _prefixes(specify_prefix)
     out = ParameterDict()
     out.source = path
-    for name, array in tensors.items():
+    for name in _saved_order(metadata, tensors):
+        array = tensors[name]
         if filters and name.startswith(filters):
             continue
         if keeps and not name.startswith(keeps):
@@ -285,6 +289,18 @@ def load_checkpoint(ckpt_file_name: str, net=None, strict_load: bool = False,
     if net is not None:
         load_param_into_net(net, out, strict_load=strict_load)
     return out
+
+
+def _saved_order(metadata: dict, tensors: dict) -> list[str]:
+    """The names in the order they were saved (MindSpore's load_checkpoint keeps the file's
+    order); files written elsewhere keep the order of their header."""
+    try:
+        order = json.loads(metadata.get(_ORDER_KEY, "null"))
+    except ValueError:
+        order = None
+    if isinstance(order, list) and sorted(order) == sorted(tensors):
+        return order
+    return list(tensors)
 
 
 def _prefixes(prefix) -> tuple[str, ...]:

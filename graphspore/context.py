@@ -14,6 +14,10 @@ import os
 GRAPH_MODE = 0
 PYNATIVE_MODE = 1
 
+# MindSpore's JIT syntax levels (`set_context(jit_syntax_level=ms.STRICT)`). graphspore has one
+# syntax, its static-graph subset, so the level is validated and stored, not acted on.
+STRICT, COMPATIBLE, LAX = 0, 1, 2
+
 _DEFAULTS = {
     "mode": PYNATIVE_MODE,
     "device_target": "CPU",
@@ -34,6 +38,7 @@ _DEFAULTS = {
     "compile_cache_path": None,
     "print_file_path": None,
     "check_bprop": False,
+    "jit_syntax_level": LAX,
 }
 _context = dict(_DEFAULTS)
 
@@ -48,6 +53,10 @@ def set_context(**kwargs) -> None:
     if mode not in (GRAPH_MODE, PYNATIVE_MODE):
         raise ValueError(f"set_context: mode must be GRAPH_MODE (0) or PYNATIVE_MODE (1), "
                          f"got {mode!r}")
+    level = kwargs.get("jit_syntax_level", LAX)
+    if isinstance(level, bool) or level not in (STRICT, COMPATIBLE, LAX):
+        raise ValueError(f"set_context: jit_syntax_level must be mindspore.STRICT, COMPATIBLE "
+                         f"or LAX, got {level!r}")
     target = kwargs.get("device_target", "CPU")
     if not isinstance(target, str) or target.upper() != "CPU":
         raise ValueError(f"set_context: graphspore compiles for the host CPU only; "

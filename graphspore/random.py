@@ -15,10 +15,15 @@ _generator = np.random.default_rng()
 
 
 def set_seed(seed: int) -> None:
-    """MindSpore's `set_seed`: reseed the global generator (a non-negative int)."""
+    """MindSpore's `set_seed`: reseed the global generator and, as MindSpore does, numpy's
+    global RNG (`np.random.seed`), so scripts drawing with `np.random.randn` are
+    reproducible too. TypeError for a non-int, ValueError for a negative seed."""
     global _seed, _generator
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"set_seed: the seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"set_seed: the seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"set_seed: the seed must be non-negative, got {seed}")
+    np.random.seed(int(seed) % 2 ** 32)
     _seed = int(seed)
     _generator = np.random.default_rng(_seed)
     for callback in _on_set_seed:

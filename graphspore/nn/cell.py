@@ -32,6 +32,25 @@ def state_version() -> int:
     return _state_version
 
 
+class HookHandle:
+    """What `register_forward_hook` returns: `handle.remove()` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict):
+        HookHandle._next_id += 1
+        self.id, self._hooks = HookHandle._next_id, hooks
+
+    def remove(self) -> None:
+        if self._hooks.pop(self.id, None) is not None:
+            _bump_state_version()
+
+
+def _bump_state_version() -> None:
+    global _state_version
+    _state_version += 1
+
+
 class Cell:
     """Base class of networks: define `construct(self, *inputs)`; call the instance."""
 
@@ -194,19 +213,64 @@ class Cell:
                 return call_compiled(self, args, kwargs)
             except GraphsporeError as error:   # cut the frontend's frames from the traceback
                 raise for_user(error) from None
-        return self.construct(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_pre_hooks")
+        for hook in tuple(hooks.values()) if hooks else ():
+            replaced = hook(self, args)
+            if replaced is not None:
+                args = tuple(replaced) if isinstance(replaced, tuple) else (replaced,)
+        out = self.construct(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        for hook in tuple(hooks.values()) if hooks else ():
+            replaced = hook(self, args, out)
+            if replaced is not None:
+                out = replaced
+        return out
+
+    # -------------------------------------------------------------------------- hooks
+    def register_forward_pre_hook(self, hook_fn) -> "HookHandle":
+        """`hook_fn(cell, inputs)` runs before `construct`; a non-None result replaces the
+        inputs. Runs eagerly and inside compiled functions (inlined with the Cell)."""
+        return self._add_hook("_forward_pre_hooks", hook_fn)
+
+    def register_forward_hook(self, hook_fn) -> "HookHandle":
+        """`hook_fn(cell, inputs, output)` runs after `construct`; a non-None result replaces
+        the output. Runs eagerly and inside compiled functions (inlined with the Cell)."""
+        return self._add_hook("_forward_hooks", hook_fn)
+
+    def register_backward_hook(self, hook_fn):
+        """Not supported: graphspore differentiates compiled graphs, and a hook would have to
+        be called back from native code with the cell's gradients."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.register_backward_hook: backward hooks are not supported "
+            f"by graphspore (gradients are computed inside compiled code); inspect gradients "
+            f"from grad/value_and_grad's results instead")
+
+    def _add_hook(self, table: str, hook_fn) -> "HookHandle":
+        if not callable(hook_fn):
+            raise TypeError(f"{table.strip('_')}: hook_fn must be callable, got "
+                            f"{type(hook_fn).__name__}")
+        hooks = self.__dict__.get(table)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, table, hooks)
+        handle = HookHandle(hooks)
+        hooks[handle.id] = hook_fn
+        _bump_state_version()          # compiled programs that inlined this Cell are stale
+        return handle
 
     def extend_repr(self) -> str:
         return ""
 
     def __repr__(self) -> str:
+        """MindSpore 2.10's layout: `Name(extra)` for a leaf; a composite lists its
+        `extend_repr` lines and `(name): child` lines indented, then `)` on its own line."""
         extra = self.extend_repr()
-        children = [f"  ({name}): " + repr(cell).replace("\n", "\n  ")
-                    for name, cell in self.name_cells().items()]
-        if not children:
-            return f"{type(self).__name__}<{extra}>"
-        head = f"{type(self).__name__}<{extra}\n" if extra else f"{type(self).__name__}<\n"
-        return head + "\n".join(children) + "\n  >"
+        lines = extra.split("\n") if extra else []
+        lines += [f"({name}): " + repr(cell).replace("\n", "\n  ")
+                  for name, cell in self.name_cells().items()]
+        if not self.name_cells():
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-__all__ = ["Cell", "state_version"]
+__all__ = ["Cell", "HookHandle", "state_version"]

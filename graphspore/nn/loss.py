@@ -53,6 +53,10 @@ class L1Loss(LossBase):
         return self.get_loss(ops.abs(logits - labels))
 
 
+class MAELoss(L1Loss):
+    """MindSpore's MAELoss: the mean absolute error |logits - labels| (L1Loss's formula)."""
+
+
 class BCEWithLogitsLoss(LossBase):
     """Binary cross-entropy on logits x with targets y, in the overflow-free form
         l = (1 - y) * x + (1 + (pos_weight - 1) * y) * (log(1 + exp(-|x|)) + max(-x, 0)),
@@ -230,6 +234,6 @@ def _positive(value, owner: str, name: str) -> float:
 _BCE_EPS = 1e-12
 
 
-__all__ = ["LossBase", "MSELoss", "L1Loss", "BCEWithLogitsLoss",
+__all__ = ["LossBase", "MSELoss", "L1Loss", "MAELoss", "BCEWithLogitsLoss",
            "SoftmaxCrossEntropyWithLogits", "NLLLoss", "CrossEntropyLoss", "SmoothL1Loss",
            "HuberLoss", "BCELoss", "KLDivLoss"]

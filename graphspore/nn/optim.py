@@ -40,6 +40,7 @@ from .. import dtype as mstype
 from .. import ops
 from .cell import Cell
 from .learning_rate import LearningRateSchedule, lr_at_step, lr_source
+from ..parameter_tuple import ParameterTuple
 from ..tensor_type import Parameter, Tensor
 
 GROUP_KEYS = ("params", "lr", "weight_decay")
@@ -167,7 +168,7 @@ class Optimizer(Cell):
 
     def _init_per_parameter(self, records: list, weight_decay: float) -> None:
         """Per-parameter tuples in `self.parameters` order, with MindSpore's names."""
-        self.parameters = tuple(record[0] for record in records)
+        self.parameters = ParameterTuple(record[0] for record in records)
         self.group_lr = tuple(record[2] for record in records)
         self.lr_sources = tuple({id(lr): lr for lr in self.group_lr}.values())
         self.lr_index = tuple([id(s) for s in self.lr_sources].index(id(lr))

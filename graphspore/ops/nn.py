@@ -165,6 +165,46 @@ def dropout(input, p=0.5, training=True, seed=None):
 dropout.__gs_op__ = True      # called directly by the frontend (it reads and assigns state)
 
 
+def _check_probability(name: str, p) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: p must be a number in [0, 1], got {p!r}")
+    return float(p)
+
+
+@gs_op
+def _channel_scale(x, state, p):
+    """(keep / (1 - p) per channel, shape (N, C, 1, 1), the next state): the dropout draw of
+    `_masked` over the channels of an (N, C, H, W) input."""
+    x = ir_ops.as_value(x)
+    if x.ndim != 4:
+        raise ValueError(f"dropout2d: the input must be 4-D (N, C, H, W), got {x.type}")
+    ones = ir_ops.constant(np.ones(x.shape[:2] + (1, 1)), x.dtype)
+    return _masked(ones, state, p)
+
+
+def channel_dropout(input, p: float):
+    """`(input * scale, scale)`: whole channels zeroed with probability p (0 <= p < 1), the
+    rest scaled by 1 / (1 - p); advances the global dropout state (ops.Dropout2D)."""
+    scale, state = _channel_scale(input, _STATE, p)
+    assign(_STATE, state)
+    return input * scale, scale
+
+
+def dropout2d(input, p=0.5, training=True):
+    """MindSpore's `ops.dropout2d`: zero each channel (an (H, W) map of an (N, C, H, W) input)
+    with probability p and scale the kept ones by 1 / (1 - p) when `training`."""
+    p = _check_probability("dropout2d", p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        _channel_scale(input, _STATE, 0.5)          # the shape check
+        return zeros_like(input)
+    return channel_dropout(input, p)[0]
+
+
+dropout2d.__gs_op__ = True    # called directly by the frontend (it reads and assigns state)
+
+
 # ---------------------------------------------------------------------------- losses
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -287,5 +327,5 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 __all__ = [*COMPOSITES, "softplus", "silu", "gelu", "elu", "hardswish", "softmax",
-           "log_softmax", "dropout", "binary_cross_entropy_with_logits",
+           "log_softmax", "dropout", "dropout2d", "binary_cross_entropy_with_logits",
            "mse_loss", "l1_loss", "nll_loss", "cross_entropy"]

@@ -259,6 +259,27 @@ class Gather:
         return indexing.gather(input_params, input_indices, axis, self.batch_dims)
 
 
+class Dropout2D(_Primitive):
+    """`ops.Dropout2D(keep_prob=0.5)(x)`: `(output, mask)` for an (N, C, H, W) x, each channel
+    kept with probability keep_prob (scaled by 1 / keep_prob) or zeroed; mask is bool, x's
+    shape."""
+
+    def __init__(self, keep_prob=0.5):
+        if isinstance(keep_prob, bool) or not isinstance(keep_prob, float):
+            raise TypeError(f"Dropout2D: keep_prob must be a float, got {keep_prob!r}")
+        if not 0.0 <= keep_prob <= 1.0:
+            raise ValueError(f"Dropout2D: keep_prob must be in [0.0, 1.0], got {keep_prob}")
+        self.keep_prob = keep_prob
+
+    def __call__(self, x):
+        if self.keep_prob == 0.0:
+            out, scale = ops_nn.dropout2d(x, 1.0), creation.zeros_like(x)
+        else:
+            out, scale = ops_nn.channel_dropout(x, 1.0 - self.keep_prob)
+        mask = array.broadcast_to(elementwise.not_equal(scale, 0), tuple(x.shape))
+        return out, mask
+
+
 class GatherD:
     """MindSpore's `ops.GatherD()`: `GatherD()(x, dim, index)`, the same as gather_elements."""
 
@@ -331,4 +352,4 @@ class Unique(_Primitive):
 __all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "OneHot",
            "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
            "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD", "CumSum", "Split",
-           "Unique"]
+           "Unique", "Dropout2D"]
