@@ -14,6 +14,7 @@ import ast
 
 from ..ir.core import GraphsporeError, Value
 from . import guards
+from .resolve import contains_value
 from .setitem import setitem
 
 _MISSING = object()
@@ -81,7 +82,7 @@ class Stores:
         recorder = guards.current()
         if recorder is not None:     # the graph writes it: its later value is not a change
             recorder.note_store(obj, target.attr)
-        if not _holds_value(value):
+        if not contains_value(value):
             try:
                 setattr(obj, target.attr, value)
             except Exception as exc:  # noqa: BLE001
@@ -92,16 +93,6 @@ class Stores:
         """The value stored by `obj.name = ...` earlier in this graph, or _MISSING."""
         entry = self.overlay.get((id(obj), name))
         return _MISSING if entry is None or entry[0] is not obj else entry[1]
-
-
-def _holds_value(x) -> bool:
-    if isinstance(x, Value):
-        return True
-    if isinstance(x, (tuple, list)):
-        return any(_holds_value(v) for v in x)
-    if isinstance(x, dict):
-        return any(_holds_value(v) for v in x.values())
-    return False
 
 
 def _kind(exc: Exception):

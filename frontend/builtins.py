@@ -68,11 +68,7 @@ def _extreme(name: str, reduce: str, pairwise: str, python):
         if len(args) == 1:
             only = args[0]
             if isinstance(only, Value):
-                if only.ndim == 0:
-                    raise TypeError(f"iteration over a 0-d tensor ({only.type})")
-                if only.ndim > 1:
-                    raise ValueError(f"{name}() of a {only.ndim}-d tensor compares its rows, "
-                                     f"whose truth value is ambiguous; use x.{name}()")
+                _check_vector(name, only)
                 return op(reduce)(only, axes=(0,), keep_dims=False)
             items = tuple(only)
         if not items:
@@ -85,6 +81,15 @@ def _extreme(name: str, reduce: str, pairwise: str, python):
             out = op(pairwise)(out, item)
         return out
     return call
+
+
+def _check_vector(name: str, x: Value) -> None:
+    """Python's rule for a builtin over a tensor's rows: they must be single elements."""
+    if x.ndim == 0:
+        raise TypeError(f"iteration over a 0-d tensor ({x.type})")
+    if x.ndim > 1:
+        raise ValueError(f"a {x.ndim}-d tensor iterates over rows, whose truth value is "
+                         f"ambiguous; use x.{name}()")
 
 
 def _holds_value(x) -> bool:
@@ -104,11 +109,7 @@ def _truth_tensor(name: str, items) -> Value | bool:
     """any/all: Python's on known values; a bool tensor when an element is a tensor."""
     combine = "logical_or" if name == "any" else "logical_and"
     if isinstance(items, Value):
-        if items.ndim == 0:
-            raise TypeError(f"iteration over a 0-d tensor ({items.type})")
-        if items.ndim > 1:
-            raise ValueError(f"{name}() of a {items.ndim}-d tensor takes the truth value of "
-                             f"its rows, which is ambiguous; use x.{name}()")
+        _check_vector(name, items)
         items = rows(items)
     result: Value | bool = name == "all"
     for item in items:
