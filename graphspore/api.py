@@ -262,7 +262,7 @@ class GradFunction(_Compiled):
     def _build(self, abstract_args, kwargs):
         forward, tree = build_graph(self.fn, abstract_args, kwargs)
         tensor_positions = [i for i, a in enumerate(abstract_args) if isinstance(a, TensorType)]
-        wrt = []
+        wrt, zero_slots = [], []       # (gradient slot, shape) of bool/int tensor arguments
         for p in self.positions or ():
             if p >= len(abstract_args):
                 raise ValueError(f"grad_position {p} is out of range: the function was called "
@@ -270,7 +270,9 @@ class GradFunction(_Compiled):
             if not isinstance(abstract_args[p], TensorType):
                 raise TypeError(f"cannot take the gradient with respect to argument {p}: it is "
                                 f"{abstract_args[p]!r}, not a Tensor")
-            check_differentiable(abstract_args[p], f"argument {p}")
+            if not abstract_args[p].dtype.is_float:   # bool/int: zeros, as the issue asks
+                zero_slots.append((len(wrt) + len(zero_slots), abstract_args[p].shape))
+                continue
             wrt.append(forward.inputs.index(forward.args[tensor_positions.index(p)]))
         for w in self.weights:
             wrt.append(_weight_input(forward, w))
@@ -283,6 +285,8 @@ class GradFunction(_Compiled):
         full = vjp_graph(forward, wrt, self.has_aux, name=self.__name__)
         n_out = len(outputs)
         grads = list(range(n_out, n_out + len(wrt)))
+        for slot, shape in zero_slots:
+            grads.insert(slot, _zero_output(full, shape))
         grad_tree = self._grad_tree(grads)
         if not self.with_value:
             keep = grads + (list(range(1, n_out)) if self.has_aux else [])
@@ -343,6 +347,18 @@ def _weight_list(weights):
         if not getattr(w, "__gs_parameter__", False):
             raise TypeError(f"weights must be Parameters, got {type(w).__name__}")
     return weights, False
+
+
+def _zero_output(graph: Graph, shape) -> int:
+    """Append a float32 zeros output of `shape` to `graph`: the gradient with respect to a
+    bool or int tensor argument (MindSpore crashes there; zeros of its shape are what the
+    seed tutorial's `grad(loss, 1)` over bool targets expects)."""
+    import numpy as np
+    from .ir import ops as ir_ops
+    from .ir.types import DType
+    with building(Builder(graph)):
+        graph.outputs.append(ir_ops.constant(np.zeros(shape, np.float32), DType.f32))
+    return len(graph.outputs) - 1
 
 
 def _weight_input(graph: Graph, param) -> int:

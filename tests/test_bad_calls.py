@@ -395,14 +395,8 @@ def test_bad_reshape_names_shapes():
 
 # ------------------------------------------------------------------ gradients
 
-def test_grad_wrt_int_tensor_is_type_error():
-    with pytest.raises(TypeError, match=r"argument 0.*i32 tensor"):
-        grad(sum_xy)(t([1, 2], np.int32), t([1.0, 2.0]))
-
-
-def test_grad_wrt_bool_tensor_is_type_error():
-    with pytest.raises(TypeError, match=r"argument 0.*bool tensor"):
-        grad(sum_xy)(Tensor(np.array([True, False])), t([1.0, 2.0]))
+# (the gradient with respect to a bool or int tensor is float32 zeros, not an error:
+# test_mindspore_api.test_gradient_wrt_bool_or_int_tensor_is_float32_zeros)
 
 
 def test_grad_position_out_of_range():

@@ -200,3 +200,22 @@ def test_forward_hooks_eager_and_compiled():
     np.testing.assert_array_equal(ms.grad(lambda v: outer(v).sum())(x).asnumpy(), [[10, 10]])
     with pytest.raises(NotImplementedError, match="backward hooks"):
         dense.register_backward_hook(lambda cell, gi, go: None)
+
+
+def test_gradient_wrt_bool_or_int_tensor_is_float32_zeros():
+    """The seed tutorial's grad(loss, 1) over bool targets: zeros of the argument's shape,
+    float32 (MindSpore crashes there), alongside the float gradients."""
+    x = Tensor(np.array([1.0, 2.0, 3.0], np.float32))
+    mask = Tensor(np.array([True, False, True]))
+    count = Tensor(np.array([[1, 2], [3, 4]], np.int32))
+
+    def f(x, mask, count):
+        return (x * mask).sum() + count.sum().astype(ms.float32)
+
+    g_mask = ms.grad(f, 1)(x, mask, count)
+    assert g_mask.dtype == ms.float32 and g_mask.shape == (3,)
+    np.testing.assert_array_equal(g_mask.asnumpy(), np.zeros(3))
+    g_x, g_mask, g_count = ms.grad(f, (0, 1, 2))(x, mask, count)
+    np.testing.assert_array_equal(g_x.asnumpy(), [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(g_count.asnumpy(), np.zeros((2, 2)))
+    assert g_count.dtype == ms.float32
