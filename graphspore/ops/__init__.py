@@ -10,6 +10,7 @@
     collective   AllReduce, ReduceOp, all_reduce (across data-parallel ranks)
     primitives   the Primitive classes (`ops.Add()`, `ops.Softmax(axis)`, `ops.MatMul`, ...)
     operations   `ops.operations`, MindSpore's second path to the Primitive classes
+    transforms   vmap (batching as a graph transform)
     names        MindSpore's spellings where they differ from the registry's (the name map)
     debug        printing from programs (`ops.print_`, `ops.Print()`)
     python_values  ops.partial, tuple_div, scalar_add, ... (mindspore.ops.functional's helpers)
@@ -21,7 +22,7 @@ tests/test_imports.py checks that no two modules export one name), so the order 
 imports below does not matter.
 """
 from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
-               operations, primitives, python_values, random)
+               operations, primitives, python_values, random, transforms)
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
@@ -33,7 +34,9 @@ from .nn import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
 from .python_values import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
+from .transforms import *  # noqa: F401,F403
 
 __all__ = [*array.__all__, *collective.__all__, *creation.__all__, *debug.__all__,
            *elementwise.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
-           *primitives.__all__, *python_values.__all__, *random.__all__]
+           *primitives.__all__, *python_values.__all__, *random.__all__,
+           *transforms.__all__]
