@@ -182,5 +182,19 @@ def test_an_op_without_a_rule_fails_by_name(monkeypatch):
         ops.vmap(lambda a: ops.exp(a) + 1.0)(Tensor(data(3, 2)))
 
 
+def test_tensor_control_flow_is_batched_per_example():
+    def f(x):
+        if ops.sum(x) > 0:
+            y = x * 2.0
+        else:
+            y = -x
+        return y
+    x = data(5, 3)
+    check(f, [x], (0,))
+    dx = grad(lambda t: ops.sum(ops.vmap(f)(t)))(Tensor(x))
+    want = np.where(x.sum(1, keepdims=True) > 0, 2.0, -1.0) * np.ones_like(x)
+    np.testing.assert_allclose(dx.asnumpy(), want)
+
+
 def test_every_registered_op_has_a_batching_rule():
     assert set(OPS) <= set(batching_pass.RULES), set(OPS) - set(batching_pass.RULES)

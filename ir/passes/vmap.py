@@ -49,7 +49,11 @@ def batch_graph(graph: Graph, inputs: list[Batched], size: int) -> list[Batched]
     try:
         for op in graph.ops:
             builder.loc = op.loc
-            env[op.result] = batch_op(op, [env[v] for v in op.operands], size)
+            operands = [env[v] for v in op.operands]
+            if op.regions:                  # gs.if / gs.while / gs.for: several results
+                env.update(zip(op.results, batch_region_op(op, operands, size)))
+            else:
+                env[op.result] = batch_op(op, operands, size)
     finally:
         builder.loc = saved
     return [env[v] for v in graph.outputs]
@@ -63,6 +67,26 @@ def batch_op(op: Op, operands: list[Batched], size: int) -> Batched:
     if rule is None:
         raise VmapError(f"vmap: no batching rule for {op.name}", op.loc)
     return rule(op, operands, size)
+
+
+def batch_region_op(op: Op, operands: list[Batched], size: int) -> list[Batched]:
+    """A region op (its regions are closed graphs over one example): re-emitted as it is when
+    no operand is batched, else once per example on its slices (rule 4), each result
+    stacked. The condition of a tensor `if`/`while` may differ per example, so one region op
+    over the whole batch could not express it."""
+    builder = current_builder()
+    if op.name not in RULES:
+        raise VmapError(f"vmap: no batching rule for {op.name}", op.loc)
+    if not any(b for _, b in operands):
+        return [(v, False) for v in builder.add_region_op(op.name, [v for v, _ in operands],
+                                                          op.regions, op.attrs)]
+    per_result: list[list[Value]] = [[] for _ in op.results]
+    for i in range(size):
+        parts = [_example(v, i) if batched else v for v, batched in operands]
+        for slot, value in zip(per_result, builder.add_region_op(op.name, parts, op.regions,
+                                                                 op.attrs)):
+            slot.append(O.reshape(value, shape=(1,) + value.shape))
+    return [((r[0] if size == 1 else O.concat(*r, axis=0)), True) for r in per_result]
 
 
 def _emit(op: Op, operands, **attrs) -> Value:
@@ -215,7 +239,9 @@ RULES.update({
     "gs.reshape": reshape, "gs.broadcast_to": broadcast_to, "gs.transpose": transpose,
     "gs.slice": slice_, "gs.pad": pad, "gs.concat": concat, "gs.matmul": matmul,
     "gs.gather": gather, "gs.scatter_add": scatter_add, "gs.gather_elements": gather_elements,
-    "gs.all_reduce": all_reduce, "gs.print": unrolled,
+    "gs.all_reduce": all_reduce, "gs.print": unrolled, "gs.update_row": unrolled,
 })
+# Region ops are unrolled over the batch by `batch_region_op` (their rows mark them handled).
+RULES.update({name: unrolled for name in ("gs.if", "gs.while", "gs.for")})
 
 __all__ = ["batch_graph", "batch_op", "move_axis", "with_batch", "RULES", "VmapError"]
