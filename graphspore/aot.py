@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .ir import DType, TensorType, GraphsporeError
+from .ir.passes.prints import refuse_prints_in_regions
 
 
 class AotError(Exception):
@@ -220,6 +221,7 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     checked, checks = add_index_checks(graph)
     optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
     ir_dump.dump_graph(graph_name, "opt", optimized)
+    refuse_prints_in_regions(graph)
     printing = next((op for op in optimized.ops if op.name == "gs.print"), None)
     if printing is not None:
         raise GraphsporeError("print is not supported in an ahead-of-time library: it prints "

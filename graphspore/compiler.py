@@ -22,7 +22,7 @@ from .ir import Graph, GraphsporeError
 from .ir import dump as ir_dump
 from .ir.passes import run_pipeline, PIPELINE
 from .ir.passes.index_checks import add_index_checks, drop_static_checks, index_error
-from .ir.passes.prints import extract_prints, spec_text
+from .ir.passes.prints import extract_prints, refuse_prints_in_regions, spec_text
 from . import printing  # noqa: F401  (installs MindSpore's print format)
 from .ir.verify import verify
 from . import codegen, runtime
@@ -179,6 +179,7 @@ def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
         verify(graph)
         ops_before = len(graph.ops)
         ir_dump.dump_graph(name, "grad" if grad_stage else "graph", graph)
+        refuse_prints_in_regions(graph)
         checked, checks = add_index_checks(graph)
         optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
         ir_dump.dump_graph(name, "opt", optimized)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..core import Graph
+from ..core import Graph, GraphsporeError
 
 EXTRACTED = frozenset({"gs.print"})       # the effect ops this pass takes out of the graph
 
@@ -52,6 +52,20 @@ def extract_prints(graph: Graph, keep_last: bool = False) -> tuple[Graph, list[P
                  graph.updates, graph.loc), specs
 
 
+def refuse_prints_in_regions(graph: Graph) -> None:
+    """Raise at the first print inside a region (a tensor-dependent if/while/for body):
+    callbacks run once at the end of the entry, so such a print would have no place."""
+    stack = [region for op in graph.ops for region in getattr(op, "regions", ())]
+    while stack:
+        region = stack.pop()
+        for op in region.ops:
+            if op.name in EXTRACTED:
+                raise GraphsporeError("print inside a tensor-dependent if/while/for is not "
+                                      "supported", op.loc, "print before or after the "
+                                      "branch or loop, or return the value and print it")
+            stack.extend(getattr(op, "regions", ()))
+
+
 def spec_text(specs: list[PrintSpec], graph: Graph) -> str:
     """The JSON the native program hands to the callback: per print its strings, layout and
     for each tensor the buffer slot (inputs first, then outputs), shape and numpy dtype."""
@@ -63,4 +77,5 @@ def spec_text(specs: list[PrintSpec], graph: Graph) -> str:
         for spec in specs], separators=(",", ":"))
 
 
-__all__ = ["EXTRACTED", "PrintSpec", "extract_prints", "spec_text"]
+__all__ = ["EXTRACTED", "PrintSpec", "extract_prints", "refuse_prints_in_regions",
+           "spec_text"]
