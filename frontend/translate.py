@@ -19,6 +19,7 @@ from .assign import MISSING, Stores
 from .constants import COMPILE_TIME_METHODS
 from .builtins import CallingBuiltins, iterable as tensor_rows
 from .control import END, UNKNOWN, ControlFlow, Undefined
+from .control_loops import LoopControl
 from .resolve import Binding, Calls, contains_value
 from .source import Frame, FunctionSource, Scope, is_framework_file, loc_of
 
@@ -39,7 +40,7 @@ class _Return:
 BREAK, CONTINUE = object(), object()
 
 
-class Translator(ControlFlow, Stores, CallingBuiltins, Calls, Binding):
+class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Binding):
     """Evaluates function bodies into `builder`; inlining nests activations (`frame`)."""
 
     def __init__(self, builder: Builder):
@@ -172,7 +173,16 @@ class Translator(ControlFlow, Stores, CallingBuiltins, Calls, Binding):
 
     def stmt_While(self, node: ast.While):
         count = 0
-        while self.truth(node.test, self.eval(node.test)):
+        while True:
+            test = self.eval(node.test)
+            if isinstance(test, Value):
+                if count == 0:
+                    return self.tensor_while(node, test)
+                self.error(node.test, f"this loop's condition became a tensor ({test.type}) "
+                                      f"after {count} iterations unrolled while parsing",
+                           "make the condition a tensor from the start")
+            if not self.truth(node.test, test):
+                break
             count += 1
             if count > MAX_ITERATIONS:
                 self.error(node, f"the while loop ran more than {MAX_ITERATIONS} iterations "

@@ -438,7 +438,14 @@ class RegionBuilder(Builder):
         return values
 
     def input(self, type, name=None, binding=None):
-        raise TypeError("a region's inputs are its captures")
+        raise TypeError("a region's inputs are its arguments and captures")
+
+    def argument(self, type: TensorType, name: str | None = None) -> Value:
+        """A block argument declared before any capture (a loop's carried value)."""
+        value = Value(type, None, name)
+        self.graph.inputs.append(value)
+        self.local.add(value)
+        return value
 
     def bound_input(self, obj, type, name=None):
         value = self._bound.get(id(obj))

@@ -215,6 +215,139 @@ def test_kernels_inside_branches_match_numpy():
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4)
 
 
+# --------------------------------------------------------------------------------- while
+
+def doubling(x):                                     # W1
+    while x < 100:
+        x = x * 2
+    return x
+
+
+def powers(x):                                       # W2
+    y = x
+    while y < 100:
+        y = y * x
+    return y
+
+
+def halve_or_square(x, n):                           # W6
+    i = Tensor(np.float32(0))
+    while i < n:
+        if x > 10:
+            x = x * .5
+        else:
+            x = x * x
+        i = i + 1
+    return x
+
+
+def nested(x):                                       # W7
+    while x < 5:
+        while x < 3:
+            x = x + 1
+        x = x + 1
+    return x + 6
+
+
+def python_counter(x):                               # W11
+    i = 0
+    while x < 10:
+        x = x + 1
+        i = i + 1
+    return x, i
+
+
+class Growth(nn.Cell):                               # W3
+    def __init__(self):
+        super().__init__()
+        self.w = Parameter(Tensor(np.float32(1.5)), name="w")
+
+    def construct(self, x):
+        while x < 10:
+            x = x * self.w
+        return x
+
+
+def python_loop(fn, *args):
+    """The same function run as plain Python on floats: the closed-form oracle."""
+    return fn(*args)
+
+
+@pytest.mark.parametrize("fn, args, expected", [
+    (doubling, (3.0,), 192.0), (doubling, (200.0,), 200.0),       # MS: 192; zero trips
+    (powers, (3.0,), 243.0),                                      # MS
+    (halve_or_square, (2.0, 4.0), 64.0),                          # MS
+    (nested, (0.0,), 11.0), (nested, (4.0,), 11.0), (nested, (8.0,), 14.0),
+])
+def test_while_values(fn, args, expected):
+    assert value(ms.jit(fn), *[scalar(a) for a in args]) == pytest.approx(expected)
+
+
+def test_python_number_carried_comes_back_as_a_0d_tensor():           # MS: (10, 8)
+    x, i = value(ms.jit(python_counter), scalar(2.0))
+    assert (float(x), int(i)) == (10.0, 8) and i.dtype == np.int64
+    assert int(value(ms.jit(python_counter), scalar(-20.0))[1]) == 30
+
+
+def test_cell_parameter_read_in_a_while():                              # MS: 10.125
+    assert value(ms.jit(Growth()), scalar(2.0)) == pytest.approx(10.125)
+
+
+def test_functional_loops():                                           # MS: 128, 64
+    f = ms.jit(lambda x: ops.WhileLoop()(lambda v: v < 100, lambda v: v * 2, x))
+    g = ms.jit(lambda x: ops.ForiLoop()(0, 5, lambda i, v: v * 2, x))
+    s = ms.jit(lambda x: ops.Scan()(lambda c, e: (c + e, c * e), x,
+                                    [scalar(1), scalar(2), scalar(3)])[0])
+    assert value(f, scalar(2.0)) == 128.0 and value(g, scalar(2.0)) == 64.0
+    assert value(s, scalar(1.0)) == 7.0
+    assert float(ops.WhileLoop()(lambda v: v < 100, lambda v: v * 2, scalar(2.0))) == 128.0
+    assert value(ms.grad(lambda x: ops.ForiLoop()(0, 5, lambda i, v: v * 2, x)),
+                 scalar(2.0)) == 32.0                                  # unrolled: MS 32
+
+
+def test_while_with_a_tensor_state_and_kernels_in_the_body():
+    def f(x, w):
+        n = Tensor(np.int64(0))
+        while n < 3:
+            x = ops.tanh(ops.matmul(x, w)) + x
+            n = n + 1
+        return x
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 16)).astype(np.float32)
+    w = (rng.standard_normal((16, 16)) * 0.1).astype(np.float32)
+    want = x
+    for _ in range(3):
+        want = np.tanh(want @ w) + want
+    np.testing.assert_allclose(value(ms.jit(f), Tensor(x), Tensor(w)), want, rtol=1e-4,
+                               atol=1e-5)
+
+
+def type_change(x):
+    while x.sum() < 10:  # <-
+        x = ops.concat((x, x))
+    return x
+
+
+def while_else(x):
+    while x < 10:  # <-
+        x = x + 1
+    else:
+        x = x - 1
+    return x
+
+
+def test_while_errors_name_the_variable_and_both_types():              # W13
+    with pytest.raises(TypeError) as info:
+        ms.jit(type_change)(Tensor(np.ones(2, np.float32)))
+    text = str(info.value)
+    for word in ("'x'", "tensor<2xf32> before the loop", "tensor<4xf32> after its body",
+                 f"test_control_flow.py:{_marked(type_change)}:"):
+        assert word in text, text
+    with pytest.raises(GraphsporeError, match="while...else") as info:
+        ms.jit(while_else)(scalar(1.0))
+    assert f"test_control_flow.py:{_marked(while_else)}:" in str(info.value)
+
+
 # ------------------------------------------------------------------------------ errors
 
 def vector_condition(x):

@@ -577,7 +577,7 @@ def bad_if(x):
 
 
 def bad_while(x):
-    while x.sum() > 0:  # <-
+    while x > 0:  # <-
         x = x - 1.0
     return x
 
@@ -729,7 +729,7 @@ BAD = [
     (bad_math_exp, "math.exp cannot be applied to a tensor", "ops.exp"),
     (bad_np_sum, "numpy.sum cannot be applied to a tensor", "ops.sum"),
     (bad_if, "only a tensor of shape () or (1,) can be converted to bool", "all(x > 0)"),
-    (bad_while, "condition is a tensor", "ops.select"),
+    (bad_while, "condition is a tensor", "shape () or (1,)"),
     (bad_undefined, "name 'undefined_name' is not defined"),
     (bad_arity, "affine() takes 2 positional arguments but 3 were given"),
     (bad_missing, "tuples_in_out() missing 1 required argument: 'n'"),

@@ -8,6 +8,7 @@
     random       host random draws (randn, rand, uniform, ...)
     indexing     gather, gather_elements, tensor_scatter_add
     collective   AllReduce, ReduceOp, all_reduce (across data-parallel ranks)
+    control      WhileLoop, ForiLoop, Scan (loops over callables; tensor loops compile)
     primitives   the Primitive classes (`ops.Add()`, `ops.Softmax(axis)`, `ops.MatMul`, ...)
     operations   `ops.operations`, MindSpore's second path to the Primitive classes
     transforms   vmap (batching as a graph transform)
@@ -21,10 +22,11 @@ only re-exports: every name comes from exactly one module (each module's `__all_
 tests/test_imports.py checks that no two modules export one name), so the order of the
 imports below does not matter.
 """
-from . import (array, collective, creation, debug, elementwise, indexing, math, nn,
+from . import (array, collective, control, creation, debug, elementwise, indexing, math, nn,
                operations, primitives, python_values, random, transforms)
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
+from .control import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .debug import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
@@ -36,7 +38,7 @@ from .python_values import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 
-__all__ = [*array.__all__, *collective.__all__, *creation.__all__, *debug.__all__,
-           *elementwise.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
+__all__ = [*array.__all__, *collective.__all__, *control.__all__, *creation.__all__,
+           *debug.__all__, *elementwise.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
            *primitives.__all__, *python_values.__all__, *random.__all__,
            *transforms.__all__]
