@@ -392,7 +392,6 @@ BUILTINS = {
     "dict": _on_constants(dict), "type": _on_constants(type),
 }
 BUILTIN_HINTS = {
-    "print": "print() is not compiled into graphs; return the value and print it outside",
     "min": "on tensors use ops.minimum(x, y) or x.min()",
     "max": "on tensors use ops.maximum(x, y) or x.max()",
     "float": "use x.astype(mindspore.float32) to change a tensor's dtype",

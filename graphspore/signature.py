@@ -50,8 +50,7 @@ def cache_key(args: tuple, kwargs: dict) -> tuple:
         elif isinstance(a, (bool, int, str, np.integer, np.bool_)) or a is None:
             key.append((type(a), a))
         else:
-            # functions, Cells, Primitives: the graph inlines this very object
-            key.append((type(a), _Identity(a)))
+            key.append((type(a), _object_key(a)))
     if kwargs:
         key.append(tuple(sorted((k, cache_key((v,), {})) for k, v in kwargs.items())))
     return tuple(key)
@@ -71,6 +70,19 @@ def flatten_tensors(args) -> list:
         elif isinstance(a, dict):
             out.extend(flatten_tensors(tuple(a.values())))
     return out
+
+
+def _object_key(obj):
+    """A Primitive instance by its class and attributes (`ops.Softmax(1)` made twice is one
+    graph); functions, Cells and other objects by identity (the graph inlines that object)."""
+    if getattr(type(obj), "__gs_op__", False) and not getattr(obj, "__gs_cell__", False):
+        try:
+            attrs = tuple(sorted(vars(obj).items()))
+            hash(attrs)
+            return ("primitive", attrs)
+        except TypeError:
+            pass
+    return _Identity(obj)
 
 
 class _Identity:

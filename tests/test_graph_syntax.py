@@ -261,7 +261,11 @@ def test_functions_cells_primitives_and_dicts_as_jit_arguments(rng):
                                np.abs(x) * 2 + 1, rtol=1e-6)
     np.testing.assert_allclose(apply(ops.exp, Tensor(x), {"scale": 3.0, "shift": 0.0})
                                .asnumpy(), np.exp(x) * 3, rtol=1e-6)
-    assert len(apply._programs) == 4         # one per function object and per dict signature
+    np.testing.assert_allclose(apply(ops.Abs(), Tensor(x), table).asnumpy(),
+                               np.abs(x) * 2 + 1, rtol=1e-6)
+    assert len(apply._programs) == 4         # per function object, per Primitive class and
+    #                                          attributes (a second ops.Abs() is the same), per
+    #                                          dict signature
 
 
 def test_non_tensor_arguments_key_the_cache_by_value_and_type():
@@ -275,3 +279,22 @@ def test_non_tensor_arguments_key_the_cache_by_value_and_type():
     assert f(x, 3, False).asnumpy().tolist() == [1.0, 1.0]
     assert f(x, 3.0, True).asnumpy().tolist() == [3.0, 3.0]
     assert len(f._programs) == 4
+
+
+def test_a_graph_mode_cell_takes_functions_cells_primitives_and_dicts():
+    class Apply(nn.Cell):
+        def construct(self, x, fn, table):
+            return fn(x) * table["k"]
+
+    x = np.array([-1.0, 2.0], np.float32)
+    net = Apply()
+    ms.set_context(mode=ms.GRAPH_MODE)
+    try:
+        relu = net(Tensor(x), ops.relu, {"k": 3.0}).asnumpy()
+        tanh = net(Tensor(x), nn.Tanh(), {"k": 1.0}).asnumpy()
+        absolute = net(Tensor(x), ops.Abs(), {"k": Tensor(np.float32(2.0))}).asnumpy()
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    np.testing.assert_allclose(relu, np.maximum(x, 0) * 3, **F32)
+    np.testing.assert_allclose(tanh, np.tanh(x), **F32)
+    np.testing.assert_allclose(absolute, np.abs(x) * 2, **F32)
