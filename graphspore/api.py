@@ -15,7 +15,7 @@ import weakref
 from . import frontend
 from .frontend import guards
 from .ir import Graph, TensorType, GraphsporeError, current_builder, EagerBuilder
-from .ir.core import inline_graph, building, Builder
+from .ir.core import inline_graph, building, Builder, GraphsporeTypeError
 from .frontend.source import for_user
 from .ir.passes.autodiff import vjp_graph
 from .signature import abstract, cache_key, flatten_tensors, check_differentiable
@@ -276,7 +276,15 @@ class GradFunction(_Compiled):
             wrt.append(forward.inputs.index(forward.args[tensor_positions.index(p)]))
         for w in self.weights:
             wrt.append(_weight_input(forward, w))
+        if tree is None:
+            raise GraphsporeTypeError(f"grad: {_name_of(self.fn)}() returned None; the "
+                                      f"function to differentiate must return a tensor (did "
+                                      f"it miss a `return`?)", forward.loc)
         outputs = _flat_outputs(tree)
+        if not outputs:
+            raise GraphsporeTypeError(f"grad: {_name_of(self.fn)}() returned no tensor (it "
+                                      f"returned {_describe_tree(tree)}); there is nothing to "
+                                      f"differentiate", forward.loc)
         if self.has_aux and len(outputs) < 2:
             raise ValueError("has_aux=True requires the function to return a tuple of at "
                              "least two outputs (the first is differentiated, the rest are "
@@ -369,6 +377,12 @@ def _weight_input(graph: Graph, param) -> int:
     with building(Builder(graph)) as b:     # an unused weight: an input with zero gradient
         b.bound_input(param, param.ir_type, param.name)
     return len(graph.inputs) - 1
+
+
+def _describe_tree(tree) -> str:
+    if type(tree) is tuple and len(tree) == 2 and tree[0] == "const":
+        return f"the constant {tree[1]!r}"
+    return "only constants"
 
 
 def _flat_outputs(tree) -> list[int]:

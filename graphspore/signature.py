@@ -16,7 +16,15 @@ def abstract(value, where: str):
     if getattr(value, "__gs_tensor__", False):
         return value.ir_type
     if isinstance(value, np.ndarray):
-        return TensorType(value.shape, DType.from_numpy(value.dtype))
+        exact = DType.exactly(value.dtype)
+        if exact is None:
+            wanted = DType.from_numpy(value.dtype)   # raises for complex, strings, uint64...
+            raise TypeError(f"{where}: a numpy array of dtype {value.dtype.str} "
+                            f"({value.dtype.name}) cannot be read by compiled code, which "
+                            f"takes {np.dtype(wanted.np).name} in this machine's byte order: "
+                            f"pass Tensor(x) (converts it) or "
+                            f"x.astype(np.{np.dtype(wanted.np).name})")
+        return TensorType(value.shape, exact)
     if value is None or isinstance(value, (bool, int, float, str, np.number)):
         return value
     if isinstance(value, (tuple, list)):

@@ -50,7 +50,12 @@ def _host_array(data, dtype=None) -> np.ndarray:
     elif isinstance(data, (np.ndarray, np.generic)):
         array = np.asarray(data)
     elif isinstance(data, (bool, int, float, list, tuple)):
-        array = np.array(_plain(data))
+        try:
+            array = np.array(_plain(data))
+        except ValueError:
+            raise ValueError(f"Tensor: the nested lists are ragged (rows of different lengths "
+                             f"or depths), so they do not form a tensor: {_preview(data)}"
+                             ) from None
         if array.dtype == np.float64:
             array = array.astype(np.float32)
     else:
@@ -65,6 +70,11 @@ def _host_array(data, dtype=None) -> np.ndarray:
 
 
 _SUPPORTED = {DType.f32.np, DType.f64.np, DType.i32.np, DType.i64.np, DType.bool.np}
+
+
+def _preview(data, limit=80) -> str:
+    text = repr(data)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _plain(data):

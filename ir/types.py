@@ -56,10 +56,21 @@ class DType(enum.Enum):
     @staticmethod
     def from_numpy(dt) -> "DType":
         dt = np.dtype(dt)
+        if dt.byteorder not in "=|" and dt.newbyteorder("=") in _FROM_NUMPY:
+            dt = dt.newbyteorder("=")      # big-endian data: same values, converted on copy
         if dt not in _FROM_NUMPY:
-            raise TypeError(f"unsupported dtype {dt}; supported: float32, float64, int32, "
-                            f"int64, bool")
+            raise TypeError(f"unsupported dtype {dt}; graphspore computes in float32, float64,"
+                            f" int32, int64 and bool (float16, int8, int16 and uint8-32 are "
+                            f"widened to them)")
         return _FROM_NUMPY[dt]
+
+    @staticmethod
+    def exactly(dt) -> "DType | None":
+        """The DType whose buffers have exactly numpy dtype `dt` (native byte order), else
+        None: what native code can read without a conversion."""
+        dt = np.dtype(dt)
+        found = _FROM_NUMPY.get(dt)
+        return found if found is not None and _TO_NUMPY[found] == dt else None
 
 
 _TO_NUMPY = {DType.f32: np.dtype(np.float32), DType.f64: np.dtype(np.float64),
@@ -72,6 +83,9 @@ _FROM_NUMPY.update({np.dtype(np.float16): DType.f32, np.dtype(np.int8): DType.i3
                     np.dtype(np.uint16): DType.i32, np.dtype(np.uint32): DType.i64})
 
 
+MAX_BYTES = 2 ** 63          # sizes and byte offsets are int64 in kernels and numpy
+
+
 @dataclass(frozen=True, slots=True)
 class TensorType:
     """A static tensor type: `tensor<5x3xf32>`, or `tensor<f32>` for rank 0."""
@@ -82,7 +96,15 @@ class TensorType:
     def __post_init__(self):
         if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in self.shape):
             raise ValueError(f"invalid shape {self.shape}")
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        shape = tuple(int(d) for d in self.shape)
+        object.__setattr__(self, "shape", shape)
+        size = 1
+        for d in shape:          # Python ints: exact, so an overflow is seen, not wrapped
+            size *= d
+        if size * self.dtype.itemsize >= MAX_BYTES:
+            raise ValueError(f"shape {shape} of {np.dtype(self.dtype.np).name} needs {size} elements "
+                             f"({size * self.dtype.itemsize} bytes), more than the 2**63 "
+                             f"bytes an array can address")
 
     @property
     def rank(self) -> int:

@@ -73,6 +73,7 @@ import ctypes
 import os
 import threading
 import time
+import warnings
 
 import llvmlite.binding as llvm
 
@@ -82,6 +83,7 @@ from .target import host, usable_cpus
 
 SYMBOLS = ("gs_parallel_for",)
 MAX_DEFAULT_THREADS = 8
+MAX_THREADS = 64   # any request is bounded: 5000 spinning workers on 2 cores is a hang
 SPIN_US = 75.0          # idle workers poll this long before sleeping
 NAP_US = (20, 2000)     # then sleep this long, doubling from the first to the second
 _LIBC_SYMBOLS = {"gs_pool_usleep": "usleep", "gs_pool_sched_yield": "sched_yield"}
@@ -304,14 +306,27 @@ entry:
 
 
 def default_num_threads():
-    """``GRAPHSPORE_NUM_THREADS`` if set to an integer, else the usable CPUs capped at 8."""
+    """``GRAPHSPORE_NUM_THREADS`` if set to an integer (bounded to [1, max_threads()], with a
+    warning above it), else the usable CPUs capped at 8."""
     requested = os.environ.get("GRAPHSPORE_NUM_THREADS")
     if requested:
         try:
-            return max(1, int(requested))
+            count = max(1, int(requested))
         except ValueError:
             pass
+        else:
+            if count > max_threads():
+                warnings.warn(f"GRAPHSPORE_NUM_THREADS={requested} is more than this process "
+                              f"can use; running {max_threads()} threads", RuntimeWarning)
+                count = max_threads()
+            return count
     return max(1, min(usable_cpus(), MAX_DEFAULT_THREADS))
+
+
+def max_threads():
+    """The most threads the pool runs: 4 per usable CPU, at most MAX_THREADS. Workers spin
+    while they wait, so threads beyond the cores only take time from the ones working."""
+    return max(1, min(4 * usable_cpus(), MAX_THREADS))
 
 
 def ensure_pool():
@@ -386,8 +401,9 @@ def set_num_threads(count):
     """Use ``count`` threads (``count - 1`` workers), starting or stopping workers now if the
     pool is running in this process."""
     count = int(count)
-    if count < 1:
-        raise ValueError(f"thread count must be at least 1, got {count}")
+    if not 1 <= count <= max_threads():
+        raise ValueError(f"thread count must be between 1 and {max_threads()} (4 per usable "
+                         f"CPU, at most {MAX_THREADS}), got {count}")
     _state["threads"] = count
     if _state["module"] is not None and not _state["closed"]:
         with _lock:

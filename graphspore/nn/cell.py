@@ -15,11 +15,13 @@ inlined by the frontend, which reads `__gs_cell__`.
 """
 from __future__ import annotations
 
+import os
+import sys
 from collections import OrderedDict
 
 from .. import context
-from ..frontend.source import for_user
-from ..ir.core import EagerBuilder, GraphsporeError, current_builder
+from ..frontend.source import for_user, is_framework_file
+from ..ir.core import EagerBuilder, GraphsporeError, Loc, current_builder
 from ..tensor_type import Parameter, PARAMETER_NAME_DEFAULT
 
 _state_version = 0
@@ -49,6 +51,27 @@ class HookHandle:
 def _bump_state_version() -> None:
     global _state_version
     _state_version += 1
+
+
+def _at_caller(error: GraphsporeError, cell) -> GraphsporeError:
+    """A graph error located in graphspore's own code (a Dense called directly in GRAPH_MODE:
+    no user line is in the graph) moved to the user's line that called the Cell; the
+    framework line is kept in the message."""
+    loc = error.loc
+    if loc is None or not is_framework_file(loc.file):
+        return error
+    frame = sys._getframe(1)
+    while frame is not None and is_framework_file(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return error
+    positions = list(frame.f_code.co_positions())
+    col = positions[frame.f_lasti // 2][2] if frame.f_lasti // 2 < len(positions) else 0
+    error.message = (f"{error.message} (in {type(cell).__name__}.construct, "
+                     f"{os.path.basename(loc.file)}:{loc.line})")
+    error.loc = Loc(frame.f_code.co_filename, frame.f_lineno, col or 0)
+    error.args = (error._format(),)
+    return error
 
 
 class Cell:
@@ -212,7 +235,7 @@ class Cell:
             try:
                 return call_compiled(self, args, kwargs)
             except GraphsporeError as error:   # cut the frontend's frames from the traceback
-                raise for_user(error) from None
+                raise for_user(_at_caller(error, self)) from None
         hooks = self.__dict__.get("_forward_pre_hooks")
         for hook in tuple(hooks.values()) if hooks else ():
             replaced = hook(self, args)

@@ -17,6 +17,7 @@ from ..frontend import operators as methods
 from ..frontend.operators import op as _op, to_dtype
 from ..ir import ops as ir_ops
 from ..ir.ops import composite
+from ..ir.ops.shape import normalize_axis
 from ..ir.types import DType
 
 # Composites that are public ops functions under their own names.
@@ -80,7 +81,7 @@ def broadcast_to(input, shape):
 def concat(tensors, axis=0):
     """Join tensors along an existing axis (dtypes promoted to a common one)."""
     values = ir_ops.promote_operands(*tensors)
-    return _op("concat")(*values, axis=int(axis) % builtins.max(values[0].ndim, 1))
+    return _op("concat")(*values, axis=normalize_axis(axis, values[0].ndim))
 
 
 cat = concat

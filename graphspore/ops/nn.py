@@ -19,7 +19,6 @@ autodiff handles with existing rules (the idiom of `nn.CrossEntropyLoss`); an in
 """
 from __future__ import annotations
 
-import builtins
 import math
 
 import numpy as np
@@ -29,6 +28,7 @@ from ..eager import gs_op
 from ..frontend.operators import op as _op
 from ..ir import ops as ir_ops
 from ..ir.ops import composite
+from ..ir.ops.shape import normalize_axis
 from ..ir.types import DType
 from .creation import assign, zeros_like
 from .math import erf
@@ -96,14 +96,14 @@ def hardswish(x):
 def softmax(input, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`."""
     x = ir_ops.as_value(input)
-    return _op("softmax")(x, axis=int(axis) % builtins.max(x.ndim, 1))
+    return _op("softmax")(x, axis=normalize_axis(axis, x.ndim))
 
 
 @gs_op
 def log_softmax(logits, axis=-1):
     """log(softmax(logits)) along `axis`, computed stably."""
     x = ir_ops.as_value(logits)
-    return _op("log_softmax")(x, axis=int(axis) % builtins.max(x.ndim, 1))
+    return _op("log_softmax")(x, axis=normalize_axis(axis, x.ndim))
 
 
 # --------------------------------------------------------------------------- dropout

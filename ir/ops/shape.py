@@ -44,8 +44,12 @@ class AttrOpDef(OpDef):
 
 
 def normalize_axis(axis, rank: int) -> int:
-    """A Python int axis in [-rank, rank) as a non-negative int."""
-    axis = operator.index(axis)
+    """A Python int axis in [-rank, rank) as a non-negative int (ValueError outside it, as
+    numpy's AxisError; TypeError for a non-integer)."""
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an int, got {axis!r} ({type(axis).__name__})") from None
     if not -rank <= axis < builtins.max(rank, 1):
         raise ValueError(f"axis {axis} is out of range for rank {rank}")
     return axis % builtins.max(rank, 1)
@@ -65,17 +69,30 @@ def normalize_axes(axes, rank: int) -> tuple[int, ...]:
 
 def axes_of(x: Value, axis) -> tuple[int, ...]:
     """The axes of `x` named by `axis` (an int, a sequence, or None for every axis) as a
-    sorted tuple of distinct non-negative ints; MindSpore's reductions repeat no check."""
+    sorted tuple of distinct non-negative ints. As numpy and MindSpore: an axis out of range
+    is a ValueError, a repeated axis (also as -1 and rank-1) a ValueError, a non-integer a
+    TypeError."""
     if axis is None:
         return tuple(range(x.ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r} "
+                        f"({type(axis).__name__})")
     out = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < max(x.ndim, 1):
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"axis must be an int, a tuple of ints or None, got {a!r} "
+                            f"({type(a).__name__}) in {axis!r}")
+        if not -x.ndim <= a < max(x.ndim, 1):
             raise ValueError(f"axis {a!r} is out of range for a tensor of rank {x.ndim} "
                              f"({x.type})")
         out.append(int(a) % max(x.ndim, 1))
-    return tuple(sorted(set(out)))
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {tuple(axes)!r} for a tensor of rank {x.ndim}")
+    return tuple(sorted(out))
 
 
 def int_tuple(values, name: str) -> tuple[int, ...]:
