@@ -216,7 +216,8 @@ class Calls:
         except GraphsporeError:
             raise
         except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
-            self.error(node, f"{label or _name_of(fn)}: {exc}")
+            # the kind Python raised (ValueError, TypeError...), located at the user's call
+            self.error(node, f"{label or _name_of(fn)}: {exc}", kind=error_class(type(exc)))
         return self.imported(result)
 
     def _call_builtin(self, node, name: str, fn, args, kwargs):

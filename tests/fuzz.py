@@ -6,7 +6,8 @@ steps `(op, operands, attrs)`, where an operand is the index of an earlier value
 `("num", x)`, a Python scalar. Hypothesis draws recipes over elementwise unary and binary
 ops with broadcasting and Python scalars, compare + select, casts, integer `//` and `%`,
 reductions (including empty and size-1 axes), movement (reshape, transpose, broadcast,
-strided slices, pad, concat), matmul and argmax; shapes have size-0 and size-1 dims.
+strided slices, pad, concat), matmul, batched matmul and argmax; shapes have size-0 and
+size-1 dims.
 Each recipe is built twice, in float32 and float64, and checked:
 
 1. compiled float32 == the interpreter on the same graph (float32 tolerances);
@@ -35,6 +36,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from graphspore.compiler import compile_program
 from graphspore.ir import core, ops
+from graphspore.ir.ops import composite
 from graphspore.ir.interpreter import run
 from graphspore.ir.passes.autodiff import vjp_graph
 from graphspore.ir.types import DType, TensorType
@@ -90,6 +92,8 @@ def _step(values, name, refs, attrs):
     if name == "matmul":
         return ops.matmul(a, a, transpose_b=True) if attrs["outer"] else \
             ops.matmul(a, a, transpose_a=True)
+    if name == "matmul_nd":                          # batched: a @ a^T per matrix
+        return composite.matmul_nd(a, composite.swapaxes(a, -1, -2))
     if name == "concat":
         return ops.concat(a, b, axis=attrs["axis"])
     return getattr(ops, name)(a, **attrs)           # reshape, transpose, broadcast_to, ...
@@ -166,6 +170,8 @@ def recipes(draw, max_steps=6):
             outer = draw(st.booleans())
             name, attrs = "matmul", {"outer": outer}
             out = (shape[0], shape[0]) if outer else (shape[1], shape[1])
+        elif kind == "matmul" and len(shape) == 3:
+            name, out = "matmul_nd", (shape[0], shape[1], shape[1])
         elif kind == "movement" and shape:
             name, attrs, out = _movement(draw, shape, i, refs, shapes)
         else:

@@ -1,10 +1,12 @@
 """Matrix products with numpy's semantics, written in the rank-2 `matmul` primitive."""
 from __future__ import annotations
 
+import math
+
 from ...core import Value
 from ...types import broadcast_shapes
 from ..linalg import matmul
-from ..opdef import promote_operands
+from ..opdef import as_value, promote_operands
 from ..shape import broadcast_to, concat, reshape, transpose
 from .indexing import getitem
 from .shape import squeeze
@@ -29,17 +31,23 @@ def matmul_nd(a, b) -> Value:
         return matmul(a, b)
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     (m, k), n = a.shape[-2:], b.shape[-1]
+    if k != b.shape[-2]:
+        raise ValueError(f"matmul: contracting dims differ: {a.type} @ {b.type} has {k} vs "
+                         f"{b.shape[-2]}")
+    count = math.prod(batch)            # explicit sizes, never -1: size-0 dims are exact
+    if count == 0 or m == 0 or n == 0:  # an empty result (numpy's): nothing to multiply
+        return broadcast_to(as_value(0, like=a.dtype), shape=batch + (m, n))
     if b.ndim == 2:
         a = broadcast_to(a, shape=batch + (m, k))
-        return reshape(matmul(reshape(a, shape=(-1, k)), b), shape=batch + (m, n))
+        return reshape(matmul(reshape(a, shape=(count * m, k)), b), shape=batch + (m, n))
     b = broadcast_to(b, shape=batch + b.shape[-2:])
     if a.ndim == 2:
         perm = (len(batch),) + tuple(range(len(batch))) + (len(batch) + 1,)
-        cols = reshape(transpose(b, perm=perm), shape=(k, -1))        # k x (batch*n)
+        cols = reshape(transpose(b, perm=perm), shape=(k, count * n))   # k x (batch*n)
         out = reshape(matmul(a, cols), shape=(m,) + batch + (n,))
         return transpose(out, perm=tuple(range(1, len(batch) + 1)) + (0, len(batch) + 1))
-    a = reshape(broadcast_to(a, shape=batch + (m, k)), shape=(-1, m, k))
-    b = reshape(b, shape=(-1, k, n))
+    a = reshape(broadcast_to(a, shape=batch + (m, k)), shape=(count, m, k))
+    b = reshape(b, shape=(count, k, n))
     rows = [matmul(reshape(getitem(a, i), shape=(m, k)), reshape(getitem(b, i), shape=(k, n)))
             for i in range(a.shape[0])]
     return reshape(concat(*rows, axis=0), shape=batch + (m, n))

@@ -66,14 +66,27 @@ def _shifted(x, axes):
     return x - m, m
 
 
+def _empty_along(x, axis) -> Value | None:
+    """`x` as float when it has no elements along `axis`: softmax's (empty) result, where the
+    max it shifts by does not exist."""
+    x = promote_operands(x, to_float=True)[0]
+    return x if any(x.shape[a] == 0 for a in normalize_axes(axis, x.ndim)) else None
+
+
 def softmax(x, axis: int = -1) -> Value:
-    """exp(x - max) / sum(exp(x - max)) along `axis`."""
+    """exp(x - max) / sum(exp(x - max)) along `axis` (an empty axis gives an empty result)."""
+    empty = _empty_along(x, axis)
+    if empty is not None:
+        return empty
     e = exp(_shifted(x, axis)[0])
     return e / reduce_sum(e, axes=axis, keep_dims=True)
 
 
 def log_softmax(x, axis: int = -1) -> Value:
-    """(x - max) - log(sum(exp(x - max))) along `axis`."""
+    """(x - max) - log(sum(exp(x - max))) along `axis` (an empty axis: an empty result)."""
+    empty = _empty_along(x, axis)
+    if empty is not None:
+        return empty
     z = _shifted(x, axis)[0]
     return z - log(reduce_sum(exp(z), axes=axis, keep_dims=True))
 
