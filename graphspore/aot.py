@@ -1,15 +1,15 @@
 """Ahead-of-time export: a Python function compiled to a shared library plus a C header.
 
-`graphspore compile MODULE:FUNCTION --arg x=f32[5] ... -o out.so` ends here. The graph goes
-through the same stages as a JIT call (parse, optional autodiff, the pass pipeline, codegen,
-and the same dump hooks), then leaves the JIT path:
+`graphspore compile MODULE:FUNCTION --arg x=f32[5] ... -o out.so` ends here. The function
+goes through `pipeline.STAGES`, the same list (and dumps) as a JIT call, with a different
+target for the last stage (`SharedObjectTarget`):
 
-1. The codegen's LLVM IR gets the host function attributes (what the JIT compiles too, minus
-   the Python trampoline, which only makes sense inside this process).
-2. It is parsed, verified and optimised at O3 for the host CPU, then emitted as an object file
-   by a *position-independent* target machine: the runtime's JIT machine uses the large code
+1. The LLVM IR, with the host function attributes (what the JIT compiles too, minus the
+   Python trampoline, which only makes sense inside this process), is parsed, verified and
+   optimised at O3 for the host CPU, then emitted as an object file by a
+   *position-independent* target machine: the runtime's JIT machine uses the large code
    model with static relocations, which a shared object cannot hold.
-3. The system C compiler links it (`cc -shared`), adding scipy-openblas with an rpath when the
+2. The system C compiler links it (`cc -shared`), adding scipy-openblas with an rpath when the
    module calls its gemm, and libm for any math calls LLVM leaves behind.
 
 The library exports `void gs_<name>(void **buffers)`, the runtime calling convention (see
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .ir import DType, TensorType, GraphsporeError
-from .ir.passes.prints import refuse_prints_in_regions
+from .pipeline import symbol_for
 
 
 class AotError(Exception):
@@ -170,12 +170,6 @@ def _name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
 
 
-def symbol_for(name: str) -> str:
-    """The exported C symbol for a graph name: `gs_` + the name with non-identifier
-    characters replaced by `_` (what the JIT calls its entry, too)."""
-    return "gs_" + "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-
-
 @dataclass
 class Buffer:
     """One slot of the `buffers` array, as the header describes it."""
@@ -198,60 +192,63 @@ class AotResult:
     uses_blas: bool
 
 
+class SharedObjectTarget:
+    """The pipeline's `object` stage for a shared library: O3 for the host CPU, emitted by a
+    position-independent target machine; no thread pool calls, no Python trampoline."""
+
+    parallel = False
+
+    def __init__(self):
+        self.machine = pic_target_machine()
+
+    def llvm_text(self, llvm_ir: str, entry: str) -> str:
+        return llvm_ir
+
+    def build(self, llvm_ir: str, entry: str):
+        return optimized_module(llvm_ir, entry, self.machine)
+
+    def assembly(self, module) -> str:
+        return self.machine.emit_assembly(module)
+
+
 def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_positions=None,
            with_value: bool = False, name: str | None = None, header: bool = True,
            source: str = "") -> AotResult:
     """Compile `fn` for `abstract_args` into `output` (.so, or .o for the object only) and,
     if `header`, the C header beside it (`out.h`). Returns the buffer layout."""
-    from . import codegen, runtime
+    from . import pipeline
     from .api import build_graph, grad, value_and_grad
-    from .ir import dump as ir_dump
-    from .ir.passes import run_pipeline, PIPELINE
-    from .ir.passes.index_checks import add_index_checks, drop_static_checks
-    from .ir.verify import verify
     from .runtime import blas
-    if grad_positions is not None:
-        maker = value_and_grad if with_value else grad
-        graph, _ = maker(fn, grad_positions)._build(abstract_args, {})
+    if grad_positions is None:
+        what = pipeline.Source("", lambda args, kwargs: build_graph(fn, args, kwargs))
     else:
-        graph, _ = build_graph(fn, abstract_args, {})
-    verify(graph)
-    graph_name = name or graph.name
-    ir_dump.dump_graph(graph_name, "graph" if grad_positions is None else "grad", graph)
-    checked, checks = add_index_checks(graph)
-    optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
-    ir_dump.dump_graph(graph_name, "opt", optimized)
-    refuse_prints_in_regions(graph)
-    printing = next((op for op in optimized.ops if op.name == "gs.print"), None)
+        what = (value_and_grad if with_value else grad)(fn, grad_positions)._source()
+    target = SharedObjectTarget()
+    c = pipeline.Compilation(what, abstract_args, {}, target, name=name or "")
+    graph_stages, backend = pipeline.split_at("simplify")
+    pipeline.run(c, graph_stages)
+    printing = next((op for op in c.graph.ops if op.name == "gs.print"), None)
     if printing is not None:
         raise GraphsporeError("print is not supported in an ahead-of-time library: it prints "
                               "through graphspore's runtime", printing.loc,
                               "remove the print, or run the function with @jit")
-    entry = symbol_for(graph_name)
-    result = codegen.compile_graph(optimized, entry=entry, parallel=False)
-    ir_dump.dump_text(graph_name, "loops", result.loops_text, "loops")
-    text = runtime.add_function_attributes(result.llvm_ir)
-    ir_dump.dump_text(graph_name, "llvm", text, "ll")
-    machine = pic_target_machine()
-    module = optimized_module(text, entry, machine)
-    if ir_dump.wants("asm"):
-        ir_dump.dump_text(graph_name, "asm", machine.emit_assembly(module), "s")
+    pipeline.run(c, backend)
+    module, optimized = c.native, c.graph
     uses_blas = any(f.is_declaration and f.name in blas.SYMBOLS for f in module.functions)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    obj = machine.emit_object(module)
+    obj = target.machine.emit_object(module)
     if output.suffix == ".o":
         output.write_bytes(obj)
     else:
         link_shared(obj, output, uses_blas)
-    buffers = describe_buffers(optimized, result, bool(checks))
+    workspace = int(c.plan.arena_size)
+    buffers = describe_buffers(optimized, workspace, bool(c.checks))
     header_path = None
     if header:
         header_path = output.with_suffix(".h")
-        header_path.write_text(header_text(entry, buffers, result.workspace_bytes, source,
-                                           uses_blas))
-    return AotResult(output, header_path, entry, buffers, int(result.workspace_bytes),
-                     uses_blas)
+        header_path.write_text(header_text(c.entry, buffers, workspace, source, uses_blas))
+    return AotResult(output, header_path, c.entry, buffers, workspace, uses_blas)
 
 
 def pic_target_machine():
@@ -310,7 +307,8 @@ def link_shared(obj: bytes, output: Path, uses_blas: bool) -> None:
         raise AotError(f"linking {output} failed: {first}")
 
 
-def describe_buffers(graph, result, index_check: bool = False) -> list[Buffer]:
+def describe_buffers(graph, workspace_bytes: int, index_check: bool = False
+                     ) -> list[Buffer]:
     """The `buffers` array: inputs, outputs, workspace (the runtime calling convention).
     With `index_check` the last output is the index-check vector of a graph with gathers
     (`ir.passes.index_checks`): element 0 is non-zero when an index was out of range."""
@@ -336,7 +334,7 @@ def describe_buffers(graph, result, index_check: bool = False) -> list[Buffer]:
                               value.type.dtype.name, tuple(value.type.shape),
                               "output: [0] != 0 if an index was out of range (clamped)"
                               if checks else "output"))
-    buffers.append(Buffer(unique("workspace"), "u8", (int(result.workspace_bytes),),
+    buffers.append(Buffer(unique("workspace"), "u8", (int(workspace_bytes),),
                           "workspace"))
     return buffers
 

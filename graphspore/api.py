@@ -20,6 +20,7 @@ from .frontend.source import for_user
 from .ir.passes.autodiff import vjp_graph
 from .signature import abstract, cache_key, flatten_tensors, check_differentiable
 from .compiler import compile_program
+from .pipeline import Source
 from .program_cache import ProgramCache
 from .runtime import ArgumentError
 from .nn import cell as _cells
@@ -108,9 +109,9 @@ class _Compiled:
             program = None                 # a folded-in Python value changed: compile again
         if program is None:
             abstract_args, abstract_kwargs = self._abstract(args, kwargs)
-            with guards.recording() as recorder:
-                graph, tree = self._build(abstract_args, abstract_kwargs)
-            program = compile_program(graph, tree, _wrap_tensor, self._is_grad)
+            with guards.recording() as recorder:     # reads of the parse stage
+                program = compile_program(self._source(), abstract_args, abstract_kwargs,
+                                          _wrap_tensor)
             program.guards = recorder.guards(_cell_epoch) if recorder.entries else None
             self._programs[key] = program
         if not kwargs and all(hasattr(a, "_array") for a in args):
@@ -134,7 +135,18 @@ class _Compiled:
                                                               sorted(kwargs)]))
         return rebuild_values(tree, outs)
 
-    _is_grad = False
+    def _source(self) -> Source:
+        """What the pipeline's parse and autodiff stages run for this callable (named by
+        its parsed graph)."""
+        return Source("", self._parse, None)
+
+    def _parse(self, abstract_args, kwargs):
+        return build_graph(self.fn, abstract_args, kwargs)
+
+    def _build(self, abstract_args, kwargs):
+        """The graph and output tree (parsed, differentiated for grad objects): what a call
+        inside another graph inlines."""
+        return self._parse(abstract_args, kwargs)
 
 
 class JitFunction(_Compiled):
@@ -177,9 +189,6 @@ class JitFunction(_Compiled):
                                      obj)
             per_object[obj] = bound
         return bound
-
-    def _build(self, abstract_args, kwargs):
-        return build_graph(self.fn, abstract_args, kwargs)
 
 
 class _WeakJitFunction(JitFunction):
@@ -229,8 +238,6 @@ def call_compiled(fn, args, kwargs):
 class GradFunction(_Compiled):
     """`grad(fn, ...)` / `value_and_grad(fn, ...)` with MindSpore 2.x return structures."""
 
-    _is_grad = True
-
     def __init__(self, fn, grad_position, weights, has_aux, with_value):
         super().__init__()
         if grad_position is None and weights is None:
@@ -259,8 +266,15 @@ class GradFunction(_Compiled):
                             f"required positional argument(s): {missing} (called with "
                             f"{len(args)} of {len(required)})")
 
+    def _source(self) -> Source:
+        return Source(self.__name__, self._parse, self._differentiate)
+
     def _build(self, abstract_args, kwargs):
-        forward, tree = build_graph(self.fn, abstract_args, kwargs)
+        forward, tree = self._parse(abstract_args, kwargs)
+        return self._differentiate(forward, tree, abstract_args)
+
+    def _differentiate(self, forward, tree, abstract_args):
+        """The pipeline's autodiff stage for this grad object: `forward` with its VJPs."""
         tensor_positions = [i for i, a in enumerate(abstract_args) if isinstance(a, TensorType)]
         wrt, zero_slots = [], []       # (gradient slot, shape) of bool/int tensor arguments
         for p in self.positions or ():

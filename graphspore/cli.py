@@ -29,8 +29,9 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import pipeline
 from .ir import dump as ir_dump
-from .ir.dump import STAGES, DEFAULT_DIR as DEFAULT_DUMP_DIR
+from .ir.dump import DEFAULT_DIR as DEFAULT_DUMP_DIR
 
 
 
@@ -46,14 +47,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
-    """`opt`, `graph,llvm` or `all` -> stage names, in pipeline order."""
+    """`simplify`, `parse,llvm`, an alias (`opt`) or `all` -> stage names, in pipeline
+    order."""
     try:
-        chosen = ir_dump.parse_stages(text)
+        chosen = pipeline.resolve_stages(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if not chosen:
         raise argparse.ArgumentTypeError("empty stage list")
-    return tuple(s for s in STAGES if s in chosen)
+    return chosen
 
 
 def _arg_spec(text: str):
@@ -84,12 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     dump = commands.add_parser(
         "dump", help="run a script and dump the IR of every function it compiles",
         description="Run SCRIPT as __main__ with IR dumping on. Every compiled function writes "
-        "NN_<function>_<stage>.{mlir,loops,ll,s} (NN = compile order) and a Graphviz .dot of "
-        "its graph stage into DIR; then a summary table is printed.")
+        "NN_<function>_<stage>.<ext> (NN = compile order; .mlir for graph stages, with a "
+        "Graphviz .dot after parse and autodiff) into DIR; then a summary table is printed.")
     dump.add_argument("script", metavar="SCRIPT.py", help="the Python script to run")
     dump.add_argument("--stage", action="append", type=parse_stages, metavar="STAGE",
-                      help=f"stage(s) to dump: {', '.join(STAGES)} or all; repeat or give a "
-                      "comma-separated list (default: all)")
+                      help=f"stage(s) to dump: {', '.join(pipeline.stage_names())} or all "
+                      "(graph, grad, opt and asm name parse, autodiff, simplify and object); "
+                      "repeat or give a comma-separated list (default: all)")
     dump.add_argument("--out", metavar="DIR", default=DEFAULT_DUMP_DIR,
                       help=f"directory for the dump files (default: ./{DEFAULT_DUMP_DIR})")
 
@@ -184,8 +187,9 @@ def _first_line(text: str) -> str:
 # ----------------------------------------------------------------------------- commands
 
 def cmd_dump(args, script_argv: list[str]) -> int:
-    stages = tuple(s for s in STAGES if any(s in group for group in args.stage)) \
-        if args.stage else STAGES
+    names = pipeline.stage_names()
+    stages = tuple(s for s in names if any(s in group for group in args.stage)) \
+        if args.stage else names
     out = Path(args.out)
     script = _check_script(args.script)
     from . import compiler

@@ -1,13 +1,12 @@
-"""The compile pipeline for one specialised graph, and the program object that runs it.
+"""JIT compilation of one specialised function, and the program object that runs it.
 
-parse (done by the caller) -> [autodiff] -> index checks -> simplify -> fuse + memory plan +
-lower (codegen) -> LLVM -> native (runtime). The verifier runs after every graph stage and each
-stage can be dumped (`ir.dump`). A `Program` maps host objects onto the executable's buffers
-and rebuilds the Python structure of the result. A graph with gathers or scatters has one
-hidden last output (`ir.passes.index_checks`); its program raises IndexError after a call
-that met an out-of-range index. Programs without one check nothing. Prints (`gs.print`)
-become hidden outputs before the check output and a callback at the end of the native entry
-(`ir.passes.prints`).
+`compile_program` runs `pipeline.STAGES` (parse through native code, the verifier and the
+dumps included) for the JIT target and wraps the result: a `Program` maps host objects onto
+the executable's buffers and rebuilds the Python structure of the result. A graph with gathers
+or scatters has one hidden last output (`ir.passes.index_checks`); its program raises
+IndexError after a call that met an out-of-range index. Programs without one check nothing.
+Prints (`gs.print`) become hidden outputs before the check output and a callback at the end of
+the native entry (`ir.passes.prints`, the pipeline's `prints` stage).
 """
 from __future__ import annotations
 
@@ -20,12 +19,9 @@ import numpy as np
 
 from .ir import Graph, GraphsporeError
 from .ir import dump as ir_dump
-from .ir.passes import run_pipeline, PIPELINE
-from .ir.passes.index_checks import add_index_checks, drop_static_checks, index_error
-from .ir.passes.prints import extract_prints, refuse_prints_in_regions, spec_text
+from .ir.passes.index_checks import index_error
+from . import pipeline, runtime
 from . import printing  # noqa: F401  (installs MindSpore's print format)
-from .ir.verify import verify
-from . import codegen, runtime
 from .runtime import ArgumentError
 from .runtime.fork_guard import guard
 
@@ -171,43 +167,31 @@ def signature_text(graph: Graph) -> str:
     return ", ".join(str(v.type) for v in graph.args)
 
 
-def compile_program(graph: Graph, out_tree, wrap, grad_stage: bool) -> Program:
-    """Run the passes and the backend over a parsed (and possibly differentiated) graph."""
+def compile_program(source: pipeline.Source, abstract_args: tuple, kwargs: dict, wrap
+                    ) -> Program:
+    """Run every stage of `pipeline.STAGES` for `source` specialised to the abstract
+    arguments, and wrap the native code as a `Program` (`wrap` makes an output a Tensor)."""
     with _COMPILE_LOCK:
         start = time.perf_counter()
-        name = graph.name
-        verify(graph)
-        ops_before = len(graph.ops)
-        ir_dump.dump_graph(name, "grad" if grad_stage else "graph", graph)
-        refuse_prints_in_regions(graph)
-        checked, checks = add_index_checks(graph)
-        optimized, checks = drop_static_checks(run_pipeline(checked, PIPELINE), checks)
-        ir_dump.dump_graph(name, "opt", optimized)
-        optimized, prints = extract_prints(optimized, keep_last=bool(checks))
-        result = codegen.compile_graph(optimized, entry=_symbol(name), on_exit=spec_text(
-            prints, optimized) if prints else None)
-        ir_dump.dump_text(name, "loops", result.loops_text, "loops")
-        module = runtime.compile_module(result.llvm_ir, [_symbol(name)])
-        ir_dump.dump_text(name, "llvm", module.llvm_ir, "ll")
-        if ir_dump.wants("asm"):
-            ir_dump.dump_text(name, "asm", module.asm, "s")
-        executable = runtime.Executable(module, _symbol(name), result.input_specs,
-                                        result.output_specs, result.workspace_bytes,
+        c = pipeline.run(pipeline.Compilation(source, abstract_args, kwargs))
+        graph = c.graph
+        executable = runtime.Executable(c.native, c.entry, _specs(graph.inputs),
+                                        _specs(graph.outputs), c.plan.arena_size,
                                         input_names=[v.name or f"arg{i}" for i, v in
-                                                     enumerate(optimized.inputs)])
-        stats = CompileStats(name, signature_text(graph), ops_before, len(optimized.ops),
-                             result.kernels, result.workspace_bytes,
+                                                     enumerate(graph.inputs)])
+        stats = CompileStats(c.name, signature_text(graph), c.ops_before, len(graph.ops),
+                             len(c.program.kernels), c.plan.arena_size,
                              (time.perf_counter() - start) * 1e3,
-                             getattr(module, "cache_hit", False))
+                             getattr(c.native, "cache_hit", False))
         _record(stats)
         ir_dump.record_stats(stats)
-        return Program(executable, sources_for(optimized), out_tree, optimized, module, stats,
-                       wrap, checks)
+        return Program(executable, sources_for(graph), c.out_tree, graph, c.native, stats,
+                       wrap, c.checks)
 
 
-def _symbol(name: str) -> str:
-    clean = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return f"gs_{clean}"
+def _specs(values) -> list:
+    """(shape, numpy dtype) of each value: what the executable checks and allocates."""
+    return [(v.shape, v.dtype.np) for v in values]
 
 
 def sources_for(graph: Graph) -> list:

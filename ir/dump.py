@@ -1,17 +1,18 @@
 """The one debug switch: which compile stages are written to disk, and where.
 
-Stages, in pipeline order: `graph` (parsed), `grad` (after autodiff), `opt` (after the passes),
-`loops` (buffers and loop nests), `llvm` (LLVM IR), `asm` (native assembly).
+The stages are those of `graphspore.pipeline.STAGES` (parse, autodiff, index_checks,
+simplify, fuse, memory_plan, loops, llvm, object); this module only knows names: the pipeline
+checks them, resolves its aliases (`graph`, `grad`, `opt`, `asm`) and asks `wants(name)`.
 
 Switched on by the environment, read at every use (so `set_context` can change it):
-    GRAPHSPORE_DUMP=graph,opt        comma list of stages, or `all`
+    GRAPHSPORE_DUMP=parse,simplify   comma list of stage names, or `all`
     GRAPHSPORE_DUMP_DIR=some/dir     default ./graphspore_dump
 or from code with `configure(stages, directory)`, which overrides the environment until
 `configure(None)` hands control back to it.
 
 Files are named `NN_<function>_<stage>.<ext>`. NN numbers compiled functions in compile order
 within the process: every file of one compilation shares its NN, and a function compiled again
-(a new signature) gets a new NN. The graph stages are also written as Graphviz (`.dot`).
+(a new signature) gets a new NN. The parse and autodiff stages are also written as Graphviz.
 """
 from __future__ import annotations
 
@@ -23,14 +24,12 @@ from pathlib import Path
 
 from .core import Graph
 
-STAGES = ("graph", "grad", "opt", "loops", "llvm", "asm")
 DEFAULT_DIR = "graphspore_dump"
-_DOT_STAGES = ("graph", "grad")
 
 
 @dataclass(frozen=True, slots=True)
 class DumpConfig:
-    """The stages to write and the directory they go to."""
+    """The stage names to write (`"all"` among them: every stage) and their directory."""
 
     stages: frozenset
     directory: str
@@ -42,17 +41,9 @@ class DumpConfig:
 
 
 def parse_stages(text) -> frozenset:
-    """`"graph,opt"` or `"all"` (or an iterable of names) -> the set of stages; unknown names
-    raise ValueError listing the valid ones."""
+    """`"parse,simplify"` or `"all"` (or an iterable of names) -> the set of names given."""
     names = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
-    names = [s for s in names if s]
-    if "all" in names:
-        return frozenset(STAGES)
-    unknown = [s for s in names if s not in STAGES]
-    if unknown:
-        raise ValueError(f"unknown dump stage(s) {', '.join(map(repr, unknown))}; "
-                         f"expected a comma list of {', '.join(STAGES)} or 'all'")
-    return frozenset(names)
+    return frozenset(s for s in names if s)
 
 
 _lock = threading.Lock()
@@ -82,20 +73,22 @@ def config() -> DumpConfig:
 
 def wants(stage: str) -> bool:
     """Whether `stage` is dumped: callers skip producing expensive text (assembly) if not."""
-    return stage in config().stages
+    stages = config().stages
+    return stage in stages or "all" in stages
 
 
 def dump(func_name: str, stage: str, text: str, ext: str) -> Path | None:
     """Write `text` as `NN_<func>_<stage>.<ext>` if `stage` is on; return the path written."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown dump stage {stage!r}; expected one of {', '.join(STAGES)}")
-    cfg = config()
-    if stage not in cfg.stages:
-        return None
+    return write(func_name, stage, text, ext) if wants(stage) else None
+
+
+def write(func_name: str, stage: str, text: str, ext: str) -> Path:
+    """Write `text` as `NN_<func>_<stage>.<ext>` in the configured directory (the caller has
+    decided the stage is on: the pipeline also accepts a stage's older names)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", func_name) or "function"
     with _lock:
         number = _number_for(safe, (stage, ext))
-    directory = Path(cfg.directory)
+    directory = Path(config().directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{number:02d}_{safe}_{stage}.{ext}"
     path.write_text(text)
@@ -117,13 +110,13 @@ def _number_for(func: str, key: tuple) -> int:
     return _numbers[func]
 
 
-def dump_graph(func_name: str, stage: str, graph: Graph) -> Path | None:
-    """Dump a graph stage as MLIR text (and as Graphviz for the graph and grad stages)."""
+def dump_graph(func_name: str, stage: str, graph: Graph, dot: bool = False) -> Path | None:
+    """Dump a graph as MLIR text (and as Graphviz when `dot`)."""
     if not wants(stage):
         return None
     from .printer import print_graph
     path = dump(func_name, stage, print_graph(graph), "mlir")
-    if stage in _DOT_STAGES:
+    if dot:
         dump(func_name, stage, to_dot(graph), "dot")
     return path
 

@@ -18,8 +18,9 @@ import pytest
 from graphspore import cli
 from graphspore.codegen.matmul import choose_strategy
 
-STAGE_EXT = {"graph": "mlir", "grad": "mlir", "opt": "mlir", "loops": "loops", "llvm": "ll",
-             "asm": "s"}
+STAGE_EXT = {"parse": "mlir", "autodiff": "mlir", "index_checks": "mlir", "simplify": "mlir",
+             "prints": "mlir", "fuse": "fuse", "memory_plan": "plan", "loops": "loops", "llvm": "ll",
+             "object": "s"}
 MLIR_OPT = shutil.which("mlir-opt-22")
 
 FUNCTION = """
@@ -116,7 +117,7 @@ def test_dump_writes_each_stage(dumped, stage):
             assert "func.func @" in text and "loc(" in text
         elif stage == "llvm":
             assert re.search(r"^define void @\"?gs_", text, re.M), name
-        elif stage == "asm":
+        elif stage == "object":
             assert re.search(r"^\"?gs_\w+\"?:", text, re.M), name
 
 
@@ -133,12 +134,13 @@ def test_dumped_mlir_parses_with_mlir_opt(dumped):
 
 def test_dump_numbers_functions_and_writes_graphviz(dumped):
     directory, files, _ = dumped
-    forward = [f for f in files if f.endswith("_function_graph.mlir")]
-    backward = [f for f in files if f.endswith("_grad_function_grad.mlir")]
+    forward = [f for f in files if re.fullmatch(r"\d\d_function_parse\.mlir", f)]
+    backward = [f for f in files if f.endswith("_grad_function_autodiff.mlir")]
     assert len(forward) == 1 and len(backward) == 1, files
     assert int(forward[0][:2]) < int(backward[0][:2])      # NN follows compile order
+    assert any(f.endswith("_grad_function_parse.mlir") for f in files)   # its forward graph
     dots = [(directory / f).read_text() for f in files if f.endswith(".dot")]
-    assert len(dots) == 2, files
+    assert len(dots) == 3, files                # parse of both functions, autodiff of one
     assert all(t.startswith("digraph") and t.rstrip().endswith("}") and "->" in t for t in dots)
 
 
@@ -159,9 +161,9 @@ def test_dump_selected_stages_only(tmp_path, env):
     done = run_cli("dump", "tour.py", "--stage", "opt,llvm", "--out", "d", cwd=tmp_path,
                    env=env)
     assert done.returncode == 0, done.stderr
-    stages = {re.match(r"^\d\d_\w+?_(grad|graph|opt|loops|llvm|asm)\.", f).group(1)
+    stages = {re.match(r"^\d\d_\w+?_(parse|autodiff|simplify|loops|llvm|object)\.", f).group(1)
               for f in os.listdir(tmp_path / "d") if not f.endswith(".dot")}
-    assert stages == {"opt", "llvm"}
+    assert stages == {"simplify", "llvm"}       # opt is the old name of simplify
 
 
 def test_dump_env_var_and_set_context(tmp_path, env):
@@ -173,9 +175,10 @@ def test_dump_env_var_and_set_context(tmp_path, env):
         done = subprocess.run([sys.executable, script], cwd=tmp_path, env=dict(env, **extra),
                               capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stderr
-    assert [f[3:] for f in sorted(os.listdir(tmp_path / "e"))] == ["function_graph.dot",
-                                                                    "function_graph.mlir"]
-    assert any(f.endswith("_grad_function_grad.mlir") for f in os.listdir(tmp_path / "ctx"))
+    assert [f[3:] for f in sorted(os.listdir(tmp_path / "e"))] == [   # graph: parse's old name
+        "function_parse.dot", "function_parse.mlir", "grad_function_parse.dot",
+        "grad_function_parse.mlir"]
+    assert any(f.endswith("_grad_function_autodiff.mlir") for f in os.listdir(tmp_path / "ctx"))
 
 
 def test_dumped_llvm_is_the_compiled_text(tmp_path, monkeypatch, env):
@@ -411,5 +414,6 @@ def test_parse_arg_spec():
     assert parse_arg_spec("n=3") == ("n", 3)
     assert parse_arg_spec("lr=0.5") == ("lr", 0.5)
     assert parse_arg_spec("flag=True") == ("flag", True)
-    assert cli.parse_stages("all") == cli.STAGES
-    assert cli.parse_stages("llvm,graph") == ("graph", "llvm")
+    assert cli.parse_stages("all") == cli.pipeline.stage_names()
+    assert cli.parse_stages("llvm,parse") == ("parse", "llvm")
+    assert cli.parse_stages("asm,graph,opt,grad") == ("parse", "autodiff", "simplify", "object")

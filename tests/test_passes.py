@@ -1,16 +1,13 @@
 """Passes: each simplify rule, folding, CSE and DCE as input graph -> CHECK lines on the printed
-output, with the reference interpreter's results unchanged; the verifier; the pipeline and the
-dump switch."""
-import re
+output, with the reference interpreter's results unchanged; the verifier. The pipeline and the
+dump switch are in test_pipeline.py."""
 
 import numpy as np
 import pytest
 
 from graphspore.ir import Builder, DType, Graph, Loc, TensorType, Value, at_loc, building
-from graphspore.ir import dump as ir_dump
 from graphspore.ir import ops
 from graphspore.ir.ops import OPS
-from graphspore.ir.passes import PIPELINE, run_pipeline
 from graphspore.ir.passes.simplify import RULES, simplify
 from graphspore.ir.printer import print_graph
 
@@ -288,62 +285,6 @@ def _message(graph):
     with pytest.raises(VerifyError) as info:
         verify(graph)
     return str(info.value)
-
-
-# ------------------------------------------------------------------- pipeline and dumps
-
-def test_run_pipeline_verifies_and_dumps_each_stage():
-    graph = build([X], lambda b, x: [ops.mul(ops.exp(x), 1.0)])
-    seen = []
-    result = run_pipeline(graph, dump=lambda stage, g: seen.append((stage, print_graph(g))))
-    assert [s for s, _ in seen] == [s for s, _ in PIPELINE] == ["simplify"]
-    assert "gs.mul" not in seen[0][1] and result is not graph
-
-
-def test_run_pipeline_names_a_stage_that_breaks_the_graph():
-    def breaks(graph):
-        graph = simplify(graph)
-        graph.ops.reverse()
-        return graph
-    graph = build([X], lambda b, x: [ops.tanh(ops.exp(x))])
-    with pytest.raises(VerifyError) as info:
-        run_pipeline(graph, [("simplify", simplify), ("broken", breaks)])
-    assert "'broken' stage" in "\n".join(getattr(info.value, "__notes__", []))
-
-
-def test_dump_numbers_files_per_compiled_function(tmp_path):
-    graph = build([X], lambda b, x: [ops.exp(x)], name="f")
-    ir_dump.configure(("graph", "opt"), str(tmp_path))
-    try:
-        ir_dump.dump_graph("f", "graph", graph)
-        ir_dump.dump_graph("f", "opt", graph)
-        ir_dump.dump_text("f", "loops", "not dumped", "loops")
-        ir_dump.dump_graph("g", "graph", graph)
-        ir_dump.dump_graph("f", "graph", graph)                 # f compiled again
-    finally:
-        ir_dump.configure(None)
-    names = sorted(p.name for p in tmp_path.iterdir())
-    numbers = {n: int(n[:2]) for n in names}
-    pattern = re.compile(r"^\d\d_[fg]_(graph|opt)\.(mlir|dot)$")
-    assert all(pattern.match(n) for n in names) and len(names) == 7, names
-    first = [n for n in names if n[3:].startswith("f_")]
-    assert len({numbers[n] for n in first}) == 2
-    first_graph = min(n for n in names if n.endswith("_f_graph.mlir"))
-    assert (tmp_path / first_graph).read_text() == print_graph(graph)
-    dot = next(tmp_path.glob("*_g_graph.dot")).read_text()
-    assert dot.startswith('digraph "f"') and "in0 -> op0;" in dot and dot.endswith("}\n")
-
-
-def test_dump_config_from_environment(monkeypatch):
-    monkeypatch.setenv("GRAPHSPORE_DUMP", "all")
-    monkeypatch.delenv("GRAPHSPORE_DUMP_DIR", raising=False)
-    config = ir_dump.config()
-    assert config.stages == set(ir_dump.STAGES) and config.directory == "graphspore_dump"
-    monkeypatch.setenv("GRAPHSPORE_DUMP", "llvm, asm")
-    assert ir_dump.wants("asm") and not ir_dump.wants("graph")
-    monkeypatch.setenv("GRAPHSPORE_DUMP", "grpah")
-    with pytest.raises(ValueError, match="'grpah'.*graph, grad, opt"):
-        ir_dump.config()
 
 
 def test_matmul_absorbs_transposes_into_its_flags(rng):
