@@ -4,6 +4,7 @@
     graphspore run SCRIPT.py|TUTORIAL.md [--shadow-mindspore] [-- SCRIPT ARGS]
     graphspore SCRIPT.py [-- SCRIPT ARGS]        (the same as `run`)
     graphspore compile MODULE:FUNCTION --arg x=f32[5] ... [--grad 0,1] -o out.so
+    graphspore opt FILE.mlir -p simplify,fuse
     graphspore demo
 
 `dump` is the one debug switch of STYLE.md item 13: it turns on `ir.dump` for the stages asked
@@ -56,6 +57,18 @@ def parse_stages(text: str) -> tuple[str, ...]:
     if not chosen:
         raise argparse.ArgumentTypeError("empty stage list")
     return chosen
+
+
+def _stage_list(text: str) -> list[str]:
+    """`simplify,fuse` -> stage names in the order given (aliases resolved)."""
+    try:
+        names = pipeline.resolve_stages_in_order([n.strip() for n in text.split(",")
+                                                  if n.strip()])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not names:
+        raise argparse.ArgumentTypeError("empty stage list")
+    return names
 
 
 def _arg_spec(text: str):
@@ -127,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the shared library to write (OUT.o: the object file only); "
                           "the header is written beside it as OUT.h")
     compile_.add_argument("--no-header", action="store_true", help="do not write OUT.h")
+
+    opt = commands.add_parser(
+        "opt", help="run pipeline stages on a printed graph and print the result",
+        description="Read FILE.mlir (a graph as graphspore prints it, e.g. a dump), run the "
+        "stages given with -p in that order, and print the last stage's result (MLIR for "
+        "graph stages, the kernels, the plan, loops, LLVM IR or assembly).")
+    opt.add_argument("file", metavar="FILE.mlir", help="the graph to read")
+    opt.add_argument("-p", "--passes", required=True, type=_stage_list, metavar="STAGES",
+                     help="comma-separated stages, e.g. simplify,fuse (names as for dump)")
 
     commands.add_parser("demo", help="run the two tutorials and the training examples",
                         description="Run the seed tutorials, then the digits training "
@@ -232,12 +254,23 @@ def cmd_compile(args, _script_argv) -> int:
     return 0
 
 
+def cmd_opt(args, _script_argv) -> int:
+    from .ir.parser import parse_file
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"cannot open {args.file!r}: no such file")
+    _, text = pipeline.run_on_graph(parse_file(path), args.passes)
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_demo(args, _script_argv) -> int:
     from . import demo
     return int(demo.main() or 0)
 
 
-_COMMANDS = {"dump": cmd_dump, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo}
+_COMMANDS = {"dump": cmd_dump, "run": cmd_run, "compile": cmd_compile, "opt": cmd_opt,
+             "demo": cmd_demo}
 
 
 # ----------------------------------------------------------------------------- helpers

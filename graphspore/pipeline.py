@@ -98,12 +98,15 @@ def symbol_for(name: str) -> str:
 @dataclass(frozen=True)
 class Stage:
     """A named step: `run(c)` updates the compilation, `dump(c)` gives `[(text, ext)]` (empty
-    when the stage did nothing), `graph` says the stage's product is `c.graph` (verified after
-    the stage), `aliases` are older dump names that still select it."""
+    when the stage did nothing), `needs` is the field of `c` it reads (so a run that starts
+    later, `graphspore opt FILE.mlir -p ...`, fails clearly without it), `graph` says the
+    stage's product is `c.graph` (verified after the stage), `aliases` are older dump names
+    that still select it."""
 
     name: str
     run: Callable[[Compilation], None]
     dump: Callable[[Compilation], list]
+    needs: str = "graph"
     graph: bool = False
     aliases: tuple[str, ...] = ()
 
@@ -116,7 +119,7 @@ def graph_stage(name: str, graph_pass: Callable[[Graph], Graph], aliases=()) -> 
     """A stage running the `Graph -> Graph` pass `graph_pass` on `c.graph`."""
     def run(c: Compilation) -> None:
         c.graph = graph_pass(c.graph)
-    return Stage(name, run, _graph_dump, graph=True, aliases=tuple(aliases))
+    return Stage(name, run, _graph_dump, "graph", graph=True, aliases=tuple(aliases))
 
 
 # ---------------------------------------------------------------------------- the stages
@@ -197,18 +200,19 @@ def _loops_text(c: Compilation) -> list:
 
 
 STAGES: list[Stage] = [
-    Stage("parse", _parse, _drawn_graph, graph=True, aliases=("graph",)),
+    Stage("parse", _parse, _drawn_graph, "source", graph=True, aliases=("graph",)),
     Stage("autodiff", _autodiff,
           lambda c: _drawn_graph(c) if c.source.differentiate is not None else [],
-          graph=True, aliases=("grad",)),
+          "source", graph=True, aliases=("grad",)),
     Stage("index_checks", _index_checks, _graph_dump, graph=True),
     Stage("simplify", _simplify, _graph_dump, graph=True, aliases=("opt",)),
     Stage("prints", _prints, _graph_dump, graph=True),
     Stage("fuse", _fuse, lambda c: [(str(c.fused) + "\n", "fuse")]),
-    Stage("memory_plan", _memory_plan, _plan_text),
-    Stage("loops", _loops, _loops_text),
-    Stage("llvm", _llvm, lambda c: [(c.target.llvm_text(c.llvm_ir, c.entry), "ll")]),
-    Stage("object", _object, lambda c: [(c.target.assembly(c.native), "s")],
+    Stage("memory_plan", _memory_plan, _plan_text, "fused"),
+    Stage("loops", _loops, _loops_text, "plan"),
+    Stage("llvm", _llvm, lambda c: [(c.target.llvm_text(c.llvm_ir, c.entry), "ll")],
+          "program"),
+    Stage("object", _object, lambda c: [(c.target.assembly(c.native), "s")], "llvm_ir",
           aliases=("asm",)),
 ]
 
@@ -255,6 +259,8 @@ def run(c: Compilation, names: tuple[str, ...] | None = None) -> Compilation:
     stages = {s.name: s for s in STAGES}
     chosen = STAGES if names is None else [stages[n] for n in resolve_stages_in_order(names)]
     for stage in chosen:
+        if getattr(c, stage.needs) is None:
+            raise ValueError(_missing(stage))
         stage.run(c)
         if stage.graph:
             try:
@@ -268,11 +274,33 @@ def run(c: Compilation, names: tuple[str, ...] | None = None) -> Compilation:
     return c
 
 
+def run_on_graph(graph: Graph, names) -> tuple[Compilation, str]:
+    """`graphspore opt FILE.mlir -p simplify,fuse`: run the named stages, in the order given,
+    on a graph read from text; returns the compilation and the last stage's dump text."""
+    names = resolve_stages_in_order(names)
+    if not names:
+        raise ValueError("no stages given")
+    verify(graph)
+    c = run(Compilation(graph=graph, name=graph.name), names)
+    last = next(s for s in STAGES if s.name == names[-1])
+    return c, last.dump(c)[0][0]
+
+
+def _missing(stage: Stage) -> str:
+    """Why `stage` cannot run: what it reads is not there yet."""
+    if stage.needs == "source":
+        return f"stage {stage.name!r} needs a Python function; a graph read from text starts " \
+               f"after it"
+    before = STAGES[[s.name for s in STAGES].index(stage.name) - 1].name
+    return f"stage {stage.name!r} needs the {stage.needs} that {before!r} makes: run " \
+           f"{before!r} before it (-p ...,{before},{stage.name})"
+
+
 def resolve_stages_in_order(names) -> list[str]:
     """Names or aliases -> stage names, keeping the caller's order (`graphspore opt -p`)."""
     return [resolve_stages([n])[0] for n in names]
 
 
 __all__ = ["Compilation", "JitTarget", "STAGES", "Source", "Stage", "graph_stage", "run",
-           "split_at",
+           "run_on_graph", "split_at",
            "resolve_stages", "resolve_stages_in_order", "stage_names", "symbol_for"]

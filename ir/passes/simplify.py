@@ -6,37 +6,32 @@ the sign of a zero where noted (`x + 0.0` gives +0 for x = -0). Inputs, bindings
 the graph's name and location are kept; every kept op keeps its location and its result's
 name hint; a value that replaces another keeps (or takes) the replaced value's name, and ops
 introduced by a rule take the location of the op they replace. Every replacement has exactly
-the replaced value's `TensorType` (`_fit` inserts `gs.cast`/`gs.broadcast_to` if needed).
+the replaced value's `TensorType` (`rewrite.fit` inserts `gs.cast`/`gs.broadcast_to` if needed).
 
-Algorithm (`simplify`), repeated until a round changes nothing (at most `MAX_ROUNDS`):
-1. Copy the inputs (same types, names and bound host objects) into a new graph.
-2. For each op in order, with its operands mapped into the new graph:
+Algorithm (`simplify`): rounds of the shared rewrite driver (`rewrite.rewrite_graph`, with
+CSE), repeated until a round changes nothing (at most `MAX_ROUNDS`). Per op, in order:
    a. fold it: if all operands are constants and the result has at most `FOLD_LIMIT`
       elements, run the op's numpy reference and emit a `gs.constant` instead;
    b. else try the op's rules in `RULES[op.name]` in order; the first that returns a value
       replaces the op's result;
    c. else, if an op with the same name, operands and attributes was already emitted
       (CSE), reuse its result; otherwise copy the op.
-3. Map the outputs and updates; drop ops whose results reach neither (DCE).
+Then the driver drops ops whose results reach no output or update (DCE).
 Region ops are simplified by `simplify_regions` (each region on its own, constant `if`s
-inlined, unread results and operands dropped).
+inlined, unread results and operands dropped), through the driver's region hook.
 """
 from __future__ import annotations
-
-import struct
-from typing import Callable
 
 import numpy as np
 
 from ..core import Builder, Graph, Op, Value
 from ..ops import COLLECTIVE, EFFECT, OPS
-from ..types import DType, TensorType
+from ..types import TensorType
+from .rewrite import Rule, apply_rules, fit, rewrite_graph
 from .simplify_regions import simplify_region_op, used_values
 
 FOLD_LIMIT = 1024
 MAX_ROUNDS = 10
-
-Rule = Callable[[tuple, dict, TensorType, Builder], "Value | None"]
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -64,15 +59,6 @@ def is_splat(value: Value, number) -> bool:
 def producer(value: Value, name: str) -> Op | None:
     """The op defining `value` if it is a `name` op."""
     return value.op if value.op is not None and value.op.name == name else None
-
-
-def fit(value: Value, out: TensorType, b: Builder) -> Value:
-    """`value` converted to exactly `out`: a cast for the dtype, a broadcast for the shape."""
-    if value.dtype != out.dtype:
-        value = b.add_op("gs.cast", (value,), {"dtype": out.dtype})
-    if value.shape != out.shape:
-        value = b.add_op("gs.broadcast_to", (value,), {"shape": out.shape})
-    return value
 
 
 def fill(number, out: TensorType, b: Builder) -> Value:
@@ -249,53 +235,22 @@ def simplify(graph: Graph) -> Graph:
 
 
 def _round(graph: Graph) -> tuple[Graph, bool]:
-    """One round of steps 1-3; also reports whether anything was folded, rewritten, merged
-    or removed."""
-    result = Graph(graph.name, loc=graph.loc)
-    b = Builder(result)
-    env: dict[Value, Value] = {}
-    for value in graph.inputs:
-        env[value] = b.input(value.type, value.name, graph.bindings.get(value))
-    seen: dict[tuple, Value] = {}
-    changed = False
+    """One round: fold or rewrite each op, simplify region ops, CSE and DCE; also reports
+    whether anything changed."""
     used = used_values(graph) if any(op.regions for op in graph.ops) else set()
-    for op in graph.ops:
-        xs = tuple(env[v] for v in op.operands)
-        b.loc = op.loc
-        if op.regions:                                # ir/passes/simplify_regions.py
-            news, folded = simplify_region_op(op, xs, b, used, simplify)
-            env.update((old, new) for old, new in zip(op.results, news) if new is not None)
-            changed |= folded
-            continue
-        start = len(result.ops)
-        new = _fold(op, xs, b)
-        if new is None:
-            new = _rewrite(op, xs, b)
-        if new is not None:
-            changed = True
-            for added in result.ops[start:]:          # fresh ops take the replaced name
-                if added.result.name is None and added.result is new:
-                    added.result.name = op.result.name
-        else:
-            key = (op.name, xs, _attrs_key(op.attrs))
-            if EFFECT in OPS[op.name].groups:
-                key = (op, )                        # every effect runs: never merged
-            new = seen.get(key)
-            if new is not None:
-                changed = True
-            else:
-                new = b.add_op(op.name, xs, op.attrs)
-                new.name = op.result.name
-                seen[key] = new
-        env[op.result] = new
-    result.outputs = [env[v] for v in graph.outputs]
-    result.updates = [(env[w], env[v]) for w, v in graph.updates]
-    removed = _remove_dead(result)
-    return result, changed or removed > 0
+    return rewrite_graph(graph, _fold_or_rewrite, cse=True,
+                         region_op=lambda op, xs, b: simplify_region_op(op, xs, b, used,
+                                                                        simplify))
+
+
+def _fold_or_rewrite(op: Op, xs: tuple, b: Builder) -> Value | None:
+    """Steps a and b: a folded constant, or the first rule's replacement, or None."""
+    new = _fold(op, xs, b)
+    return new if new is not None else apply_rules(RULES, op, xs, b)
 
 
 def _fold(op: Op, xs: tuple, b: Builder) -> Value | None:
-    """Step 2a: the op evaluated on constant operands, as a new constant."""
+    """Step a: the op evaluated on constant operands, as a new constant."""
     out = op.result.type
     if (op.name == "gs.constant" or out.size > FOLD_LIMIT
             or OPS[op.name].groups & {EFFECT, COLLECTIVE}):
@@ -312,48 +267,3 @@ def _fold(op: Op, xs: tuple, b: Builder) -> Value | None:
     if data.shape != out.shape:
         return None
     return b.add_op("gs.constant", (), {"value": data})
-
-
-def _rewrite(op: Op, xs: tuple, b: Builder) -> Value | None:
-    """Step 2b: the first rule of `RULES[op.name]` that applies, fitted to the op's type."""
-    out = op.result.type
-    for rule in RULES.get(op.name, ()):
-        new = rule(xs, op.attrs, out, b)
-        if new is not None:
-            new = fit(new, out, b)
-            if new.type != out:
-                raise AssertionError(f"simplify rule {rule.__name__} changed {op.name}'s "
-                                     f"type {out} to {new.type}")
-            return new
-    return None
-
-
-def _attrs_key(attrs: dict) -> tuple:
-    """A hashable key equal exactly when the attributes are equal (CSE step 2c)."""
-    return tuple(sorted((name, _value_key(v)) for name, v in attrs.items()))
-
-
-def _value_key(v):
-    if isinstance(v, np.ndarray):
-        return ("array", v.dtype.str, v.shape, v.tobytes())
-    if isinstance(v, (float, np.floating)):
-        return ("float", struct.pack("<d", float(v)))   # -0.0 != 0.0, NaN == NaN
-    if isinstance(v, (tuple, list)):
-        return ("seq", tuple(_value_key(x) for x in v))
-    if isinstance(v, DType):
-        return ("dtype", v.name)
-    return (type(v).__name__, v)
-
-
-def _remove_dead(graph: Graph) -> int:
-    """Step 3: drop ops whose results reach no output or update (effects stay); returns how
-    many."""
-    live = set(graph.outputs) | {new for _, new in graph.updates}
-    kept = []
-    for op in reversed(graph.ops):
-        if any(r in live for r in op.results) or EFFECT in OPS[op.name].groups:
-            live.update(op.operands)
-            kept.append(op)
-    removed = len(graph.ops) - len(kept)
-    graph.ops = kept[::-1]
-    return removed
