@@ -51,4 +51,5 @@ def test_graphspore_opt_errors_are_one_line(tmp_path, capsys):
     assert "stage 'loops' needs the plan that 'memory_plan' makes" in capsys.readouterr().err
     (tmp_path / "bad.mlir").write_text("func.func @f(%x: tensor<3xf32>) -> () {\n  return %y\n")
     assert cli.main(["opt", str(tmp_path / "bad.mlir"), "-p", "simplify"]) == 1
-    assert f"{tmp_path / 'bad.mlir'}:2: ParseError: %y is not defined" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'bad.mlir'}:2: " in err and "Error: %y is not defined" in err, err
