@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 
-from graphspore import Tensor, grad, jit
+from graphspore import Tensor, grad, jit, pipeline
 from graphspore.codegen.fuse import MAX_INLINE_DEPTH, fuse
 from graphspore.compiler import compile_program
 from graphspore.ir import core, ops
@@ -42,7 +42,8 @@ def test_a_10000_op_chain_compiles_and_runs():
     fused = fuse(graph)
     assert max(sum(op.name != "gs.constant" for op in k.ops) for k in fused.kernels) \
         == MAX_INLINE_DEPTH
-    program = compile_program(graph, 0, lambda array: array, False)
+    source = pipeline.Source("", lambda _args, _kwargs: (graph, 0))    # already built
+    program = compile_program(source, (), {}, lambda array: array)
     x = np.linspace(-1, 1, 5).astype(np.float32)
     got = program.run([x])
     np.testing.assert_allclose(got, _chain_numpy(x, CHAIN_OPS // 2), rtol=2e-4)
