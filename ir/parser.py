@@ -21,8 +21,10 @@ The grammar is MLIR's generic op form, the subset the printer writes:
 It is a tokenizer (one regular expression) and a recursive-descent parser with one method per
 rule. Ops are rebuilt through the `Builder`, so each op's type rule checks the text: a result
 type that disagrees with it, an unknown op or an undefined value raises `ParseError` (a
-`ValueError`) naming `file:line:col`. Regions and multi-result ops parse (the syntax the
-control-flow ops use); `_make_op` is the one place that builds an op from the parsed parts.
+`ValueError`) naming `file:line:col`. A region is parsed into a closed `Graph` (its `^bb0`
+arguments are its inputs, its `gs.yield` operands its outputs), and a region op is rebuilt
+with `Builder.add_region_op`; the results of a multi-result op `%r:2` are used as `%r#0`,
+`%r#1`. `_make_op` is the one place that builds an op from the parsed parts.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+|//[^\n]*)
   | (?P<tensor>tensor<(?:\d+x)*\w+>)
   | (?P<string>"(?:[^"\\]|\\.)*")
-  | (?P<value>%[A-Za-z0-9$._-]+)
+  | (?P<value>%[A-Za-z0-9$._-]+(?:\#\d+)?)
   | (?P<symbol>@(?:[A-Za-z_][\w$.]*|"(?:[^"\\]|\\.)*"))
   | (?P<block>\^[\w$.-]+)
   | (?P<number>-?0x[0-9A-Fa-f]+|-?\d+\.\d*(?:[eE][+-]?\d+)?|-?\d+)
@@ -162,12 +164,16 @@ class _Parser:
         return items
 
     # -------------------------------------------------------------------------- values
-    def define(self, token: Token, value: Value) -> Value:
+    def define(self, token: Token, value: Value, suffix: str = "", hint: bool = True) -> Value:
+        """Bind `%name` (`%name#k` with `suffix`) to `value`; the name becomes its hint."""
         name = token.text[1:]
-        if name in self.scopes[-1]:
-            self.fail(f"%{name} is defined twice", token)
-        self.scopes[-1][name] = value
-        value.name = None if name.isdigit() else name
+        if "#" in name:
+            self.fail("a result number (#k) is only allowed where a value is used", token)
+        if name + suffix in self.scopes[-1]:
+            self.fail(f"%{name}{suffix} is defined twice", token)
+        self.scopes[-1][name + suffix] = value
+        if hint:
+            value.name = None if name.isdigit() else name
         return value
 
     def use(self) -> Value:
@@ -265,17 +271,29 @@ class _Parser:
         if name == "gs.yield" and not results and not result_types:
             builder.graph.outputs = list(operands)      # a region's terminator
             return []
-        if regions or sum(count for _, count in results) != 1 or len(result_types) != 1:
-            self.fail(f"{name}: ops with regions or several results are not in this IR "
-                      f"yet", token)
+        count = sum(n for _, n in results)
+        if len(results) > 1 or count != len(result_types) or (not regions and count != 1):
+            self.fail(f"{name}: the text names {count} result(s) for {len(result_types)} "
+                      f"type(s)", token)
         builder.loc = loc
         try:
-            value = builder.add_op(name, operands, attrs)
+            if regions:
+                values = builder.add_region_op(name, operands, regions, attrs)
+            else:
+                values = (builder.add_op(name, operands, attrs),)
         except GraphsporeError as error:
             raise ParseError(error.message, Loc(self.filename, token.line, token.col)) from None
-        if value.type != result_types[0]:
-            self.fail(f"{name} gives {value.type}, but the text says {result_types[0]}", token)
-        return [self.define(results[0][0], value)]
+        if [v.type for v in values] != result_types:
+            found = ", ".join(str(v.type) for v in values)
+            said = ", ".join(map(str, result_types))
+            self.fail(f"{name} gives {found}, but the text says {said}", token)
+        head = results[0][0]
+        if len(values) == 1:
+            return [self.define(head, values[0])]
+        self.define(head, values[0], suffix="#0")
+        for k, value in enumerate(values[1:], 1):
+            self.define(head, value, suffix=f"#{k}", hint=False)
+        return list(values)
 
     def regions(self) -> list:
         """`({...}, {...})` after the operands: each region's block arguments and ops, parsed
