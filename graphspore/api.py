@@ -137,8 +137,9 @@ class _Compiled:
 
     def _source(self) -> Source:
         """What the pipeline's parse and autodiff stages run for this callable (named by
-        its parsed graph)."""
-        return Source("", self._parse, None)
+        its parsed graph): `_build`, which subclasses such as vmap's define; grad objects
+        split it into parse and autodiff."""
+        return Source("", self._build, None)
 
     def _parse(self, abstract_args, kwargs):
         return build_graph(self.fn, abstract_args, kwargs)
