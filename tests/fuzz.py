@@ -34,6 +34,7 @@ import time
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from graphspore import pipeline
 from graphspore.compiler import compile_program
 from graphspore.ir import core, ops
 from graphspore.ir.ops import composite
@@ -233,7 +234,9 @@ def _inputs(recipe, seed, dtype):
 
 
 def _compile(graph):
-    return compile_program(graph, list(range(len(graph.outputs))), lambda a: a, False)
+    tree = list(range(len(graph.outputs)))
+    source = pipeline.Source("", lambda _args, _kwargs: (graph, tree))   # already built
+    return compile_program(source, (), {}, lambda a: a)
 
 
 def _close(got, want, rtol, atol, what):
