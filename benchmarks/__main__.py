@@ -1,4 +1,5 @@
-"""`python -m benchmarks [kernels|training|distributed]...`: graphspore against numpy, in one process."""
+"""`python -m benchmarks [kernels|training|distributed|conv]...`: graphspore against numpy
+(and torch, when installed), in one process."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,7 @@ from .timing import Table
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or ["kernels", "training", "distributed"]
+    chosen = argv or ["kernels", "training", "distributed", "conv"]
     table = Table("graphspore vs numpy (same process; ratio > 1 means graphspore is faster "
                   "for throughput rows, slower for time rows)")
     if "kernels" in chosen:
@@ -23,6 +24,9 @@ def main(argv: list[str]) -> int:
     if "distributed" in chosen:
         from . import distributed
         distributed.run(table)
+    if "conv" in chosen:
+        from . import conv
+        conv.run(table)
     table.print()
     return 0
 

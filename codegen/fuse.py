@@ -8,10 +8,11 @@ Algorithm:
 1. Liveness: keep only ops reachable backwards from the outputs and the update values.
 2. Count the uses of every value (each operand slot is one use; so is each output/update).
 3. Decide, in op order, which results are *materialised* (stored to a buffer):
-   a. kernel roots: reductions, argmax, matmul, pad, concat, scatter_add (their own loop
-      structure);
+   a. kernel roots: reductions, argmax, matmul, pad, concat, scatter_add and the window ops
+      (im2col, col2im, max_pool2d and its gradient) (their own loop structure);
    b. graph outputs and update values;
-   c. operands of matmul (it reads contiguous buffers);
+   c. operands of matmul and of the window ops (they read contiguous buffers, each element
+      several times);
    d. values with more than one use, unless they are cheap to recompute: sources (constant,
       iota) and view ops (reshape, broadcast_to, transpose, slice) of a graph input, a
       constant or a materialised value.
@@ -51,11 +52,13 @@ from typing import Callable
 from ..ir.core import Graph, Op, Value
 from ..ir.ops import (COLLECTIVE, GATHER, LINALG, OPS, REDUCE, SOURCE, VIEW,
                       evaluated_in_place, group, in_group)
+from ..ir.ops.conv import WINDOW
 
 # The op classes fusion dispatches on, from the registry's groups (ir/ops/opdef.py).
 VIEWS = group(VIEW)                     # reshape, broadcast_to, transpose, slice
 GATHERS = group(GATHER)                 # index maps reading loaded positions
 SOURCES = group(SOURCE)                 # constant, iota
+WINDOWS = group(WINDOW)                 # im2col, col2im, max_pool2d(_grad): operands stored
 KERNEL_ROOTS = frozenset(name for name in OPS if not evaluated_in_place(name))
 # Measured, 96-op chain y*0.999+x over 2^20 float32: 1.1-1.3 ms cut at 48, 3.5-4.1 ms uncut.
 MAX_INLINE_DEPTH = 48
@@ -72,6 +75,8 @@ def kernel_kind(name: str) -> str:
         return "matmul"
     if in_group(name, COLLECTIVE):
         return "collective"
+    if in_group(name, WINDOW):
+        return "window"
     return OPS[name].short_name.split("_")[0]
 
 
@@ -83,7 +88,7 @@ class FusedKernel:
     `value`, the result of the elementwise ops applied to it."""
 
     name: str
-    kind: str                      # elementwise | reduce | matmul | pad | concat | scatter | copy
+    kind: str              # elementwise | reduce | matmul | pad | concat | scatter | window | copy
     value: Value
     reads: tuple[Value, ...]
     target: tuple[str, int] | None = None
@@ -132,8 +137,9 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
         uses[v] = uses.get(v, 0) + 1
     forced = set(graph.outputs) | {v for _, v in graph.updates}
     for op in ops:
-        if op.name in ("gs.matmul", "gs.all_reduce") or op.regions:   # they read contiguous
-            # buffers; constants stay LLVM globals, already contiguous
+        if op.name in ("gs.matmul", "gs.all_reduce") or op.regions or op.name in WINDOWS:
+            # they read contiguous buffers (the window ops each element several times);
+            # constants stay LLVM globals, already contiguous
             forced.update(v for v in op.operands if v.op is None or v.op.name != "gs.constant")
         if op.regions:                             # every result of a region op is stored
             forced.update(op.results)

@@ -19,6 +19,8 @@ from .fuse import FusedGraph, FusedKernel
 from .memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
+from .lower_window import WINDOW_LOWERINGS
+from .simplify_index import simplify_body
 from .lower_indexing import lower_update_row, gather_at, gather_elements_at, lower_scatter_add
 from .lower_matmul import (lower_matmul, lower_matmul_accumulate, lower_matmul_epilogue,
                            uses_tiles)
@@ -143,6 +145,7 @@ class Lowerer:
             op = k.value.op
             lower = KERNEL_LOWERINGS.get(op.name, lower_elementwise)
             body = lower(self, op, self.buffer_of(k.value))
+        body = simplify_body(body)
         return L.Kernel(self.prefix + k.name, _buffers_in(body), body)
 
     def steps(self) -> list:
@@ -266,8 +269,10 @@ def lower_elementwise(lw: Lowerer, op: Op, out: L.Buffer) -> list:
 
     When a load is strided along the innermost output axis but unit-stride along another
     (a transpose), those two axes are tiled by TILE so both sides stay in cache."""
-    body = _nest(out.shape, "i", lambda ix: [
-        L.Store(out, L.linear(ix, out.shape), lw.op_at(op, ix))])
+    body = simplify_body(_nest(out.shape, "i", lambda ix: [
+        L.Store(out, L.linear(ix, out.shape), lw.op_at(op, ix))]))
+    if _blocking_divisions(body):
+        return _refined_nest(lw, op, out, body)
     axis = _transposed_axis(body, out.shape)
     if axis is None:
         return body
@@ -289,6 +294,128 @@ def lower_elementwise(lw: Lowerer, op: Op, out: L.Buffer) -> list:
 
 
 TILE = 32
+
+
+def _blocking_divisions(body: list) -> list[tuple[int, dict]]:
+    """(divisor, {variable: coefficient}) of each `//` or `%` left in the loads of `body`."""
+    found = []
+
+    def expr(e) -> None:
+        if isinstance(e, L.Call):
+            if e.op in ("//", "%") and isinstance(e.args[1], L.Const):
+                terms = _terms(e.args[0])
+                if terms is not None:
+                    found.append((int(e.args[1].value), terms))
+            for a in e.args:
+                expr(a)
+        elif isinstance(e, L.Load):
+            expr(e.index)
+
+    def stmts(items) -> None:
+        for stmt in items:
+            if isinstance(stmt, L.Loop):
+                stmts(stmt.body)
+            elif isinstance(stmt, L.Store):
+                expr(stmt.value)
+    stmts(body)
+    return found
+
+
+def _terms(e) -> dict | None:
+    """{variable: coefficient} of an affine index (None if not affine)."""
+    if isinstance(e, L.Var):
+        return {e.name: 1}
+    if isinstance(e, L.Const):
+        return {}
+    if isinstance(e, L.Call) and e.op == "+":
+        parts = [_terms(a) for a in e.args]
+        if None in parts:
+            return None
+        merged: dict = {}
+        for part in parts:
+            for v, c in part.items():
+                merged[v] = merged.get(v, 0) + c
+        return merged
+    if isinstance(e, L.Call) and e.op == "*" and isinstance(e.args[1], L.Const):
+        inner = _terms(e.args[0])
+        return None if inner is None else {v: c * e.args[1].value for v, c in inner.items()}
+    return None
+
+
+def _split_at(pieces: list[int], boundary: int) -> list[int] | None:
+    """Pieces of one axis (mixed radix, outermost first) with a piece boundary at place value
+    `boundary`, or None if it cannot be one (or already is)."""
+    trailing = 1
+    for p in reversed(range(len(pieces))):
+        if boundary == trailing:
+            return None
+        if boundary % trailing == 0 and pieces[p] % (boundary // trailing) == 0 \
+                and boundary // trailing < pieces[p]:
+            f = boundary // trailing
+            return pieces[:p] + [pieces[p] // f, f] + pieces[p + 1:]
+        trailing *= pieces[p]
+    return None
+
+
+def _refined_nest(lw: Lowerer, op: Op, out: L.Buffer, body: list) -> list:
+    """Split output axes so that views which delinearise an axis (a reshape of a transpose)
+    index the pieces affinely: while a division by d remains whose numerator holds a loop
+    variable of axis a with coefficient c, give axis a a piece boundary at d / c, and
+    rebuild. Axis a runs as loops over its pieces (variables ``i<a>_<p>``), its index their
+    mixed-radix combination, so the flat store index is unchanged."""
+    refined = [[d] for d in out.shape]
+    for _ in range(8):
+        changed = False
+        for d, terms in _blocking_divisions(body):
+            for var, c in terms.items():
+                axis = int(var[1:].split("_")[0]) if var[:1] == "i" else None
+                if axis is None or axis >= len(refined) or c % d == 0 or d % c:
+                    continue
+                place = _place_value(refined[axis], var)
+                if place is None or (d // c) * place == 0:
+                    continue
+                split = _split_at(refined[axis], (d // c) * place)
+                if split is not None:
+                    refined[axis], changed = split, True
+                    break
+            if changed:
+                break
+        if not changed:
+            return body
+        body = _nest_pieces(lw, op, out, refined)
+    return body
+
+
+def _place_value(pieces: list[int], var: str) -> int | None:
+    """Place value in its axis of the loop variable `var` (``i<a>`` or ``i<a>_<p>``)."""
+    parts = var[1:].split("_")
+    if len(parts) == 1:
+        return 1 if len(pieces) == 1 else None
+    p = int(parts[1])
+    if p >= len(pieces):
+        return None
+    value = 1
+    for extent in pieces[p + 1:]:
+        value *= extent
+    return value
+
+
+def _nest_pieces(lw: Lowerer, op: Op, out: L.Buffer, refined: list) -> list:
+    variables, index = [], []
+    for a, pieces in enumerate(refined):
+        names = [f"i{a}" if len(pieces) == 1 else f"i{a}_{p}" for p in range(len(pieces))]
+        combined, stride = L.index_const(0), 1
+        for name, extent in reversed(list(zip(names, pieces))):
+            if extent != 1:
+                combined = L.iadd(L.imul(L.Var(name), L.index_const(stride)), combined)
+            stride *= extent
+        index.append(combined)
+        variables += list(zip(names, pieces))
+    body = [L.Store(out, L.linear(index, out.shape), lw.op_at(op, index))]
+    for name, extent in reversed(variables):
+        if extent != 1:
+            body = [L.Loop(name, extent, body)]
+    return simplify_body(body)
 
 
 def _transposed_axis(body: list, shape: tuple[int, ...]) -> int | None:
@@ -435,6 +562,7 @@ KERNEL_LOWERINGS = {
     "gs.matmul": lower_matmul,
     "gs.pad": lower_pad,
     "gs.concat": lower_concat,
+    **WINDOW_LOWERINGS,
 }
 
 

@@ -1,9 +1,9 @@
 """Train a LeNet-style CNN on scikit-learn's 8x8 digits, reshaped to (N, 1, 8, 8).
 
 conv(1->6, 3x3, same) -> ReLU -> maxpool 2x2 -> conv(6->16, 3x3, same) -> ReLU -> maxpool 2x2
--> flatten (16*2*2) -> dense 64 -> ReLU -> dense 10. Conv2d and MaxPool2d are built from
-strided slices, concat and one matmul (im2col), so the whole step, backward included, compiles
-to one native call like the MLP's. The high-level `Model.train` API drives it here.
+-> flatten (16*2*2) -> dense 64 -> ReLU -> dense 10. Conv2d is a matmul on an im2col kernel
+and MaxPool2d a pooling kernel (each with gradient kernels), so the whole step, backward
+included, compiles to one native call like the MLP's. The high-level `Model.train` API drives it here.
 
     python examples/train_lenet.py
 """

@@ -150,6 +150,61 @@ def test_conv2d(mode, pad_mode, padding, stride, dilation, pads, rng):
     close(run(conv, x, mode=mode), expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_conv2d_groups(mode, rng):
+    """group=2: each half of the output channels sees one half of the input channels."""
+    conv = nn.Conv2d(4, 6, 3, pad_mode="pad", padding=1, group=2, has_bias=True)
+    assert conv.weight.shape == (6, 2, 3, 3)
+    x = rng.normal(size=(2, 4, 5, 6)).astype(np.float32)
+    w, b = conv.weight.asnumpy(), conv.bias.asnumpy()
+    expected = np.concatenate([_conv_reference(x[:, :2], w[:3], 1, 1, (1, 1, 1, 1)),
+                               _conv_reference(x[:, 2:], w[3:], 1, 1, (1, 1, 1, 1))], axis=1)
+    close(run(conv, x, mode=mode), expected + b[None, :, None, None], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="group=3 must divide"):
+        nn.Conv2d(4, 6, 3, group=3)
+
+
+def test_conv2d_input_and_weight_gradients_match_finite_differences(rng):
+    """<grad, d> against central differences of the float64 reference: the conv is linear in
+    x and in W, so the differences are exact up to rounding."""
+    conv = nn.Conv2d(4, 6, (3, 2), stride=(2, 1), pad_mode="pad", padding=(1, 0, 1, 1),
+                     dilation=(1, 2), group=2)
+    x = rng.normal(size=(2, 4, 7, 6)).astype(np.float32)
+    w = conv.weight.asnumpy().astype(np.float64)
+    pads = (1, 0, 1, 1)
+
+    def reference(xv, wv):
+        x_pad = np.pad(xv, ((0, 0), (0, 0), (pads[0], pads[1]), (pads[2], pads[3])))
+        halves = []
+        for g in range(2):
+            part, kernel = x_pad[:, 2 * g:2 * g + 2], wv[3 * g:3 * g + 3]
+            out = np.zeros((2, 3, 3, 6))
+            for i in range(3):
+                for j in range(6):
+                    patch = part[:, :, 2 * i:2 * i + 3, j:j + 3:2]
+                    out[:, :, i, j] = np.einsum("nchw,ochw->no", patch, kernel)
+            halves.append(out)
+        return np.concatenate(halves, axis=1)
+    cot = rng.normal(size=(2, 6, 3, 6))
+    assert run(conv, x).shape == cot.shape
+    dx, dw = graphspore.grad(lambda a, b: (conv(a) * b).sum(), 0, conv.weight)(
+        Tensor(x), Tensor(cot.astype(np.float32)))
+    for grad, shape, shift in ((dx, x.shape, lambda d, s: (x + s * d, w)),
+                               (dw, w.shape, lambda d, s: (x, w + s * d))):
+        d = rng.normal(size=shape)
+        f = lambda s: np.sum(cot * reference(*shift(d, s)))  # noqa: E731
+        numeric = (f(1e-3) - f(-1e-3)) / 2e-3
+        assert abs(np.sum(grad.asnumpy() * d) - numeric) <= 1e-4 * (1 + abs(numeric))
+
+
+def test_avg_pool_gradient_spreads_evenly(rng):
+    pool = nn.AvgPool2d(2, 1)
+    x = rng.normal(size=(1, 2, 3, 3)).astype(np.float32)
+    dx = graphspore.grad(lambda a: pool(a).sum())(Tensor(x)).asnumpy()
+    counts = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 4       # windows covering a pixel
+    close(dx, np.broadcast_to(counts, x.shape))
+
+
 def test_conv2d_defaults_and_errors():
     conv = nn.Conv2d(2, 5, (3, 1))
     assert conv.has_bias is False and conv.pad_mode == "same"

@@ -210,6 +210,72 @@ ROWS += [   # one process: the sum over one rank; tests/test_distributed.py runs
 ]
 
 
+def _windows(x, kernel, stride, dilation, pads, fill=0.0):
+    """(N, C, kh, kw, Ho, Wo) taps of x by explicit loops, padded with `fill`."""
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]), fill)
+    xp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = x
+    ho = (xp.shape[2] - (kernel[0] - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (xp.shape[3] - (kernel[1] - 1) * dilation[1] - 1) // stride[1] + 1
+    taps = np.empty((n, c, kernel[0], kernel[1], ho, wo))
+    for i, j, a, b in np.ndindex(kernel[0], kernel[1], ho, wo):
+        taps[:, :, i, j, a, b] = xp[:, :, a * stride[0] + i * dilation[0],
+                                    b * stride[1] + j * dilation[1]]
+    return taps
+
+
+def _im2col_expected(x, kernel, stride, dilation, pads):
+    taps = _windows(x, kernel, stride, dilation, pads)           # rows (c,i,j), cols (n,a,b)
+    return taps.transpose(1, 2, 3, 0, 4, 5).reshape(-1, x.shape[0] * taps.shape[4] * taps.shape[5])
+
+
+def _col2im_expected(cols, image, kernel, stride, dilation, pads):
+    """The adjoint by definition: column (r, q) adds to the pixel im2col read it from."""
+    n, c, h, w = image
+    ho = (h + pads[0] + pads[1] - (kernel[0] - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (w + pads[2] + pads[3] - (kernel[1] - 1) * dilation[1] - 1) // stride[1] + 1
+    out = np.zeros(image)
+    for ch, i, j, m, a, b in np.ndindex(c, kernel[0], kernel[1], n, ho, wo):
+        y, x = a * stride[0] + i * dilation[0] - pads[0], b * stride[1] + j * dilation[1] - pads[2]
+        if 0 <= y < h and 0 <= x < w:
+            out[m, ch, y, x] += cols[(ch * kernel[0] + i) * kernel[1] + j, (m * ho + a) * wo + b]
+    return out
+
+
+def _max_pool_grad_expected(x, g, kernel, stride):
+    out = np.zeros_like(x)
+    taps = _windows(x, kernel, stride, (1, 1), (0, 0, 0, 0))
+    for m, ch, a, b in np.ndindex(*g.shape):
+        window = taps[m, ch, :, :, a, b].reshape(-1)
+        first = int(np.argmax(window))                       # numpy: the first maximum
+        i, j = divmod(first, kernel[1])
+        out[m, ch, a * stride[0] + i, b * stride[1] + j] += g[m, ch, a, b]
+    return out
+
+
+WINDOW = dict(kernel=(2, 3), stride=(2, 1), dilation=(1, 2), pads=(1, 0, 2, 1))
+ROWS += [
+    Row("im2col", [uniform(2, 3, 5, 6)], lambda x: _im2col_expected(x, **WINDOW), WINDOW),
+    Row("im2col", [uniform(1, 2, 4, 4)],
+        lambda x: _im2col_expected(x, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+        {"kernel": (3, 3), "stride": (1, 1), "dilation": (1, 1), "pads": (1, 1, 1, 1)}),
+    Row("col2im", [uniform(18, 2 * 3 * 5)],
+        lambda c: _col2im_expected(c, (2, 3, 5, 6), **WINDOW), dict(image=(2, 3, 5, 6), **WINDOW)),
+    Row("max_pool2d", [uniform(2, 3, 6, 5)],
+        lambda x: _windows(x, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0)).max(axis=(2, 3)),
+        {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
+    Row("max_pool2d", [uniform(1, 2, 7, 6)],
+        lambda x: _windows(x, (3, 2), (2, 1), (1, 2), (0, 0, 0, 0)).max(axis=(2, 3)),
+        {"kernel": (3, 2), "stride": (2, 1), "dilation": (1, 2)}),
+    Row("max_pool2d_grad", [small_ints(2, 2, 5, 6), uniform(2, 2, 2, 2)],   # ties
+        lambda x, g: _max_pool_grad_expected(x, g, (3, 3), (2, 2)),
+        {"kernel": (3, 3), "stride": (2, 2), "dilation": (1, 1)}, grad=False),
+    Row("max_pool2d_grad", [uniform(2, 2, 5, 6), uniform(2, 2, 2, 2)],      # smooth in g
+        lambda x, g: _max_pool_grad_expected(x, g, (3, 3), (2, 2)),
+        {"kernel": (3, 3), "stride": (2, 2), "dilation": (1, 1)}),
+]
+
+
 def test_every_primitive_has_a_row():
     assert {f"gs.{row.name}" for row in ROWS} == set(OPS)
 

@@ -1,11 +1,11 @@
-"""Conv2d, MaxPool2d and AvgPool2d in NCHW, built from strided slices (no dedicated kernels).
+"""Conv2d, MaxPool2d and AvgPool2d in NCHW, on the window primitives (`ir/ops/conv.py`).
 
-For a kernel (kh, kw) with stride s and dilation d over the padded input, tap (i, j) of every
-output position is the strided slice
-    x[:, :, i*d : i*d + (Ho-1)*s + 1 : s, j*d : j*d + (Wo-1)*s + 1 : s]   -> (N, C, Ho, Wo).
-Conv2d concatenates the kh*kw taps into the im2col matrix (N*Ho*Wo, C*kh*kw), ordered
-(c, i, j) like the weight reshaped to (O, C*kh*kw), and does one matmul; pooling folds the taps
-with `maximum` or `add`. Autodiff sees only slice, pad, concat, reshape, transpose and matmul.
+A convolution is ``W (O, C*kh*kw) @ im2col(x)`` (one packed matrix of taps, rows (c, i, j),
+columns (n, ho, wo)), then the bias and a transpose to NCHW; with groups, one product per
+group. Autodiff gives the weight gradient ``dY @ cols.T`` and the input gradient
+``col2im(W.T @ dY)``: matrix products on the register tiles or BLAS, plus the two window
+kernels. MaxPool2d is `max_pool2d` (its VJP one `max_pool2d_grad` kernel); AvgPool2d sums the
+columns of `im2col` (its VJP one `col2im`).
 
 Padding follows MindSpore: 'valid' (none), 'same' (output size ceil(H / s), the extra row or
 column at the bottom/right), 'pad' (explicit `padding`: an int, or (top, bottom, left, right)).
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 
-from .. import ops
+from ..eager import gs_op
+from ..frontend.operators import op as _op
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array
 from .layers import _pair
@@ -58,17 +59,58 @@ def _out_size(size, kernel, stride, dilation):
     return (size - (kernel - 1) * dilation - 1) // stride + 1
 
 
-def _taps(x, kernel, stride, dilation, out_h, out_w):
-    """The kh*kw strided slices (N, C, Ho, Wo) of `x`, in (i, j) row-major order."""
-    taps = ()           # a tuple: the frontend folds `+` on tuples, not list.append
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            top, left = i * dilation[0], j * dilation[1]
-            begin = (0, 0, top, left)
-            end = (x.shape[0], x.shape[1], top + (out_h - 1) * stride[0] + 1,
-                   left + (out_w - 1) * stride[1] + 1)
-            taps = taps + (ops.strided_slice(x, begin, end, (1, 1, stride[0], stride[1])),)
-    return taps
+@gs_op
+def conv2d_nchw(x, weight, bias, stride, pads, dilation, group):
+    """Cross-correlation of x (N, C, H, W) with weight (O, C/group, kh, kw), plus bias (O,)
+    unless it is None: (N, O, Ho, Wo)."""
+    n, channels = x.shape[0], x.shape[1]
+    out_channels, kernel = weight.shape[0], tuple(weight.shape[2:])
+    window = dict(kernel=kernel, stride=stride, dilation=dilation, pads=pads)
+    per_group, outputs_per_group = channels // group, out_channels // group
+    taps = per_group * kernel[0] * kernel[1]
+    kernel_matrix = _op("reshape")(weight, shape=(out_channels, taps))
+    products = []
+    for g in range(group):
+        part = x if group == 1 else _op("slice")(
+            x, begin=(0, g * per_group, 0, 0), end=(n, (g + 1) * per_group) + tuple(x.shape[2:]))
+        rows = kernel_matrix if group == 1 else _op("slice")(
+            kernel_matrix, begin=(g * outputs_per_group, 0), end=((g + 1) * outputs_per_group,
+                                                                  taps))
+        products.append(_op("matmul")(rows, _op("im2col")(part, **window)))
+    out = products[0] if group == 1 else _op("concat")(*products, axis=0)
+    if bias is not None:
+        out = out + _op("reshape")(bias, shape=(out_channels, 1))
+    cols = out.shape[1] // n
+    out = _op("reshape")(out, shape=(out_channels, n, cols))
+    out = _op("transpose")(out, perm=(1, 0, 2))
+    height, width = _out_sizes(x.shape, kernel, stride, dilation, pads)
+    return _op("reshape")(out, shape=(n, out_channels, height, width))
+
+
+def _out_sizes(shape, kernel, stride, dilation, pads):
+    return (_out_size(shape[2] + pads[0] + pads[1], kernel[0], stride[0], dilation[0]),
+            _out_size(shape[3] + pads[2] + pads[3], kernel[1], stride[1], dilation[1]))
+
+
+@gs_op
+def max_pool2d_nchw(x, kernel, stride, pads, dilation):
+    """Maximum over each window; padded positions never win (they hold -FLOAT_MAX)."""
+    if any(pads):
+        low, high = (0, 0, pads[0], pads[2]), (0, 0, pads[1], pads[3])
+        inside = _op("pad")(_op("ones_like")(x), low=low, high=high)
+        x = _op("pad")(x, low=low, high=high) + (inside - 1.0) * _FLOAT_MAX
+    return _op("max_pool2d")(x, kernel=kernel, stride=stride, dilation=dilation)
+
+
+@gs_op
+def avg_pool2d_nchw(x, kernel, stride, pads, dilation):
+    """Mean over each window, padded zeros counted (count_include_pad=True)."""
+    n, c = x.shape[0], x.shape[1]
+    planes = _op("reshape")(x, shape=(n * c, 1) + tuple(x.shape[2:]))
+    cols = _op("im2col")(planes, kernel=kernel, stride=stride, dilation=dilation, pads=pads)
+    mean = _op("reduce_sum")(cols, axes=(0,)) * (1.0 / (kernel[0] * kernel[1]))
+    height, width = _out_sizes(x.shape, kernel, stride, dilation, pads)
+    return _op("reshape")(mean, shape=(n, c, height, width))
 
 
 class _Window(Cell):
@@ -101,8 +143,10 @@ class Conv2d(_Window):
                  padding=0, dilation=1, group=1, has_bias=False, weight_init=None,
                  bias_init=None, data_format="NCHW", dtype=None):
         super().__init__()
-        if group != 1:
-            raise ValueError(f"Conv2d: only group=1 is supported, got group={group}")
+        if group < 1 or in_channels % group or out_channels % group:
+            raise ValueError(f"Conv2d: group={group} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        self.group = int(group)
         if data_format != "NCHW":
             raise ValueError(f"Conv2d: only data_format='NCHW' is supported, got "
                              f"'{data_format}'")
@@ -112,36 +156,21 @@ class Conv2d(_Window):
         self.dilation = _pair(dilation, "dilation")
         self.pad_mode, self.pads = _check_pad_mode(pad_mode, padding)
         self.has_bias = bool(has_bias)
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        shape = (self.out_channels, self.in_channels // self.group) + self.kernel_size
         if weight_init is None:
             weight_init = HeUniform(math.sqrt(5))
         self.weight = Parameter(Tensor(initial_array(weight_init, shape, dtype)), name="weight")
         if self.has_bias:
-            fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+            fan_in = self.in_channels // self.group * self.kernel_size[0] * self.kernel_size[1]
             if bias_init is None:
                 bias_init = Uniform(1 / math.sqrt(fan_in))
             self.bias = Parameter(Tensor(initial_array(bias_init, (self.out_channels,), dtype)),
                                   name="bias")
 
     def construct(self, x):
-        pads, out_h, out_w = self._geometry(x)
-        if pads != (0, 0, 0, 0):
-            x = ops.pad(x, (pads[2], pads[3], pads[0], pads[1]))
-        n, c = x.shape[0], x.shape[1]
-        taps = self._taps_of(x, out_h, out_w)
-        windows = len(taps)
-        cols = ops.concat([ops.reshape(t, (n, c, 1, out_h * out_w)) for t in taps], 2)
-        cols = ops.reshape(cols, (n, c * windows, out_h * out_w))
-        cols = ops.reshape(ops.transpose(cols, (0, 2, 1)), (n * out_h * out_w, c * windows))
-        kernel = ops.reshape(self.weight, (self.out_channels, c * windows))
-        out = ops.matmul(cols, ops.transpose(kernel, (1, 0)))
-        if self.has_bias:
-            out = out + self.bias
-        out = ops.reshape(out, (n, out_h, out_w, self.out_channels))
-        return ops.transpose(out, (0, 3, 1, 2))
-
-    def _taps_of(self, x, out_h, out_w):
-        return _taps(x, self.kernel_size, self.stride, self.dilation, out_h, out_w)
+        pads, _, _ = self._geometry(x)
+        return conv2d_nchw(x, self.weight, self.bias if self.has_bias else None, self.stride,
+                           pads, self.dilation, self.group)
 
     def extend_repr(self) -> str:
         return (f"input_channels={self.in_channels}, output_channels={self.out_channels}, "
@@ -169,30 +198,16 @@ class MaxPool2d(_Pool2d):
     """Maximum over each window; padded positions never win (they hold -FLOAT_MAX)."""
 
     def construct(self, x):
-        pads, out_h, out_w = self._geometry(x)
-        if pads != (0, 0, 0, 0):
-            torch_pads = (pads[2], pads[3], pads[0], pads[1])
-            inside = ops.pad(ops.ones_like(x), torch_pads)
-            x = ops.pad(x, torch_pads) + (inside - 1.0) * _FLOAT_MAX
-        taps = _taps(x, self.kernel_size, self.stride, self.dilation, out_h, out_w)
-        out = taps[0]
-        for tap in taps[1:]:
-            out = ops.maximum(out, tap)
-        return out
+        pads, _, _ = self._geometry(x)
+        return max_pool2d_nchw(x, self.kernel_size, self.stride, pads, self.dilation)
 
 
 class AvgPool2d(_Pool2d):
     """Mean over each window (padded zeros count, as with count_include_pad=True)."""
 
     def construct(self, x):
-        pads, out_h, out_w = self._geometry(x)
-        if pads != (0, 0, 0, 0):
-            x = ops.pad(x, (pads[2], pads[3], pads[0], pads[1]))
-        taps = _taps(x, self.kernel_size, self.stride, self.dilation, out_h, out_w)
-        out = taps[0]
-        for tap in taps[1:]:
-            out = out + tap
-        return out * (1.0 / len(taps))
+        pads, _, _ = self._geometry(x)
+        return avg_pool2d_nchw(x, self.kernel_size, self.stride, pads, self.dilation)
 
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d"]

@@ -2,8 +2,8 @@
 
 An `OpDef` (ir/ops/opdef.py) is also the function that emits it: `ir.ops.exp(x)` appends
 `gs.exp` to the current builder (or runs it eagerly). Primitives are defined by concept in
-`source.py`, `elementwise.py`, `reduce.py`, `shape.py`, `linalg.py`, `indexing.py` and
-`effects.py`, each
+`source.py`, `elementwise.py`, `reduce.py`, `shape.py`, `linalg.py`, `indexing.py`,
+`effects.py` and `conv.py`, each
 importing only `opdef.py` and the modules below it; composites (built from primitives) live in
 `composite/`. Lowerings live in `codegen/`, keyed by the same name. This package only
 re-exports: the registry `OPS` is complete once it is imported.
@@ -26,6 +26,7 @@ from .reduce import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .indexing import INDEXING  # noqa: F401  (group of gather, gather_elements, scatter_add)
 from .effects import print_  # noqa: F401
 from .collective import *  # noqa: F401,F403
