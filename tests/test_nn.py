@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphspore
-from graphspore import Parameter, Tensor, jit, nn
+from graphspore import Parameter, Tensor, jit, nn, ops
 from graphspore.nn import init
 
 MODES = ["eager", "compiled"]
@@ -195,6 +195,28 @@ def test_conv2d_input_and_weight_gradients_match_finite_differences(rng):
         f = lambda s: np.sum(cot * reference(*shift(d, s)))  # noqa: E731
         numeric = (f(1e-3) - f(-1e-3)) / 2e-3
         assert abs(np.sum(grad.asnumpy() * d) - numeric) <= 1e-4 * (1 + abs(numeric))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_functional_conv_pool_unfold_fold(mode, rng):
+    """ops.conv2d/max_pool2d/avg_pool2d/unfold/fold (MindSpore's signatures) against numpy."""
+    x = rng.normal(size=(2, 4, 7, 6)).astype(np.float32)
+    w = rng.normal(size=(6, 2, 3, 3)).astype(np.float32)
+    call = (lambda f, *a: f(*a)) if mode == "eager" else (lambda f, *a: jit(f)(*a))
+    got = call(lambda a, b: ops.conv2d(a, b, None, 1, "pad", 1, 1, 2), Tensor(x), Tensor(w))
+    expected = np.concatenate([_conv_reference(x[:, :2], w[:3], 1, 1, (1, 1, 1, 1)),
+                               _conv_reference(x[:, 2:], w[3:], 1, 1, (1, 1, 1, 1))], axis=1)
+    close(got.asnumpy(), expected, rtol=1e-4, atol=1e-4)
+    close(call(lambda a: ops.max_pool2d(a, 2), Tensor(x)).asnumpy(),
+          _pool_reference(x, 2, 2, (0, 0, 0, 0), np.max, 0))
+    close(call(lambda a: ops.avg_pool2d(a, 3, 2, 1), Tensor(x)).asnumpy(),
+          _pool_reference(x, 3, 2, (1, 1, 1, 1), np.mean, 0))
+    cols = call(lambda a: ops.unfold(a, 3, padding=1), Tensor(x)).asnumpy()     # (N, C*9, L)
+    by_cols = np.einsum("ok,nkl->nol", w[:3].reshape(3, -1), cols[:, :18])
+    close(by_cols.reshape(2, 3, 7, 6), expected[:, :3], rtol=1e-4, atol=1e-4)
+    ones = call(lambda c: ops.fold(c, (7, 6), 3, padding=1), Tensor(np.ones_like(cols)))
+    counts = _conv_reference(np.ones((1, 1, 7, 6)), np.ones((1, 1, 3, 3)), 1, 1, (1, 1, 1, 1))
+    close(ones.asnumpy(), np.broadcast_to(counts, (2, 4, 7, 6)))    # taps covering a pixel
 
 
 def test_avg_pool_gradient_spreads_evenly(rng):

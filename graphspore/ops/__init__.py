@@ -4,6 +4,7 @@
     math         reductions, matrix products, rounding, erf, statistics, norms, scans, top-k
     array        shapes (reshape, transpose, concat, pad, ...), tiling, splitting, grids
     nn           activations, softmax, dropout, losses
+    conv         conv2d, max_pool2d, avg_pool2d, unfold, fold (on the window primitives)
     creation     ones/zeros/full/arange, one_hot, assign
     random       host random draws (randn, rand, uniform, ...)
     indexing     gather, gather_elements, tensor_scatter_add
@@ -24,9 +25,11 @@ imports below does not matter.
 """
 from . import (array, collective, control, creation, debug, elementwise, indexing, math, nn,
                operations, primitives, python_values, random, transforms)
+from . import conv  # noqa: E402
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
 from .control import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .debug import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
@@ -38,7 +41,8 @@ from .python_values import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 
-__all__ = [*array.__all__, *collective.__all__, *control.__all__, *creation.__all__,
-           *debug.__all__, *elementwise.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
+__all__ = [*array.__all__, *collective.__all__, *control.__all__, *conv.__all__,
+           *creation.__all__, *debug.__all__, *elementwise.__all__, *indexing.__all__,
+           *math.__all__, *nn.__all__,
            *primitives.__all__, *python_values.__all__, *random.__all__,
            *transforms.__all__]

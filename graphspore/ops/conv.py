@@ -1,0 +1,203 @@
+"""`mindspore.ops` convolution and pooling over NCHW images: conv2d, max_pool2d, avg_pool2d,
+unfold and fold, on the window primitives (`ir/ops/conv.py`).
+
+A convolution is ``W (O, C/groups*kh*kw) @ im2col(x)`` per group (one packed matrix of taps,
+rows (c, i, j), columns (n, ho, wo)), then the bias and a transpose to NCHW. Autodiff gives
+the weight gradient ``dY @ cols.T`` and the input gradient ``col2im(W.T @ dY)``: matrix
+products on the register tiles or BLAS plus the two window kernels. max_pool2d is one kernel
+(its VJP one `max_pool2d_grad` kernel); avg_pool2d sums the columns of `im2col` (its VJP one
+`col2im`). `nn.Conv2d`, `nn.MaxPool2d` and `nn.AvgPool2d` call the `*_nchw` forms.
+
+Padding follows MindSpore: 'valid' (none), 'same' (output size ceil(H / s), the extra row or
+column at the bottom/right), 'pad' (explicit `padding`: an int, or (top, bottom, left, right)).
+"""
+from __future__ import annotations
+
+from ..eager import gs_op
+from ..frontend.operators import op as _op
+
+_FLOAT_MAX = 3.4028234663852886e38
+
+
+def pair(value, what: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair (TypeError otherwise)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    raise TypeError(f"{what} must be an int or a pair of ints, got {value!r}")
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def check_pad_mode(pad_mode: str, padding) -> tuple[str, tuple[int, int, int, int]]:
+    mode = pad_mode.lower()
+    if mode not in ("same", "valid", "pad"):
+        raise ValueError(f"pad_mode must be 'same', 'valid' or 'pad', got '{pad_mode}'")
+    if isinstance(padding, int):
+        pads = (padding,) * 4
+    elif isinstance(padding, (tuple, list)) and len(padding) == 4:
+        pads = tuple(int(p) for p in padding)
+    else:
+        raise TypeError(f"padding must be an int or (top, bottom, left, right), got {padding!r}")
+    if mode != "pad" and any(pads):
+        raise ValueError(f"padding must be 0 unless pad_mode is 'pad' (pad_mode='{pad_mode}', "
+                         f"padding={padding!r})")
+    return mode, pads
+
+
+def pad_amounts(mode, pads, height, width, kernel, stride, dilation):
+    """(top, bottom, left, right) for an input of (height, width)."""
+    if mode == "same":
+        top, bottom = _same_pads(height, kernel[0], stride[0], dilation[0])
+        left, right = _same_pads(width, kernel[1], stride[1], dilation[1])
+        return top, bottom, left, right
+    return pads
+
+
+def out_size(size, kernel, stride, dilation):
+    return (size - (kernel - 1) * dilation - 1) // stride + 1
+
+
+
+@gs_op
+def conv2d_nchw(x, weight, bias, stride, pads, dilation, group):
+    """Cross-correlation of x (N, C, H, W) with weight (O, C/group, kh, kw), plus bias (O,)
+    unless it is None: (N, O, Ho, Wo)."""
+    n, channels = x.shape[0], x.shape[1]
+    out_channels, kernel = weight.shape[0], tuple(weight.shape[2:])
+    window = dict(kernel=kernel, stride=stride, dilation=dilation, pads=pads)
+    per_group, outputs_per_group = channels // group, out_channels // group
+    taps = per_group * kernel[0] * kernel[1]
+    kernel_matrix = _op("reshape")(weight, shape=(out_channels, taps))
+    products = []
+    for g in range(group):
+        part = x if group == 1 else _op("slice")(
+            x, begin=(0, g * per_group, 0, 0), end=(n, (g + 1) * per_group) + tuple(x.shape[2:]))
+        rows = kernel_matrix if group == 1 else _op("slice")(
+            kernel_matrix, begin=(g * outputs_per_group, 0), end=((g + 1) * outputs_per_group,
+                                                                  taps))
+        products.append(_op("matmul")(rows, _op("im2col")(part, **window)))
+    out = products[0] if group == 1 else _op("concat")(*products, axis=0)
+    if bias is not None:
+        out = out + _op("reshape")(bias, shape=(out_channels, 1))
+    cols = out.shape[1] // n
+    out = _op("reshape")(out, shape=(out_channels, n, cols))
+    out = _op("transpose")(out, perm=(1, 0, 2))
+    height, width = _out_sizes(x.shape, kernel, stride, dilation, pads)
+    return _op("reshape")(out, shape=(n, out_channels, height, width))
+
+
+def _out_sizes(shape, kernel, stride, dilation, pads):
+    return (out_size(shape[2] + pads[0] + pads[1], kernel[0], stride[0], dilation[0]),
+            out_size(shape[3] + pads[2] + pads[3], kernel[1], stride[1], dilation[1]))
+
+
+@gs_op
+def max_pool_nchw(x, kernel, stride, pads, dilation):
+    """Maximum over each window; padded positions never win (they hold -FLOAT_MAX)."""
+    if any(pads):
+        low, high = (0, 0, pads[0], pads[2]), (0, 0, pads[1], pads[3])
+        inside = _op("pad")(_op("ones_like")(x), low=low, high=high)
+        x = _op("pad")(x, low=low, high=high) + (inside - 1.0) * _FLOAT_MAX
+    return _op("max_pool2d")(x, kernel=kernel, stride=stride, dilation=dilation)
+
+
+@gs_op
+def avg_pool_nchw(x, kernel, stride, pads, dilation):
+    """Mean over each window, padded zeros counted (count_include_pad=True)."""
+    n, c = x.shape[0], x.shape[1]
+    planes = _op("reshape")(x, shape=(n * c, 1) + tuple(x.shape[2:]))
+    cols = _op("im2col")(planes, kernel=kernel, stride=stride, dilation=dilation, pads=pads)
+    mean = _op("reduce_sum")(cols, axes=(0,)) * (1.0 / (kernel[0] * kernel[1]))
+    height, width = _out_sizes(x.shape, kernel, stride, dilation, pads)
+    return _op("reshape")(mean, shape=(n, c, height, width))
+
+
+def _image(x, what):
+    if len(x.shape) != 4:
+        raise ValueError(f"{what} expects an NCHW input of rank 4, got shape {tuple(x.shape)}")
+
+
+@gs_op
+def conv2d(input, weight, bias=None, stride=1, pad_mode="valid", padding=0, dilation=1,
+           groups=1):
+    """2-D cross-correlation of (N, C, H, W) with weight (O, C/groups, kh, kw) (+ bias)."""
+    _image(input, "conv2d")
+    if len(weight.shape) != 4 or weight.shape[1] * groups != input.shape[1] \
+            or weight.shape[0] % groups:
+        raise ValueError(f"conv2d: weight {tuple(weight.shape)} does not fit input "
+                         f"{tuple(input.shape)} with groups={groups}")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    mode, pads = check_pad_mode(pad_mode, padding)
+    kernel = tuple(weight.shape[2:])
+    pads = pad_amounts(mode, pads, input.shape[2], input.shape[3], kernel, stride, dilation)
+    return conv2d_nchw(input, weight, bias, stride, pads, dilation, groups)
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation, what):
+    _image(x, what)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    top, left = pair(padding, "padding")
+    return kernel, stride, (top, top, left, left), pair(dilation, "dilation")
+
+
+@gs_op
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+               ceil_mode=False):
+    """Maximum over each window (padding never wins)."""
+    if return_indices or ceil_mode:
+        raise ValueError("max_pool2d: return_indices and ceil_mode are not supported")
+    kernel, stride, pads, dilation = _pool_args(x, kernel_size, stride, padding, dilation,
+                                                "max_pool2d")
+    return max_pool_nchw(x, kernel, stride, pads, dilation)
+
+
+@gs_op
+def avg_pool2d(input_x, kernel_size=1, stride=1, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over each window, padded zeros counted."""
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        raise ValueError("avg_pool2d: only ceil_mode=False, count_include_pad=True and no "
+                         "divisor_override are supported")
+    kernel, stride, pads, dilation = _pool_args(input_x, kernel_size, stride, padding, 1,
+                                                "avg_pool2d")
+    return avg_pool_nchw(input_x, kernel, stride, pads, dilation)
+
+
+def _window(kernel_size, dilation, padding, stride):
+    top, left = pair(padding, "padding")
+    return dict(kernel=pair(kernel_size, "kernel_size"), stride=pair(stride, "stride"),
+                dilation=pair(dilation, "dilation"), pads=(top, top, left, left))
+
+
+@gs_op
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding windows as columns: (N, C*kh*kw, L), L = Ho*Wo (im2col per image)."""
+    _image(input, "unfold")
+    n = input.shape[0]
+    cols = _op("im2col")(input, **_window(kernel_size, dilation, padding, stride))
+    cols = _op("reshape")(cols, shape=(cols.shape[0], n, cols.shape[1] // n))
+    return _op("transpose")(cols, perm=(1, 0, 2))
+
+
+@gs_op
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """The adjoint of unfold: columns (N, C*kh*kw, L) summed back into (N, C, *output_size)."""
+    if len(input.shape) != 3:
+        raise ValueError(f"fold expects (N, C*kh*kw, L), got shape {tuple(input.shape)}")
+    n, rows, length = input.shape
+    window = _window(kernel_size, dilation, padding, stride)
+    channels = rows // (window["kernel"][0] * window["kernel"][1])
+    cols = _op("reshape")(_op("transpose")(input, perm=(1, 0, 2)), shape=(rows, n * length))
+    return _op("col2im")(cols, image=(n, channels) + pair(output_size, "output_size"),
+                         **window)
+
+
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "unfold", "fold"]
