@@ -25,7 +25,7 @@ imports below does not matter.
 """
 from . import (array, collective, control, creation, debug, elementwise, indexing, math, nn,
                operations, primitives, python_values, random, transforms)
-from . import conv  # noqa: E402
+from . import conv
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
 from .control import *  # noqa: F401,F403
