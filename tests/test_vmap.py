@@ -76,7 +76,14 @@ def f_softmax_ce(logits, labels):
     return ops.cross_entropy(logits, labels)
 
 
+def f_conv_pool(x, w):
+    """conv (im2col + matmul) then max and average pooling: the window primitives."""
+    y = ops.conv2d(x, w, None, 1, "pad", 1)
+    return ops.max_pool2d(y, 2) + ops.avg_pool2d(y, 2, 2)
+
+
 CASES = [
+    (f_conv_pool, [data(3, 2, 2, 6, 4), data(3, 2, 3, 3)], (0, None)),
     (f_elementwise, [data(5, 3), data(3)], (0, None)),
     (f_elementwise, [data(3, 4), data(4, 3)], (1, 0)),
     (f_reduce, [data(3, 3, 2)], (2,)),
@@ -125,7 +132,17 @@ def test_nested_vmap_is_an_outer_product_of_loops():
     inner = ops.vmap(h, in_axes=(0, None))                    # over rows of a column
     got = ops.vmap(inner, in_axes=(1, None), out_axes=1)(Tensor(a), Tensor(b))
     want = a[:, :, None] * b + np.sin(a)[:, :, None]           # (3, 4, 5)
-    np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-6, atol=1e-7)   # fma-contracted
+
+
+def test_grad_of_vmap_through_conv_and_pool():
+    """grad(vmap(f)) differentiates the batched window ops (max_pool2d_grad, col2im)."""
+    x, w = data(2, 2, 2, 6, 4), data(3, 2, 3, 3)
+    loss = lambda a, b: ops.vmap(f_conv_pool, in_axes=(0, None))(a, b).sum()   # noqa: E731
+    gx = grad(loss)(Tensor(x), Tensor(w)).asnumpy()
+    looped = lambda a, b: sum(f_conv_pool(a[i], b).sum() for i in range(2))   # noqa: E731
+    np.testing.assert_allclose(gx, grad(looped)(Tensor(x), Tensor(w)).asnumpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_grad_of_vmap_and_vmap_of_grad():

@@ -11,8 +11,8 @@ prepends an axis to its op's attributes:
    example axes up; unbatched operands broadcast as they are.
 3. Explicit rules for reductions and argmax (axes + 1), views, pad and concat (one more
    leading axis), matmul (the batch folded into rows when only the left operand is batched,
-   else a batched product), gather/scatter (axis + 1 when the indices are shared), and the
-   collective (elementwise over ranks).
+   else a batched product), gather/scatter (axis + 1 when the indices are shared), pooling
+   (the batch folded into the images' N axis), and the collective (elementwise over ranks).
 4. What a rule cannot express as one op (indices that differ per example) is unrolled: the op
    runs once per example on its slices and the results are stacked. Shapes are static, so
    this is exact; it costs one kernel per example.
@@ -214,6 +214,14 @@ def all_reduce(op: Op, operands, size):
     return _emit(op, [operands[0][0]]), True
 
 
+def pooling(op: Op, operands, size):
+    """max_pool2d(_grad): the batch folds into the images' N axis (windows never cross it)."""
+    parts = [with_batch(x, size) for x in operands]
+    images = [O.reshape(x, shape=(size * x.shape[1],) + x.shape[2:]) for x in parts]
+    result = _emit(op, images)
+    return O.reshape(result, shape=(size, parts[0].shape[1]) + result.shape[1:]), True
+
+
 def unrolled(op: Op, operands, size):
     """Rule 4: the op once per example on its slices, the results stacked on axis 0."""
     results = []
@@ -240,6 +248,8 @@ RULES.update({
     "gs.slice": slice_, "gs.pad": pad, "gs.concat": concat, "gs.matmul": matmul,
     "gs.gather": gather, "gs.scatter_add": scatter_add, "gs.gather_elements": gather_elements,
     "gs.all_reduce": all_reduce, "gs.print": unrolled, "gs.update_row": unrolled,
+    "gs.max_pool2d": pooling, "gs.max_pool2d_grad": pooling,
+    "gs.im2col": unrolled, "gs.col2im": unrolled,     # the batch is inside their columns
 })
 # Region ops are unrolled over the batch by `batch_region_op` (their rows mark them handled).
 RULES.update({name: unrolled for name in ("gs.if", "gs.while", "gs.for")})
