@@ -219,3 +219,31 @@ def test_gradient_wrt_bool_or_int_tensor_is_float32_zeros():
     np.testing.assert_array_equal(g_x.asnumpy(), [1.0, 0.0, 1.0])
     np.testing.assert_array_equal(g_count.asnumpy(), np.zeros((2, 2)))
     assert g_count.dtype == ms.float32
+
+
+class StepDecay(nn.Cell):
+    """A dynamic weight decay: 0.1 * (step + 1) at step `step` (0, 1, 2, ...)."""
+
+    def construct(self, step):
+        return 0.1 * (ops.cast(step, ms.float32) + 1.0)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_weight_decay_given_as_a_cell(compiled):
+    """MindSpore calls a weight_decay Cell with the global step; SGD then uses
+    g + wd(t) * w at step t (names without 'beta'/'gamma')."""
+    w = Parameter(Tensor(np.array([1.0, -2.0], np.float32)), name="w")
+    optimizer = nn.SGD([w], learning_rate=0.1, weight_decay=StepDecay())
+    grad_fn = ms.value_and_grad(lambda: (w * w).sum(), None, optimizer.parameters)
+
+    def step():
+        loss, grads = grad_fn()
+        optimizer(grads)
+        return loss
+    step = ms.jit(step) if compiled else step
+    for _ in range(3):
+        step()
+    expected = np.array([1.0, -2.0])
+    for t in range(3):
+        expected = expected - 0.1 * (2 * expected + 0.1 * (t + 1) * expected)
+    np.testing.assert_allclose(w.asnumpy(), expected, rtol=1e-5)

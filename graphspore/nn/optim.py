@@ -56,7 +56,11 @@ def _is_parameter(p) -> bool:
 # ----------------------------------------------------------------------- parameter groups
 
 
-def _weight_decay(value, where: str = "weight_decay") -> float:
+def _weight_decay(value, where: str = "weight_decay"):
+    """A non-negative number as a float, or a Cell (MindSpore's dynamic weight decay: called
+    with the step number)."""
+    if isinstance(value, Cell):
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{where} must be a float or an int, got {type(value).__name__}")
     if value < 0:
@@ -177,14 +181,30 @@ class Optimizer(Cell):
                               for s in self.lr_sources)
         if self.is_group:
             self.weight_decay = tuple(record[3] for record in records)
-            self.decay_flags = tuple(decay > 0.0 for decay in self.weight_decay)
+            self.decay_flags = tuple(isinstance(decay, Cell) or decay > 0.0
+                                     for decay in self.weight_decay)
         else:
             self.weight_decay = weight_decay
             self.decay_flags = tuple("beta" not in p.name and "gamma" not in p.name
                                      for p in self.parameters)
         decays = self.weight_decay if self.is_group else (weight_decay,) * len(records)
-        self.applied_weight_decay = tuple(decay if flag else 0.0
-                                          for decay, flag in zip(decays, self.decay_flags))
+        self.static_weight_decay = tuple(decay if flag else 0.0
+                                         for decay, flag in zip(decays, self.decay_flags))
+        self.dynamic_weight_decay = any(isinstance(d, Cell) for d in self.static_weight_decay)
+
+    @property
+    def applied_weight_decay(self) -> tuple:
+        """The weight decay of each parameter; a decay Cell is called on the number of the step
+        being taken (`global_step - 1`, read after `get_lr` advanced it), as MindSpore's
+        `get_weight_decay` calls it on `global_step`."""
+        if not self.dynamic_weight_decay:
+            return self.static_weight_decay
+        values = {}
+        for decay in self.static_weight_decay:
+            if isinstance(decay, Cell) and id(decay) not in values:
+                values[id(decay)] = decay(self.global_step - 1)
+        return tuple(values[id(d)] if isinstance(d, Cell) else d
+                     for d in self.static_weight_decay)
 
     def clone_state(self, prefix: str, init: float = 0.0) -> tuple:
         """One state Parameter per parameter, `prefix.<name>`, filled with `init`."""
@@ -225,7 +245,7 @@ class Optimizer(Cell):
         """grad / loss_scale + weight_decay * param (the L2 penalty; none when 0)."""
         if self.loss_scale != 1.0:
             grad = grad * (1.0 / self.loss_scale)
-        if weight_decay > 0.0:
+        if not isinstance(weight_decay, float) or weight_decay > 0.0:   # a tensor: dynamic
             return grad + weight_decay * param
         return grad
 
@@ -371,7 +391,7 @@ class AdamWeightDecay(Optimizer):
             ops.assign(m, m_new)
             ops.assign(v, v_new)
             update = m_new / (ops.sqrt(v_new) + self.eps)
-            if decay > 0.0:
+            if not isinstance(decay, float) or decay > 0.0:       # a tensor: dynamic
                 update = update + param * decay
             ops.assign(param, param - lr * update)
 
