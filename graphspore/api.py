@@ -149,6 +149,13 @@ class _Compiled:
         inside another graph inlines."""
         return self._parse(abstract_args, kwargs)
 
+    def _target(self):
+        """What this compiles (for messages), or None once a weakly held object is gone."""
+        try:
+            return self.fn
+        except ReferenceError:
+            return None
+
 
 class JitFunction(_Compiled):
     """`jit(fn)`: compile `fn` (function or Cell) per signature and run it natively."""
@@ -173,7 +180,7 @@ class JitFunction(_Compiled):
         try:
             return self._run(args, kwargs)
         except GraphsporeError as error:       # cut the frontend's frames from the traceback
-            raise for_user(error) from None
+            raise for_user(_cells._at_caller(error, self._target())) from None
 
     def __get__(self, obj, objtype=None):
         """`obj.method` of a `@jit` method: one compiled function per object, kept while the

@@ -110,3 +110,7 @@ def test_a_dense_called_directly_in_graph_mode_points_at_the_callers_line():
         set_context(mode=PYNATIVE_MODE)
     message = str(info.value)
     assert message.startswith(f"{__file__}:{line}:") and "Dense.construct" in message
+    with pytest.raises(ValueError, match="contracting dims") as info:
+        line = inspect.currentframe().f_lineno + 1
+        jit(nn.Dense(3, 2))(Tensor(np.ones((4, 5), np.float32)))
+    assert str(info.value).startswith(f"{__file__}:{line}:")

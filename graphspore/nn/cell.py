@@ -54,9 +54,9 @@ def _bump_state_version() -> None:
 
 
 def _at_caller(error: GraphsporeError, cell) -> GraphsporeError:
-    """A graph error located in graphspore's own code (a Dense called directly in GRAPH_MODE:
-    no user line is in the graph) moved to the user's line that called the Cell; the
-    framework line is kept in the message."""
+    """A graph error located in graphspore's own code (a Dense called directly in GRAPH_MODE
+    or through jit: no user line is in the graph) moved to the user's line that called it;
+    the framework line is kept in the message."""
     loc = error.loc
     if loc is None or not is_framework_file(loc.file):
         return error
@@ -67,8 +67,9 @@ def _at_caller(error: GraphsporeError, cell) -> GraphsporeError:
         return error
     positions = list(frame.f_code.co_positions())
     col = positions[frame.f_lasti // 2][2] if frame.f_lasti // 2 < len(positions) else 0
-    error.message = (f"{error.message} (in {type(cell).__name__}.construct, "
-                     f"{os.path.basename(loc.file)}:{loc.line})")
+    label = (f"{type(cell).__name__}.construct" if getattr(cell, "__gs_cell__", False)
+             else getattr(cell, "__name__", type(cell).__name__))
+    error.message = f"{error.message} (in {label}, {os.path.basename(loc.file)}:{loc.line})"
     error.loc = Loc(frame.f_code.co_filename, frame.f_lineno, col or 0)
     error.args = (error._format(),)
     return error
