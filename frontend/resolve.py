@@ -8,7 +8,8 @@ else (numbers, strings, modules, Cells, functions) stays a Python object.
 A call dispatches on what the callee is, in this order:
 1. a Tensor method, an `__gs_op__` function or an `ir.ops` function: called with the Values;
 2. a Cell instance: its `construct` is inlined with `self` bound;
-3. an object with `__gs_inline__` (grad/jit functions): it emits its own graph;
+3. an object with `__gs_call__` (MultitypeFuncGraph, HyperMap) calls back through 1-6 for
+   each function it applies; one with `__gs_inline__` (grad/jit functions) emits its graph;
 4. a Python builtin: the table in `operators.BUILTINS`, or an error naming it;
 5. a bound method, a `functools.partial`, a user function or lambda: inlined from source;
 6. anything else (numpy, math, classes): called while parsing if every argument is a
@@ -188,6 +189,11 @@ class Calls:
             return self._construct_jit_class(node, fn, args, kwargs)
         if not is_class and getattr(fn, "__gs_cell__", False):
             return self._call_cell(node, fn, args, kwargs)
+        if not is_class and hasattr(fn, "__gs_call__"):
+            # MultitypeFuncGraph, HyperMap, Map: they pick or map the callee, each of their
+            # calls comes back through here (so it is parsed and inlined as usual)
+            self.at(node)
+            return fn.__gs_call__(lambda f, *a, **k: self.call(node, f, a, k), args, kwargs)
         if not is_class and hasattr(fn, "__gs_inline__"):
             return self._call_op(node, fn.__gs_inline__, args, kwargs, _name_of(fn))
         name = builtin_name(fn)

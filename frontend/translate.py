@@ -38,6 +38,9 @@ class _Return:
 
 
 BREAK, CONTINUE = object(), object()
+# builtins that iterate a generator-expression argument at once (see expr_GeneratorExp)
+_CONSUMERS = frozenset({"tuple", "list", "sum", "any", "all", "max", "min", "sorted", "set",
+                        "frozenset", "dict", "enumerate", "zip", "reversed", "map", "filter"})
 
 
 class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Binding):
@@ -51,6 +54,7 @@ class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Bindi
         self.constants: dict = {}
         self.overlay: dict = {}        # (id(obj), attribute) -> (obj, value) stored in graph
         self.rest = END                # what runs after the current block (control.py)
+        self.consumed: set[int] = set()  # ids of generator expressions a builtin iterates
 
     # ------------------------------------------------------------------- plumbing
 
@@ -155,6 +159,8 @@ class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Bindi
         return self.exec_block(node.body if taken else node.orelse)
 
     def stmt_For(self, node: ast.For):
+        if isinstance(node.iter, ast.GeneratorExp):      # iterated at once: allowed
+            self.consumed.add(id(node.iter))
         iterable = self.eval(node.iter)
         try:
             items = iter(tensor_rows(iterable))      # a tensor: its rows, unrolled
@@ -422,6 +428,8 @@ class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Bindi
 
     def expr_Call(self, node: ast.Call):
         fn = self.eval(node.func)
+        if tables.builtin_name(fn) in _CONSUMERS:
+            self.consumed.update(id(a) for a in node.args if isinstance(a, ast.GeneratorExp))
         args = self.elements(node.args)
         kwargs = {}
         for keyword in node.keywords:
@@ -453,6 +461,14 @@ class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Bindi
         return self.comprehension(node, lambda: self.eval(node.elt))
 
     def expr_GeneratorExp(self, node: ast.GeneratorExp):
+        """Only as the argument a builtin iterates at once (`tuple(...)`, `sum(...)`, ...):
+        there it is a list comprehension. Anywhere else Python would keep a lazy generator,
+        which a graph cannot hold, so it is refused here, at its own line."""
+        if id(node) not in self.consumed:
+            self.error(node, "a generator expression is not supported here in a compiled "
+                             "function: it can only be the argument of a builtin that "
+                             "consumes it at once (tuple, list, sum, any, all, max, min, ...)",
+                       "use a list comprehension [... for ...] or tuple(... for ...)")
         return tuple(self.comprehension(node, lambda: self.eval(node.elt)))
 
     def expr_DictComp(self, node: ast.DictComp):

@@ -13,8 +13,10 @@ from .context import (set_context, get_context, GRAPH_MODE, PYNATIVE_MODE, STRIC
 from .random import set_seed, get_seed
 from . import ops
 from . import nn
-from .api import grad, value_and_grad, jit
+from .api import jit
 from .jit_class import jit_class
+from .ops.composite import grad, value_and_grad, get_grad
+from .mutable import mutable
 from .checkpoint import save_checkpoint, load_checkpoint, load_param_into_net
 from . import dataset
 from .ir.core import GraphsporeError
@@ -39,7 +41,8 @@ def __getattr__(name: str):
 
 
 __all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int32", "int64",
-           "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "jit", "jit_class", "set_context",
+           "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "get_grad", "mutable", "jit",
+           "jit_class", "set_context",
            "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "STRICT", "COMPATIBLE", "LAX", "set_seed", "get_seed",
            "save_checkpoint",

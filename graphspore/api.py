@@ -1,4 +1,4 @@
-"""grad, value_and_grad and jit: MindSpore's functional API over compiled graphs.
+"""jit and the compiled-callable machinery shared with the gradient API (gradients.py).
 
 A call computes the abstract signature of its arguments; a cache hit runs the native program
 at once. A miss parses the function (frontend), differentiates it (ir.passes.autodiff) for
@@ -9,16 +9,14 @@ whole training step is one native call, and grad(grad(f)) differentiates a gradi
 from __future__ import annotations
 
 import functools
-import inspect
 import weakref
 
 from . import frontend
 from .frontend import guards
-from .ir import Graph, TensorType, GraphsporeError, current_builder, EagerBuilder
-from .ir.core import inline_graph, building, Builder, GraphsporeTypeError
+from .ir import Graph, GraphsporeError, current_builder, EagerBuilder
+from .ir.core import inline_graph
 from .frontend.source import for_user
-from .ir.passes.autodiff import vjp_graph
-from .signature import abstract, cache_key, flatten_tensors, check_differentiable
+from .signature import abstract, cache_key, flatten_tensors
 from .compiler import compile_program
 from .pipeline import Source
 from .program_cache import ProgramCache
@@ -241,171 +239,7 @@ def call_compiled(fn, args, kwargs):
     return compiled(*args, **kwargs)
 
 
-# ---------------------------------------------------------------------------- gradients
-
-class GradFunction(_Compiled):
-    """`grad(fn, ...)` / `value_and_grad(fn, ...)` with MindSpore 2.x return structures."""
-
-    def __init__(self, fn, grad_position, weights, has_aux, with_value):
-        super().__init__()
-        if grad_position is None and weights is None:
-            raise ValueError("grad: 'grad_position' and 'weights' cannot both be None; give "
-                             "the positions of the inputs to differentiate or the weights")
-        self.fn, self.has_aux, self.with_value = fn, has_aux, with_value
-        self.positions = _check_positions(grad_position)
-        self.weights, self.weights_single = _weight_list(weights)
-        self.positions_single = self.positions is not None and len(self.positions) == 1
-        self._required = None
-        self.__name__ = f"grad_{_name_of(fn)}"
-
-    __call__ = JitFunction.__call__
-
-    def _run(self, args, kwargs):
-        self._check_arity(args)
-        return _Compiled._run(self, args, kwargs)
-
-    def _check_arity(self, args):
-        if self._required is None:
-            self._required = _required_parameters(self.fn)
-        required = self._required
-        if len(args) < len(required):
-            missing = ", ".join(f"'{n}'" for n in required[len(args):])
-            raise TypeError(f"{_name_of(self.fn)}() missing {len(required) - len(args)} "
-                            f"required positional argument(s): {missing} (called with "
-                            f"{len(args)} of {len(required)})")
-
-    def _source(self) -> Source:
-        return Source(self.__name__, self._parse, self._differentiate)
-
-    def _build(self, abstract_args, kwargs):
-        forward, tree = self._parse(abstract_args, kwargs)
-        return self._differentiate(forward, tree, abstract_args)
-
-    def _differentiate(self, forward, tree, abstract_args):
-        """The pipeline's autodiff stage for this grad object: `forward` with its VJPs."""
-        tensor_positions = [i for i, a in enumerate(abstract_args) if isinstance(a, TensorType)]
-        wrt, zero_slots = [], []       # (gradient slot, shape) of bool/int tensor arguments
-        for p in self.positions or ():
-            if p >= len(abstract_args):
-                raise ValueError(f"grad_position {p} is out of range: the function was called "
-                                 f"with {len(abstract_args)} arguments")
-            if not isinstance(abstract_args[p], TensorType):
-                raise TypeError(f"cannot take the gradient with respect to argument {p}: it is "
-                                f"{abstract_args[p]!r}, not a Tensor")
-            if not abstract_args[p].dtype.is_float:   # bool/int: zeros, as the issue asks
-                zero_slots.append((len(wrt) + len(zero_slots), abstract_args[p].shape))
-                continue
-            wrt.append(forward.inputs.index(forward.args[tensor_positions.index(p)]))
-        for w in self.weights:
-            wrt.append(_weight_input(forward, w))
-        if tree is None:
-            raise GraphsporeTypeError(f"grad: {_name_of(self.fn)}() returned None; the "
-                                      f"function to differentiate must return a tensor (did "
-                                      f"it miss a `return`?)", forward.loc)
-        outputs = _flat_outputs(tree)
-        if not outputs:
-            raise GraphsporeTypeError(f"grad: {_name_of(self.fn)}() returned no tensor (it "
-                                      f"returned {_describe_tree(tree)}); there is nothing to "
-                                      f"differentiate", forward.loc)
-        if self.has_aux and len(outputs) < 2:
-            raise ValueError("has_aux=True requires the function to return a tuple of at "
-                             "least two outputs (the first is differentiated, the rest are "
-                             "auxiliary)")
-        forward = _with_outputs(forward, [forward.outputs[i] for i in outputs])
-        full = vjp_graph(forward, wrt, self.has_aux, name=self.__name__)
-        n_out = len(outputs)
-        grads = list(range(n_out, n_out + len(wrt)))
-        for slot, shape in zero_slots:
-            grads.insert(slot, _zero_output(full, shape))
-        grad_tree = self._grad_tree(grads)
-        if not self.with_value:
-            keep = grads + (list(range(1, n_out)) if self.has_aux else [])
-            result = _with_outputs(full, [full.outputs[i] for i in keep])
-            mapping = {old: k for k, old in enumerate(keep)}
-            if self.has_aux:
-                aux = _renumber(tuple(tree[1:]), {o: k for k, o in enumerate(outputs)})
-                return result, (_renumber(grad_tree, mapping), _renumber(aux, mapping))
-            return result, _renumber(grad_tree, mapping)
-        value_tree = _renumber(tree, {o: k for k, o in enumerate(outputs)})
-        return full, (value_tree, grad_tree)
-
-    def _grad_tree(self, grads):
-        n_pos = len(self.positions or ())
-        pos, wts = grads[:n_pos], grads[n_pos:]
-        pos_tree = (pos[0] if self.positions_single else tuple(pos)) if self.positions else None
-        wts_tree = (wts[0] if self.weights_single else tuple(wts)) if self.weights else None
-        if self.positions is None:
-            return wts_tree
-        if not self.weights:
-            return pos_tree
-        return (pos_tree, wts_tree)
-
-
-def _required_parameters(fn) -> list[str]:
-    """Names of `fn`'s required positional parameters (of `construct` for a Cell)."""
-    fn = fn.construct if getattr(fn, "__gs_cell__", False) else fn
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in sig.parameters.values()
-            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-
-
-def _check_positions(grad_position):
-    if grad_position is None:
-        return None
-    single = isinstance(grad_position, int) and not isinstance(grad_position, bool)
-    positions = (grad_position,) if single else grad_position
-    if not isinstance(positions, tuple) or not positions or not all(
-            isinstance(p, int) and not isinstance(p, bool) for p in positions):
-        raise TypeError(f"grad_position must be an int or a non-empty tuple of ints, got "
-                        f"{grad_position!r}")
-    for p in positions:
-        if p < 0:
-            raise ValueError(f"grad_position must be non-negative, got {p}")
-    return positions
-
-
-def _weight_list(weights):
-    if weights is None:
-        return [], False
-    if getattr(weights, "__gs_parameter__", False):
-        return [weights], True
-    weights = list(weights)
-    for w in weights:
-        if not getattr(w, "__gs_parameter__", False):
-            raise TypeError(f"weights must be Parameters, got {type(w).__name__}")
-    return weights, False
-
-
-def _zero_output(graph: Graph, shape) -> int:
-    """Append a float32 zeros output of `shape` to `graph`: the gradient with respect to a
-    bool or int tensor argument (MindSpore crashes there; zeros of its shape are what the
-    seed tutorial's `grad(loss, 1)` over bool targets expects)."""
-    import numpy as np
-    from .ir import ops as ir_ops
-    from .ir.types import DType
-    with building(Builder(graph)):
-        graph.outputs.append(ir_ops.constant(np.zeros(shape, np.float32), DType.f32))
-    return len(graph.outputs) - 1
-
-
-def _weight_input(graph: Graph, param) -> int:
-    for i, v in enumerate(graph.inputs):
-        if graph.bindings.get(v) is param:
-            return i
-    check_differentiable(param.ir_type, f"parameter '{param.name}'")
-    with building(Builder(graph)) as b:     # an unused weight: an input with zero gradient
-        b.bound_input(param, param.ir_type, param.name)
-    return len(graph.inputs) - 1
-
-
-def _describe_tree(tree) -> str:
-    if type(tree) is tuple and len(tree) == 2 and tree[0] == "const":
-        return f"the constant {tree[1]!r}"
-    return "only constants"
-
+# ------------------------------------------------- graph and output-tree helpers (gradients)
 
 def _flat_outputs(tree) -> list[int]:
     if type(tree) is int:
@@ -469,14 +303,12 @@ def rebuild_values(tree, outs):
     return items if type(tree) is list else tuple(items)
 
 
-def grad(fn, grad_position=0, weights=None, has_aux=False, return_ids=False):
-    """Gradient function of `fn` (MindSpore 2.x `mindspore.grad`)."""
-    return GradFunction(fn, grad_position, weights, has_aux, with_value=False)
+def __getattr__(name: str):
+    """`api.grad` and `api.value_and_grad` (older imports): they live in ops/composite.py."""
+    if name in ("grad", "value_and_grad"):
+        from .ops import composite
+        return getattr(composite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def value_and_grad(fn, grad_position=0, weights=None, has_aux=False, return_ids=False):
-    """`(value, gradients)` function of `fn` (MindSpore 2.x `mindspore.value_and_grad`)."""
-    return GradFunction(fn, grad_position, weights, has_aux, with_value=True)
-
-
-__all__ = ["jit", "grad", "value_and_grad", "call_compiled", "GraphsporeError"]
+__all__ = ["jit", "call_compiled", "GraphsporeError"]

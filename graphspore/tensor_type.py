@@ -129,6 +129,12 @@ class Tensor:
     __array_ufunc__ = None          # numpy defers `ndarray + Tensor` to Tensor.__radd__
     __slots__ = ("_array", "__weakref__")
 
+    def __new__(cls, input_data=None, dtype=None, shape=None, init=None, *args, **kwargs):
+        if cls is Tensor and input_data is None and init is None and dtype is not None:
+            from .input_signature import TensorPlaceholder   # Tensor(shape=[None, 3], dtype)
+            return object.__new__(TensorPlaceholder)
+        return object.__new__(cls)
+
     def __init__(self, input_data=None, dtype=None, shape=None, init=None, internal=False,
                  const_arg=False):
         if init is not None or input_data is None:
@@ -204,6 +210,25 @@ class Tensor:
         return self._array.copy()
 
     numpy = asnumpy
+
+    @staticmethod
+    def from_numpy(array) -> "Tensor":
+        """A Tensor sharing `array`'s memory (MindSpore's `Tensor.from_numpy`) when it is
+        C-contiguous, writeable and of a supported dtype; a copy otherwise."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"Tensor.from_numpy: expected a numpy.ndarray, got "
+                            f"{type(array).__name__}")
+        if not (array.flags.c_contiguous and array.flags.writeable
+                and array.dtype in _SUPPORTED):
+            return Tensor(array)
+        tensor = Tensor.__new__(Tensor)
+        tensor._array = array
+        return tensor
+
+    @property
+    def strides(self) -> tuple:
+        """Bytes to step along each axis (the data is C-contiguous)."""
+        return self._array.strides
 
     def item(self, *index):
         return self._array.item(*index)

@@ -130,6 +130,10 @@ def test_grad_wrt_bool_or_int_is_float32_zeros():
         g = grad(lambda x, t: (x * t).sum(), 1)(x_t, t)
         assert g.dtype == ms.float32 and g.shape == (3,)
         close(g, np.zeros(3))
+    gx, gt = grad(lambda x, t: (x * t).sum(), (0, 1))(x_t, Tensor([[1, 2, 3]]))
+    assert gt.dtype == ms.float32 and gt.shape == (1, 3)
+    close(gt, np.zeros((1, 3)))
+    close(gx, np.array([1.0, 2.0, 3.0]))
 
 
 def test_higher_order_polynomial():

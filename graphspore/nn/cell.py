@@ -195,6 +195,10 @@ class Cell:
     def untrainable_params(self, recurse: bool = True) -> list:
         return [p for p in self.get_parameters(expand=recurse) if not p.requires_grad]
 
+    # Inside construct they run while parsing (a list of Parameters becomes their weight
+    # inputs), e.g. `grad(self.net, None, self.net.trainable_params())(x)`.
+    trainable_params.__gs_op__ = untrainable_params.__gs_op__ = True
+
     def parameters_dict(self, recurse: bool = True) -> OrderedDict:
         """Parameters keyed by their names."""
         return OrderedDict((p.name, p) for p in self.get_parameters(expand=recurse))
@@ -229,7 +233,24 @@ class Cell:
     def construct(self, *inputs, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define construct()")
 
+    def set_inputs(self, *inputs, **kwargs):
+        """Declare the inputs (MindSpore's dynamic-shape `set_inputs`): Tensors or shape
+        placeholders `Tensor(shape=[None, 3], dtype=...)`; each call is checked against them
+        (graphspore compiles each concrete shape once)."""
+        if kwargs:
+            raise TypeError("set_inputs: keyword inputs are not supported; declare them "
+                            "positionally")
+        object.__setattr__(self, "_gs_declared_inputs", tuple(inputs))
+
+    def get_inputs(self):
+        """The inputs given to `set_inputs` (None if it was not called)."""
+        return self.__dict__.get("_gs_declared_inputs")
+
     def __call__(self, *args, **kwargs):
+        declared = self.__dict__.get("_gs_declared_inputs")
+        if declared is not None:
+            from ..input_signature import check_inputs
+            check_inputs(self, declared, args)
         if (context.get_context("mode") == context.GRAPH_MODE
                 and isinstance(current_builder(), EagerBuilder)):
             from ..api import call_compiled

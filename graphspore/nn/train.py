@@ -19,6 +19,7 @@ from contextlib import ExitStack
 
 from .. import dtype as mstype
 from .. import ops, parallel_context
+from ..parameter_tuple import ParameterTuple
 from .callbacks import Callback, CallbackParams, RunContext
 from .cell import Cell
 from .distributed import DistributedGradReducer
@@ -63,18 +64,54 @@ class WithEvalCell(Cell):
         return self._loss_fn(outputs, label), outputs, label
 
 
+class WithGradCell(Cell):
+    """The gradients of the loss w.r.t. `network`'s trainable parameters (a tuple, one per
+    parameter): the loss is `network(*inputs)`, or `loss_fn(network(data), label)` with a
+    loss function. `sens` scales the loss's cotangent: a number, or a Tensor shaped like the
+    loss (MindSpore's sensitivity); None means ones."""
+
+    def __init__(self, network, loss_fn=None, sens=None):
+        super().__init__(auto_prefix=False)
+        if sens is not None and not isinstance(sens, (int, float)) and not getattr(
+                sens, "__gs_tensor__", False):
+            raise TypeError(f"WithGradCell: sens must be None, a number or a Tensor, got "
+                            f"{type(sens).__name__}")
+        self.network, self.loss_fn, self.sens = network, loss_fn, sens
+        self.network_with_loss = network if loss_fn is None else WithLossCell(network, loss_fn)
+        self.weights = ParameterTuple(network.trainable_params())
+        tensor_sens = getattr(sens, "__gs_tensor__", False)
+        self.grad = ops.GradOperation(get_by_list=True, sens_param=tensor_sens)
+
+    def construct(self, *inputs):
+        if self.sens is None:
+            return self.grad(self.network_with_loss, self.weights)(*inputs)
+        if isinstance(self.sens, (int, float)):
+            grads = self.grad(self.network_with_loss, self.weights)(*inputs)
+            scaled = ()
+            for g in grads:
+                scaled = scaled + (g * self.sens,)
+            return scaled
+        return self.grad(self.network_with_loss, self.weights)(*inputs, self.sens)
+
+
 class TrainOneStepCell(Cell):
     """One optimisation step: loss, gradients w.r.t. `optimizer.parameters`, update. Returns
-    the loss. `sens` scales the gradients (MindSpore's sensitivity). In data-parallel mode
+    the loss; with `return_grad`, `(loss, {parameter name: gradient})` (the dict is built
+    when the Cell is called). `sens` (a number, default 1.0) scales the gradients
+    (MindSpore's sensitivity). In data-parallel mode
     (`set_auto_parallel_context(parallel_mode=ParallelMode.DATA_PARALLEL)`) the gradients go
     through a `DistributedGradReducer` first, as in MindSpore."""
 
-    def __init__(self, network, optimizer, sens=1.0):
+    def __init__(self, network, optimizer, sens=None, return_grad=False):
         super().__init__(auto_prefix=False)
+        if sens is not None and (not isinstance(sens, (int, float)) or isinstance(sens, bool)):
+            raise TypeError(f"TrainOneStepCell: sens must be a number, got "
+                            f"{type(sens).__name__}")
         self.network, self.optimizer = network, optimizer
         self.weights = optimizer.parameters
-        self.sens = float(sens)
-        self.grad_fn = _api().value_and_grad(network, None, self.weights)
+        self.sens = 1.0 if sens is None else float(sens)
+        self.return_grad = bool(return_grad)
+        self.grad_fn = ops.value_and_grad(network, None, self.weights)
         self.reducer_flag = parallel_context.is_data_parallel()
         self.grad_reducer = DistributedGradReducer(self.weights) if self.reducer_flag else None
 
@@ -88,7 +125,16 @@ class TrainOneStepCell(Cell):
         if self.reducer_flag:
             grads = self.grad_reducer(grads)
         self.optimizer(grads)
+        if self.return_grad:
+            return loss, grads
         return loss
+
+    def __call__(self, *inputs, **kwargs):
+        result = super().__call__(*inputs, **kwargs)
+        if not self.return_grad:
+            return result
+        loss, grads = result
+        return loss, {w.name: g for w, g in zip(self.weights, grads)}
 
 
 # ------------------------------------------------------------------------------ Model
@@ -296,4 +342,4 @@ def _fire(callbacks, hook: str, context) -> None:
         getattr(callback, hook)(context)
 
 
-__all__ = ["WithLossCell", "WithEvalCell", "TrainOneStepCell", "Model"]
+__all__ = ["WithLossCell", "WithEvalCell", "WithGradCell", "TrainOneStepCell", "Model"]

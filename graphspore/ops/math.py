@@ -17,7 +17,7 @@ from ..ir.ops import composite
 # Composites that are public ops functions under their own names.
 COMPOSITES = {name: gs_op(getattr(composite, name)) for name in (
     "isnan", "isinf", "isfinite", "rsqrt", "round", "erf", "prod", "var", "std", "var_mean",
-    "std_mean", "norm", "cumsum", "topk")}
+    "std_mean", "norm", "cumsum", "topk", "bmm")}
 globals().update(COMPOSITES)
 
 # ------------------------------------------------------------------------ reductions

@@ -8,11 +8,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import TensorType
-from .opdef import register, promote_operands, LINALG
+from ..types import DType, TensorType
+from .opdef import register, promote_operands, is_number, as_value, LINALG
 from .shape import AttrOpDef
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "matmul_operands"]
+
+
+_FLOAT_NAMES = {DType.f32: "Float32", DType.f64: "Float64"}
+
+
+def matmul_operands(a, b, op: str = "MatMul"):
+    """The operands of a matrix product in one dtype. Two float tensors of different dtypes
+    are a TypeError naming both, as MindSpore's MatMul raises (numpy would silently compute
+    in float64); integer and bool operands promote as elsewhere."""
+    if not (is_number(a) or is_number(b)):
+        x, y = as_value(a), as_value(b)
+        if x.dtype.is_float and y.dtype.is_float and x.dtype is not y.dtype:
+            raise TypeError(f"For '{op}', the dtypes of the two operands must be the same, "
+                            f"but got {_FLOAT_NAMES[x.dtype]} ({x.type}) and "
+                            f"{_FLOAT_NAMES[y.dtype]} ({y.type}); cast one to the other's "
+                            f"dtype first (ops.cast)")
+    return promote_operands(a, b)
 
 
 def _normalize_matmul(a, b, *, transpose_a=False, transpose_b=False) -> dict:
@@ -51,4 +68,4 @@ matmul = register(AttrOpDef(
     "gs.matmul", _infer_matmul, _reference_matmul, _vjp_matmul, frozenset({LINALG}),
     '`%c = "gs.matmul"(%a, %b) {transpose_a = false, transpose_b = true} : '
     '(tensor<4x3xf32>, tensor<5x3xf32>) -> tensor<4x5xf32>`',
-    lambda a, b: promote_operands(a, b), _normalize_matmul))
+    lambda a, b: matmul_operands(a, b), _normalize_matmul))

@@ -33,7 +33,7 @@ from . import activation, creation, elementwise, indexing, linalg, loss, reducti
 TENSOR_METHODS = ("square", "reciprocal", "clamp", "masked_fill", "isnan", "isinf", "isfinite",
                   "rsqrt", "round", "erf", "softmax", "log_softmax", "logsumexp", "prod", "var",
                   "std", "norm", "cumsum", "topk", "tile", "repeat_interleave", "split",
-                  "narrow", "flatten")
+                  "narrow", "flatten", "bmm")
 
 __all__ = [*activation.__all__, *creation.__all__, *elementwise.__all__, *indexing.__all__,
            *linalg.__all__, *loss.__all__, *reduction.__all__, *shape.__all__]

@@ -16,14 +16,26 @@ from .shape import reverse
 __all__ = ["getitem"]
 
 
+def _bool_index(item):
+    """`x[True]` adds a unit axis, as `x[None]` (numpy, MindSpore); `x[False]` would select
+    nothing along a new axis, which MindSpore refuses: IndexError."""
+    if item is True or isinstance(item, np.bool_) and item:
+        return None
+    if item is False or isinstance(item, np.bool_):
+        raise IndexError("getitem: a bool index must be True (a new unit axis, as None); "
+                         "False would select nothing")
+    return item
+
+
 def getitem(x, index) -> Value:
-    """Python indexing: ints (negative ones count from the end), slices (any step), None (a
-    new unit axis), Ellipsis, and at most one integer tensor (see `_getitem_tensor`).
+    """Python indexing: ints (negative ones count from the end), slices (any step), None or
+    True (a new unit axis), Ellipsis, and at most one integer tensor (see `_getitem_tensor`).
 
     One strided `slice` reads the ascending range of every axis; axes with negative steps are
     then reversed; a final `reshape` drops int-indexed axes and inserts the None axes."""
     x = as_value(x)
-    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(_bool_index(item) for item in (index if isinstance(index, tuple)
+                                                  else (index,)))
     tensors = [k for k, item in enumerate(items) if isinstance(item, Value)]
     if tensors:
         return _getitem_tensor(x, items, tensors)

@@ -5,21 +5,22 @@ import math
 
 from ...core import Value
 from ...types import broadcast_shapes
-from ..linalg import matmul
-from ..opdef import as_value, promote_operands
+from ..linalg import matmul, matmul_operands
+from ..opdef import as_value
 from ..shape import broadcast_to, concat, reshape, transpose
 from .indexing import getitem
 from .shape import squeeze
 
-__all__ = ["matmul_nd"]
+__all__ = ["matmul_nd", "bmm"]
 
 
 def matmul_nd(a, b) -> Value:
     """numpy.matmul semantics: 1-D operands gain then lose a unit axis; batch dims broadcast.
 
     A 2-D right operand folds the batch into rows (one matmul); a 2-D left operand folds it
-    into columns; otherwise the batch is unrolled into one matmul per matrix."""
-    a, b = promote_operands(a, b)
+    into columns; otherwise the batch is unrolled into one matmul per matrix. Float operands
+    of different dtypes are a TypeError (`matmul_operands`)."""
+    a, b = matmul_operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul_nd: operands must have rank >= 1, got {a.type} and {b.type}")
     if a.ndim == 1 or b.ndim == 1:
@@ -51,3 +52,14 @@ def matmul_nd(a, b) -> Value:
     rows = [matmul(reshape(getitem(a, i), shape=(m, k)), reshape(getitem(b, i), shape=(k, n)))
             for i in range(a.shape[0])]
     return reshape(concat(*rows, axis=0), shape=batch + (m, n))
+
+
+def bmm(input_x, mat2) -> Value:
+    """Batched matrix product (MindSpore's `ops.bmm`): `(*B, N, C) @ (*B, C, M)`, both of rank
+    >= 3, batch dimensions broadcast."""
+    a, b = as_value(input_x), as_value(mat2)
+    if a.ndim < 3 or b.ndim < 3:
+        raise ValueError(f"bmm: both operands must have rank >= 3, got {a.type} and {b.type}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"bmm: contracting sizes differ: {a.type} @ {b.type}")
+    return matmul_nd(a, b)
