@@ -175,3 +175,44 @@ def test_optimizer_written_with_hyper_map_trains_inside_one_step():
         assert done == (True, True)
     np.testing.assert_allclose(w.asnumpy(), wr, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.asnumpy(), br, rtol=1e-5, atol=1e-6)
+
+
+_pick = MultitypeFuncGraph("pick")
+
+
+@_pick.register("Tensor", "Tuple")
+def _pick_by_sign(x, pair):
+    if x > 0:                                    # a tensor condition: a graph `if`
+        return pair[0]
+    return pair[1]
+
+
+class PickNet(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.hyper_map = HyperMap(_pick)
+
+    def construct(self, x, y, z):
+        return self.hyper_map((x, y), ((z, x), (y, z)))
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+def test_hyper_map_with_tensor_control_flow_under_grad_operation(mode):
+    """MindSpore's test_grad_operation_hypermap_control_flow: x = 2 > 0 picks z, y = -3 picks
+    z, so the outputs are (z, z): gradients (0, 0, 2)."""
+    class Grad(nn.Cell):
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.grad_op = net, ops.GradOperation(get_all=True)
+
+        def construct(self, x, y, z):
+            return self.grad_op(self.net)(x, y, z)
+
+    ms.set_context(mode=mode)
+    try:
+        grads = Grad(PickNet())(t(2.0), t(-3.0), t(0.0))
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert len(grads) == 3
+    for g, expected in zip(grads, (0.0, 0.0, 2.0)):
+        np.testing.assert_allclose(g.asnumpy(), expected)
