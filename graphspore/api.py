@@ -46,7 +46,8 @@ def _cell_epoch() -> int:
 
 
 def state_version() -> int:
-    """Changes whenever a Cell's training flag changes: graphs bake that flag in."""
+    """Changes whenever a Cell's training flag changes: the hot path's test that the program
+    it remembers still matches the flags (a program keys only on the flags it read)."""
     return _cells._state_version
 
 
@@ -97,23 +98,27 @@ class _Compiled:
 
     def _run(self, args, kwargs):
         """Find or compile the program for this call's signature and run it."""
-        key = (state_version(), cache_key(args, kwargs))
+        version, key = state_version(), (_cells.structure_version, cache_key(args, kwargs))
         try:
-            program = self._programs.get(key)
+            variants = self._programs.get(key)     # one per set of training flags read
         except TypeError:                  # an unhashable argument: say which one
             self._abstract(args, kwargs)
             raise
+        if variants is None:
+            variants = self._programs[key] = []
+        program = next((p for p in variants if p.matches_training_flags()), None)
         if program is not None and program.guards is not None and not program.guards.hold():
-            program = None                 # a folded-in Python value changed: compile again
+            variants.remove(program)       # a folded-in Python value changed: compile again
+            program = None
         if program is None:
             abstract_args, abstract_kwargs = self._abstract(args, kwargs)
             with guards.recording() as recorder:     # reads of the parse stage
                 program = compile_program(self._source(), abstract_args, abstract_kwargs,
                                           _wrap_tensor)
             program.guards = recorder.guards(_cell_epoch) if recorder.entries else None
-            self._programs[key] = program
+            variants.append(program)
         if not kwargs and all(hasattr(a, "_array") for a in args):
-            self._last = (key[0], _guarded(program))
+            self._last = (version, _guarded(program))
         if kwargs:
             return program.run(flatten_tensors(args) + flatten_tensors(
                 [kwargs[k] for k in sorted(kwargs)]))
@@ -122,7 +127,9 @@ class _Compiled:
     def program_for(self, *args, **kwargs):
         """The compiled program for these arguments' signature (compiling it if needed)."""
         self._run(args, kwargs)
-        return self._programs[(state_version(), cache_key(args, kwargs))]
+        return next(p for p in self._programs[(_cells.structure_version,
+                                               cache_key(args, kwargs))]
+                    if p.matches_training_flags())
 
     def __gs_inline__(self, *args, **kwargs):
         """Emit this callable's graph into the graph being built; return its result."""

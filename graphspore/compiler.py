@@ -81,6 +81,12 @@ class Program:
     stats: CompileStats | None = None
     _wrap: Any = field(default=None, repr=False)
     checks: tuple = ()
+    training_flags: tuple = ()      # ((cell, flag), ...): the Cell flags the graph was built with
+
+    def matches_training_flags(self) -> bool:
+        """Whether every Cell flag this program was built with still has that value."""
+        return all(cell.__dict__.get("_training", False) == flag
+                   for cell, flag in self.training_flags)
     guards: Any = None      # frontend.guards.Guards of the Python values folded in, or None
 
     def __post_init__(self):
@@ -186,7 +192,7 @@ def compile_program(source: pipeline.Source, abstract_args: tuple, kwargs: dict,
         _record(stats)
         ir_dump.record_stats(stats)
         return Program(executable, sources_for(graph), c.out_tree, graph, c.native, stats,
-                       wrap, c.checks)
+                       wrap, c.checks, c.training_flags)
 
 
 def _specs(values) -> list:

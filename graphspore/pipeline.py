@@ -75,6 +75,7 @@ class Compilation:
     name: str = ""
     graph: Graph | None = None        # the current graph (parse .. simplify)
     out_tree: Any = None
+    training_flags: tuple = ()        # ((cell, its training flag), ...) that the parse read
     ops_before: int = 0               # ops of the graph the passes start from
     checks: tuple = ()                # index-check sites of the hidden last output
     print_spec: str | None = None     # the native entry's gs_print callback, if it prints
@@ -125,7 +126,11 @@ def graph_stage(name: str, graph_pass: Callable[[Graph], Graph], aliases=()) -> 
 # ---------------------------------------------------------------------------- the stages
 
 def _parse(c: Compilation) -> None:
-    c.graph, c.out_tree = c.source.parse(c.abstract_args, c.kwargs)
+    from .nn.cell import training_reads
+    with training_reads() as cells:
+        c.graph, c.out_tree = c.source.parse(c.abstract_args, c.kwargs)
+    c.training_flags = tuple((cell, cell.__dict__.get("_training", False))
+                             for cell in cells.values())
     c.name = c.name or c.source.name or c.graph.name
     c.ops_before = len(c.graph.ops)
 

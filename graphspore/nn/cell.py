@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 
 from .. import context
 from ..frontend.source import for_user, is_framework_file
@@ -25,13 +27,32 @@ from ..ir.core import EagerBuilder, GraphsporeError, Loc, current_builder
 from ..tensor_type import Parameter, PARAMETER_NAME_DEFAULT
 
 _state_version = 0
+structure_version = 0   # bumped by changes every program depends on (hooks), not set_train
 attribute_epoch = 0     # counts attribute assignments on any Cell (frontend/guards.py)
+_recorders = threading.local()      # `.active`: the dicts recording training-flag reads
 
 
 def state_version() -> int:
-    """A counter bumped whenever a Cell's `training` flag changes: compiled programs that
-    read the flag are specialised to it, so callers can key their caches on this."""
+    """A counter bumped whenever a Cell's `training` flag changes: a cheap test that no flag
+    changed since a program was last looked up."""
     return _state_version
+
+
+@contextmanager
+def training_reads():
+    """Record the Cells whose `training` flag is read inside the block, as `{id: cell}`.
+
+    The pipeline's parse stage runs under it: a compiled program depends on exactly the flags
+    its parse read (a Dropout's, a BatchNorm's), so it is keyed on those and a `set_train`
+    toggle of other Cells does not recompile it. Recorders nest (an inlined grad object's
+    parse inside its caller's): a read is recorded by every active one."""
+    active = _recorders.__dict__.setdefault("active", [])
+    found: dict = {}
+    active.append(found)
+    try:
+        yield found
+    finally:
+        active.remove(found)
 
 
 class HookHandle:
@@ -49,8 +70,11 @@ class HookHandle:
 
 
 def _bump_state_version() -> None:
-    global _state_version
+    """A change that makes every compiled program stale (a hook added or removed): bumps the
+    structure version programs are keyed on, and the state version."""
+    global _state_version, structure_version
     _state_version += 1
+    structure_version += 1
 
 
 def _at_caller(error: GraphsporeError, cell) -> GraphsporeError:
@@ -84,8 +108,23 @@ class Cell:
         object.__setattr__(self, "_params", OrderedDict())
         object.__setattr__(self, "_cells", OrderedDict())
         object.__setattr__(self, "_auto_prefix", bool(auto_prefix))
-        object.__setattr__(self, "training", False)
+        object.__setattr__(self, "_training", False)
         object.__setattr__(self, "_cell_name", type(self).__name__)
+
+    @property
+    def training(self) -> bool:
+        """Whether the Cell is in training mode (`set_train`); reads while a graph is being
+        parsed are recorded (`training_reads`)."""
+        for found in getattr(_recorders, "active", ()):
+            found[id(self)] = self
+        return self.__dict__.get("_training", False)
+
+    @training.setter
+    def training(self, mode) -> None:
+        global _state_version
+        if self.__dict__.get("_training") != bool(mode):
+            object.__setattr__(self, "_training", bool(mode))
+            _state_version += 1
 
     # -------------------------------------------------------------------- registration
     def __setattr__(self, name: str, value) -> None:
@@ -213,11 +252,8 @@ class Cell:
     # ------------------------------------------------------------------- train/eval
     def set_train(self, mode: bool = True) -> "Cell":
         """Set the `training` flag of this Cell and every sub-Cell."""
-        global _state_version
         for _, cell in self.cells_and_names():
-            if cell.training != bool(mode):
-                object.__setattr__(cell, "training", bool(mode))
-                _state_version += 1
+            object.__setattr__(cell, "training", bool(mode))    # the property's setter
         return self
 
     def set_grad(self, requires_grad: bool = True) -> "Cell":
@@ -318,4 +354,4 @@ class Cell:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-__all__ = ["Cell", "HookHandle", "state_version"]
+__all__ = ["Cell", "HookHandle", "state_version", "training_reads"]
