@@ -1,7 +1,7 @@
 """graphspore.codegen: fused graph -> loop nests -> LLVM IR.
 
-`compile_graph(graph, entry)` runs fuse -> plan_memory -> lower_to_loops -> emit_llvm and
-returns a `CodegenResult`; the caller compiles `llvm_ir` with `runtime.compile_module` and
+`compile_graph(graph, entry)` runs widen_half_ops -> fuse -> plan_memory -> lower_to_loops ->
+emit_llvm and returns a `CodegenResult`; the caller compiles `llvm_ir` with `runtime.compile_module` and
 builds `runtime.Executable(module, entry, input_specs, output_specs, workspace_bytes)`.
 The entry's pointer array holds graph.inputs in order, then graph.outputs, then the arena.
 """
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..ir.core import Graph
 from .fuse import fuse
+from .half_widening import widen_half_ops
 from .memory_plan import plan_memory
 from .emit_llvm import emit_module
 from .loops import print_loops
@@ -36,7 +37,7 @@ def compile_graph(graph: Graph, entry: str = "main", parallel: bool = True,
     `on_exit` (a print spec, `ir.passes.prints.spec_text`) makes the entry end with
     `gs_print(spec, buffers)`."""
     from ..runtime.target import add_function_attributes, host
-    fused = fuse(graph, epilogue_ok=epilogue_ok)
+    fused = fuse(widen_half_ops(graph), epilogue_ok=epilogue_ok)
     plan = plan_memory(fused)
     program = lower_to_loops(fused, plan, entry)
     target = host()

@@ -15,10 +15,12 @@ The module holds:
 Loops are simple counted loops with an i64 induction variable starting at 0 (`nuw nsw`
 increment, exit test at the bottom), which is the form the loop vectoriser widens. Scalar
 accumulators live in allocas that SROA turns into phis. Bools are i1 in registers and i8 in
-memory.
+memory; float16 is half in memory and float in registers (`fpext` on load, `fptrunc` on
+store), each float16 op's result rounded to half (`round_half`).
 """
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 
 from ..ir.types import DType
@@ -27,7 +29,7 @@ from .gemm_tiles import Epilogue
 from .matmul import emit_matmul
 from .parallel import (call_parallel_for, load_context, outer_split, pointer_context,
                        task_function)
-from .scalar_ops import LoweringError, emit_scalar, register_type
+from .scalar_ops import LoweringError, emit_scalar, register_type, round_half
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
@@ -36,7 +38,32 @@ _PTR = ir.PointerType()
 
 
 def memory_type(dtype: DType) -> ir.Type:
+    """The LLVM type of one element in a buffer: i8 for bool, half for float16."""
+    if dtype is DType.f16:
+        return ir.HalfType()
     return _I8 if dtype is DType.bool else register_type(dtype)
+
+
+def _to_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Value:
+    """A register value as stored: bools widened to i8, float16 narrowed to half."""
+    if dtype is DType.bool:
+        return builder.zext(value, ir.VectorType(_I8, value.type.count)
+                            if isinstance(value.type, ir.VectorType) else _I8)
+    if dtype is DType.f16:
+        return builder.fptrunc(value, ir.VectorType(ir.HalfType(), value.type.count)
+                               if isinstance(value.type, ir.VectorType) else ir.HalfType())
+    return value
+
+
+def _from_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Value:
+    """A loaded element as a register value: i8 bools compared to 0, half widened to float."""
+    if dtype is DType.bool:
+        return builder.icmp_unsigned("!=", value, ir.Constant(value.type, 0) if not isinstance(
+            value.type, ir.VectorType) else ir.Constant(value.type, [0] * value.type.count))
+    if dtype is DType.f16:
+        return builder.fpext(value, ir.VectorType(ir.FloatType(), value.type.count)
+                             if isinstance(value.type, ir.VectorType) else ir.FloatType())
+    return value
 
 
 class ExprEmitter:
@@ -58,9 +85,7 @@ class ExprEmitter:
                                 source_etype=memory_type(buffer.dtype))
 
     def store(self, stmt: L.Store) -> None:
-        value = self.expr(stmt.value)
-        if stmt.buffer.dtype is DType.bool:
-            value = self.builder.zext(value, _I8)
+        value = _to_memory(self.builder, self.expr(stmt.value), stmt.buffer.dtype)
         self.builder.store(value, self.address(stmt.buffer, stmt.index),
                            align=stmt.buffer.dtype.itemsize)
 
@@ -74,7 +99,9 @@ class ExprEmitter:
         b = self.builder
         if isinstance(e, L.Const):
             value = e.value
-            if e.dtype.is_float:
+            if e.dtype is DType.f16:
+                value = float(np.float16(value))
+            elif e.dtype.is_float:
                 value = float(value)
             else:
                 value = int(value)
@@ -84,9 +111,7 @@ class ExprEmitter:
         if isinstance(e, L.Load):
             value = b.load(self.address(e.buffer, e.index), typ=memory_type(e.buffer.dtype),
                            align=e.buffer.dtype.itemsize)
-            if e.buffer.dtype is DType.bool:
-                value = b.icmp_unsigned("!=", value, ir.Constant(_I8, 0))
-            return value
+            return _from_memory(b, value, e.buffer.dtype)
         if isinstance(e, L.LocalRef):
             return b.load(self.local(e.local), typ=register_type(e.local.dtype))
         args = [self.expr(a) for a in e.args]
@@ -98,7 +123,10 @@ class ExprEmitter:
             return b.udiv(*args)
         if e.op == "%":
             return b.urem(*args)
-        return emit_scalar(b, e.op, args, e.attrs)
+        value = emit_scalar(b, e.op, args, e.attrs)
+        if e.dtype is DType.f16 and e.op != "stop_gradient":
+            value = round_half(b, value)
+        return value
 
 
 class KernelEmitter(ExprEmitter):
@@ -210,9 +238,7 @@ class LanesEmitter(ExprEmitter):
                                 ir.Constant(ir.VectorType(_I32, self.lanes), [0] * self.lanes))
 
     def store(self, stmt: L.Store) -> None:
-        value = self.expr(stmt.value)
-        if stmt.buffer.dtype is DType.bool:
-            value = self.builder.zext(value, ir.VectorType(_I8, self.lanes))
+        value = _to_memory(self.builder, self.expr(stmt.value), stmt.buffer.dtype)
         self.builder.store(value, self.indices.address(stmt.buffer, stmt.index),
                            align=stmt.buffer.dtype.itemsize)
 
@@ -247,10 +273,7 @@ class LanesEmitter(ExprEmitter):
                 value = b.add(value, ir.Constant(value.type, list(range(self.lanes))))
             return value
         if isinstance(e, L.Load):
-            value = self._load(e)
-            if e.buffer.dtype is DType.bool:
-                value = b.icmp_unsigned("!=", value, ir.Constant(value.type, [0] * self.lanes))
-            return value
+            return _from_memory(b, self._load(e), e.buffer.dtype)
         return super()._expr(e)
 
 

@@ -1,7 +1,8 @@
 """Scalar bodies of the elementwise primitives: op short name -> builder function.
 
 Each entry is `fn(builder, *values, **attrs) -> value` on llvmlite values of one register type
-(float, double, i32, i64 or i1 for bool), scalar or vector. The element kind is read from the
+(float, double, i32, i64 or i1 for bool; float16 is a float register, see `round_half`), scalar
+or vector. The element kind is read from the
 LLVM type: i1 is bool (unsigned), other integers are signed. Semantics follow numpy:
 comparisons are ordered except `!=` (unordered), maximum/minimum/sign propagate NaN, float ->
 int casts truncate, anything -> bool is `!= 0` (NaN is true).
@@ -222,9 +223,19 @@ def to_bool(b, x):
     return b.icmp_signed("!=", x, const_like(x, 0))
 
 
+def round_half(b, x):
+    """A float16 value in its float register: `x` rounded to half and widened back, so each
+    float16 op is computed in float32 and rounded once, as numpy's float16 loops do."""
+    half = ir.VectorType(ir.HalfType(), x.type.count) if isinstance(x.type, ir.VectorType) \
+        else ir.HalfType()
+    return b.fpext(b.fptrunc(x, half), x.type)
+
+
 def register_type(dtype: DType, like=None) -> ir.Type:
-    """The LLVM register type of `dtype` (bool is i1), a vector if `like` is one."""
-    scalar = {DType.f32: ir.FloatType(), DType.f64: ir.DoubleType(), DType.i32: ir.IntType(32),
+    """The LLVM register type of `dtype` (bool is i1, float16 is float), a vector if `like`
+    is one."""
+    scalar = {DType.f16: ir.FloatType(), DType.f32: ir.FloatType(), DType.f64: ir.DoubleType(),
+              DType.i32: ir.IntType(32),
               DType.i64: ir.IntType(64), DType.bool: ir.IntType(1)}[dtype]
     if like is not None and isinstance(like.type, ir.VectorType):
         return ir.VectorType(scalar, like.type.count)
@@ -238,7 +249,7 @@ def _cast(b, x, *, dtype: DType):
         return to_bool(b, x)
     if is_float(x):
         if dtype.is_float:
-            width = 32 if dtype is DType.f32 else 64
+            width = 64 if dtype is DType.f64 else 32
             have = 32 if isinstance(source, ir.FloatType) else 64
             return x if width == have else (b.fpext if width > have else b.fptrunc)(x, target)
         return b.fptosi(x, target)

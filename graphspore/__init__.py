@@ -6,7 +6,7 @@
 __version__ = "0.1.0"
 
 from . import dtype
-from .dtype import float32, float64, int32, int64, bool_
+from .dtype import float16, half, float32, float64, int32, int64, bool_
 from .tensor_type import Tensor, Parameter, tensor
 from .context import (set_context, get_context, GRAPH_MODE, PYNATIVE_MODE, STRICT,
                       COMPATIBLE, LAX)
@@ -32,7 +32,7 @@ float_ = float32
 
 def __getattr__(name: str):
     """`mindspore.Model`, `mindspore.LossMonitor`... (the `train` names, looked up when read);
-    `mindspore.float16` and other dtypes graphspore lacks: a clear AttributeError."""
+    `mindspore.bfloat16` and other dtypes graphspore lacks: a clear AttributeError."""
     if name in dtype._UNSUPPORTED:
         return getattr(dtype, name)
     if name in train.NAMES:
@@ -40,9 +40,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'graphspore' has no attribute {name!r}")
 
 
-__all__ = ["Tensor", "Parameter", "tensor", "dtype", "float32", "float64", "int32", "int64",
-           "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "get_grad", "mutable", "jit",
-           "jit_class", "set_context",
+__all__ = ["Tensor", "Parameter", "tensor", "dtype", "float16", "half", "float32", "float64",
+           "int32", "int64", "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "get_grad",
+           "mutable", "jit", "jit_class", "set_context",
            "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "STRICT", "COMPATIBLE", "LAX", "set_seed", "get_seed",
            "save_checkpoint",

@@ -1,7 +1,7 @@
 """`mindspore.amp`: loss scalers and `all_finite`; `auto_mixed_precision` at level O0.
 
-graphspore has no float16, so the mixed-precision levels O1/O2/O3 are refused with a clear
-error; the loss scalers are plain arithmetic on Tensors and work as MindSpore documents."""
+The cast-inserting levels O1/O2/O3 (per-Cell float16 casts) are not implemented yet and are
+refused with a clear error (float16 tensors themselves work); the loss scalers are plain arithmetic on Tensors and work as MindSpore documents."""
 from __future__ import annotations
 
 import numpy as np
@@ -80,15 +80,16 @@ class DynamicLossScaler(StaticLossScaler):
 
 
 def auto_mixed_precision(network, amp_level="O0", dtype=None):
-    """Level O0 (float32 throughout) returns `network` unchanged; other levels need float16,
-    which graphspore does not have."""
+    """Level O0 (float32 throughout) returns `network` unchanged; the float16-casting levels
+    are not implemented yet."""
     if amp_level == "O0":
         return network
     if amp_level not in ("O1", "O2", "O3", "auto"):
         raise ValueError(f"auto_mixed_precision: amp_level must be O0, O1, O2, O3 or auto, "
                          f"got {amp_level!r}")
-    raise ValueError(f"auto_mixed_precision: amp_level {amp_level!r} casts to float16, which "
-                     f"graphspore does not support; use amp_level='O0'")
+    raise ValueError(f"auto_mixed_precision: amp_level {amp_level!r} casts Cells to float16, "
+                     f"which graphspore's amp does not implement yet; use amp_level='O0' and "
+                     f"cast explicitly (Tensor.astype(mindspore.float16))")
 
 
 __all__ = ["all_finite", "LossScaler", "StaticLossScaler", "DynamicLossScaler",

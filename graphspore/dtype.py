@@ -3,9 +3,10 @@
 A public dtype is a small singleton that prints with MindSpore's name (`Float32`, `Int64`,
 `Bool`) and carries the IR dtype it stands for in `ir_dtype`; the frontend reads that attribute
 (`frontend.operators.to_dtype`), so this module is the only place the two spellings meet.
-graphspore computes in five dtypes. Names MindSpore has beyond those (`float16`, `int8`,
-`uint8`, `bfloat16`, ...) raise an AttributeError that lists what is supported, rather than
-silently standing in for another dtype.
+graphspore computes in six dtypes (float16 is stored as half and computed in float32, rounded
+after each op). Names MindSpore has beyond those (`bfloat16`, `int8`, `uint8`, ...) raise an
+AttributeError that lists what is supported, rather than silently standing in for another
+dtype.
 """
 from __future__ import annotations
 
@@ -36,20 +37,22 @@ class DataType:
         return self.ir_dtype.np
 
 
+float16 = DataType("Float16", DType.f16)
+half = float16
 float32 = DataType("Float32", DType.f32)
 float64 = DataType("Float64", DType.f64)
 int32 = DataType("Int32", DType.i32)
 int64 = DataType("Int64", DType.i64)
 bool_ = DataType("Bool", DType.bool)
 
-_FROM_IR = {d.ir_dtype: d for d in (float32, float64, int32, int64, bool_)}
+_FROM_IR = {d.ir_dtype: d for d in (float16, float32, float64, int32, int64, bool_)}
 _PYTHON_TYPES = {float: float32, int: int64, bool: bool_}
-_UNSUPPORTED = ("float16", "half", "bfloat16", "int8", "int16", "uint8", "uint16", "uint32",
+_UNSUPPORTED = ("bfloat16", "int8", "int16", "uint8", "uint16", "uint32",
                 "uint64", "complex64", "complex128", "string")
 
-number_type = (int32, int64, float32, float64)
+number_type = (int32, int64, float16, float32, float64)
 int_type = (int32, int64)
-float_type = (float32, float64)
+float_type = (float16, float32, float64)
 
 
 def from_ir(dtype: DType) -> DataType:
@@ -70,8 +73,8 @@ def to_ir(dtype) -> DType:
     except TypeError:
         raise TypeError(f"expected a dtype such as mindspore.float32, got {dtype!r}") from None
     if np_dtype not in {d.np for d in _FROM_IR}:
-        raise TypeError(f"unsupported dtype {np_dtype}; graphspore supports float32, float64,"
-                        f" int32, int64 and bool_")
+        raise TypeError(f"unsupported dtype {np_dtype}; graphspore supports float16, float32,"
+                        f" float64, int32, int64 and bool_")
     return DType.from_numpy(np_dtype)
 
 
@@ -93,10 +96,11 @@ def pytype_to_dtype(obj) -> DataType:
 def __getattr__(name: str):
     if name in _UNSUPPORTED:
         raise AttributeError(f"mindspore.{name} is not supported by graphspore; use one of "
-                             f"float32, float64, int32, int64, bool_")
+                             f"float16, float32, float64, int32, int64, bool_")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DataType", "float32", "float64", "int32", "int64", "bool_", "number_type",
+__all__ = ["DataType", "float16", "half", "float32", "float64", "int32", "int64", "bool_",
+           "number_type",
            "int_type", "float_type", "from_ir", "to_ir", "to_public", "dtype_to_nptype",
            "pytype_to_dtype"]

@@ -15,6 +15,7 @@ import numpy as np
 class DType(enum.Enum):
     """Element types; the value is the MLIR spelling."""
 
+    f16 = "f16"
     f32 = "f32"
     f64 = "f64"
     i32 = "i32"
@@ -31,7 +32,7 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
-        return self in (DType.f32, DType.f64)
+        return self in (DType.f16, DType.f32, DType.f64)
 
     @property
     def is_int(self) -> bool:
@@ -59,8 +60,8 @@ class DType(enum.Enum):
         if dt.byteorder not in "=|" and dt.newbyteorder("=") in _FROM_NUMPY:
             dt = dt.newbyteorder("=")      # big-endian data: same values, converted on copy
         if dt not in _FROM_NUMPY:
-            raise TypeError(f"unsupported dtype {dt}; graphspore computes in float32, float64,"
-                            f" int32, int64 and bool (float16, int8, int16 and uint8-32 are "
+            raise TypeError(f"unsupported dtype {dt}; graphspore computes in float16, float32,"
+                            f" float64, int32, int64 and bool (int8, int16 and uint8-32 are "
                             f"widened to them)")
         return _FROM_NUMPY[dt]
 
@@ -73,12 +74,13 @@ class DType(enum.Enum):
         return found if found is not None and _TO_NUMPY[found] == dt else None
 
 
-_TO_NUMPY = {DType.f32: np.dtype(np.float32), DType.f64: np.dtype(np.float64),
-             DType.i32: np.dtype(np.int32), DType.i64: np.dtype(np.int64),
+_TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.f32: np.dtype(np.float32),
+             DType.f64: np.dtype(np.float64), DType.i32: np.dtype(np.int32),
+             DType.i64: np.dtype(np.int64),
              DType.bool: np.dtype(np.bool_)}
 _FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
 # numpy types that are accepted by mapping onto the nearest supported dtype
-_FROM_NUMPY.update({np.dtype(np.float16): DType.f32, np.dtype(np.int8): DType.i32,
+_FROM_NUMPY.update({np.dtype(np.int8): DType.i32,
                     np.dtype(np.int16): DType.i32, np.dtype(np.uint8): DType.i32,
                     np.dtype(np.uint16): DType.i32, np.dtype(np.uint32): DType.i64})
 

@@ -51,7 +51,10 @@ def _infer_matmul(a: TensorType, b: TensorType, *, transpose_a: bool,
 
 
 def _reference_matmul(a, b, *, transpose_a, transpose_b):
-    return np.matmul(a.T if transpose_a else a, b.T if transpose_b else b)
+    """float16 operands are multiplied in float32 and rounded once (as codegen does)."""
+    wide = np.float32 if a.dtype == np.float16 else a.dtype
+    return np.matmul((a.T if transpose_a else a).astype(wide, copy=False),
+                     (b.T if transpose_b else b).astype(wide, copy=False)).astype(a.dtype)
 
 
 def _vjp_matmul(g, out, a, b, *, transpose_a, transpose_b):

@@ -63,9 +63,16 @@ def _vjp_sum(g, out, x, *, axes, keep_dims):
     return (broadcast_to(_keep(g, kept_shape(x.shape, axes)), shape=x.shape),)
 
 
+def _reference_sum(x, *, axes, keep_dims):
+    """float16 is summed in float32 and rounded once (as codegen does)."""
+    if x.dtype == np.float16:
+        return np.sum(x, axis=axes, keepdims=keep_dims, dtype=np.float32).astype(np.float16)
+    return np.sum(x, axis=axes, keepdims=keep_dims, dtype=x.dtype)
+
+
 reduce_sum = register(AttrOpDef(
     "gs.reduce_sum", _infer_sum,
-    lambda x, *, axes, keep_dims: np.sum(x, axis=axes, keepdims=keep_dims, dtype=x.dtype),
+    _reference_sum,
     _vjp_sum, frozenset({REDUCE}),
     '`%y = "gs.reduce_sum"(%x) {axes = array<i64: 1>, keep_dims = false} : '
     '(tensor<2x3xf32>) -> tensor<2xf32>`', _prepare_sum, _normalize_reduce))
