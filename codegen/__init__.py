@@ -52,4 +52,4 @@ def compile_graph(graph: Graph, entry: str = "main", parallel: bool = True,
     )
 
 
-__all__ = ["CodegenResult", "LoweringError", "SCALAR_OPS", "compile_graph"]
+__all__ = ["CodegenResult", "LoweringError", "SCALAR_OPS", "compile_graph", "widen_half_ops"]

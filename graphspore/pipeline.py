@@ -9,7 +9,7 @@ dumps all run. A stage reads and writes fields of one `Compilation`:
     index_checks  graph -> graph + hidden check output (ir.passes.index_checks)
     simplify      graph -> graph                       (alias `opt`)
     prints        graph -> graph without gs.print      (hidden outputs + one callback spec)
-    fuse          graph -> kernels                     (codegen.fuse)
+    fuse          graph -> kernels                     (codegen.fuse; f16 matmul/sum widened)
     memory_plan   kernels -> arena offsets             (codegen.memory_plan)
     loops         kernels + plan -> loop nests         (codegen.lower_to_loops)
     llvm          loop nests -> LLVM IR text           (codegen.emit_llvm)
@@ -160,8 +160,8 @@ def _prints(c: Compilation) -> None:
 
 
 def _fuse(c: Compilation) -> None:
-    from .codegen import epilogue_ok, fuse
-    c.fused = fuse(c.graph, epilogue_ok=epilogue_ok)
+    from .codegen import epilogue_ok, fuse, widen_half_ops
+    c.fused = fuse(widen_half_ops(c.graph), epilogue_ok=epilogue_ok)
 
 
 def _memory_plan(c: Compilation) -> None:
