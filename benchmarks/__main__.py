@@ -1,4 +1,4 @@
-"""`python -m benchmarks [kernels|training|distributed|conv]...`: graphspore against numpy
+"""`python -m benchmarks [kernels|training|distributed|conv|half]...`: graphspore against numpy
 (and torch, when installed), in one process."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from .timing import Table
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or ["kernels", "training", "distributed", "conv"]
+    chosen = argv or ["kernels", "training", "distributed", "conv", "half"]
     table = Table("graphspore vs numpy (same process; ratio > 1 means graphspore is faster "
                   "for throughput rows, slower for time rows)")
     if "kernels" in chosen:
@@ -27,6 +27,9 @@ def main(argv: list[str]) -> int:
     if "conv" in chosen:
         from . import conv
         conv.run(table)
+    if "half" in chosen:
+        from . import half
+        half.run(table)
     table.print()
     return 0
 
