@@ -145,3 +145,25 @@ def test_ops_all_names_resolve():
     missing = [name for name in ops.__all__ if not hasattr(ops, name)]
     assert not missing, missing
     assert ops.operations.MatMul is ops.MatMul and ops.operations.Add is ops.Add
+
+
+FIRST_IMPORTS = ["graphspore.tensor_type", "graphspore.ops.primitives",
+                 "graphspore.frontend.operators"]
+
+
+def test_any_module_may_be_imported_first():
+    """No import order is needed: in a fresh interpreter, whichever module comes first, the
+    Tensor methods, ops functions and Primitive classes derived from the registry are all
+    there (nothing fills a table as a side effect of a later import)."""
+    import subprocess
+    import sys
+    check = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
+             "from graphspore.tensor_type import Tensor; from graphspore import ops; "
+             "x = Tensor([1.0, 4.0]); "
+             "assert float(x.std()) == 1.5; "
+             "assert float(x.atan().sum()) == float(ops.Atan()(x).sum()); "
+             "assert ops.operations.LogicalNot is ops.LogicalNot")
+    for module in FIRST_IMPORTS:
+        done = subprocess.run([sys.executable, "-c", check, module], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"importing {module} first:\n{done.stderr[-2000:]}"
