@@ -1,5 +1,5 @@
-"""`python -m benchmarks [kernels|training|distributed|conv|half]...`: graphspore against numpy
-(and torch, when installed), in one process."""
+"""`python -m benchmarks [kernels|training|distributed|conv|half|control_flow]...`:
+graphspore against numpy (and torch when installed, measured MindSpore figures), in one process."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,7 @@ from .timing import Table
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or ["kernels", "training", "distributed", "conv", "half"]
+    chosen = argv or ["kernels", "training", "distributed", "conv", "half", "control_flow"]
     table = Table("graphspore vs numpy (same process; ratio > 1 means graphspore is faster "
                   "for throughput rows, slower for time rows)")
     if "kernels" in chosen:
@@ -30,6 +30,9 @@ def main(argv: list[str]) -> int:
     if "half" in chosen:
         from . import half
         half.run(table)
+    if "control_flow" in chosen:
+        from . import control_flow
+        control_flow.run(table)
     table.print()
     return 0
 

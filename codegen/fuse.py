@@ -30,8 +30,9 @@ Algorithm:
    update from the new value's home into the weight input's buffer.
 6. In-place updates: an update's new value is written straight into the weight's buffer, and
    its copy dropped, when its kernel is elementwise, reads the weight only at the element it
-   writes (no view of it in between), and no later kernel reads the old weight. An optimizer
-   step `w - lr * g` then costs one pass over w instead of two.
+   writes (no view of it in between), and no later kernel reads the old weight; or when it
+   is `update_row(weight, row, i)` (a loop's tape write: one row, not a copy of the tape).
+   An optimizer step `w - lr * g` then costs one pass over w instead of two.
 
 Region ops (`gs.if`, `gs.while`, `gs.for`) are kernels of their own (`fuse_regions`): their
 non-constant operands and all their results are materialised, and each region is fused as a
@@ -249,9 +250,11 @@ def _in_place_updates(graph: Graph, kernels: list[FusedKernel], homes: dict) -> 
         if new is weight or homes.get(new) != ("ws", 0) or new.type != weight.type:
             continue
         index = position.get(new)
-        if (index is None or not _maps_elements(kernels[index])
-                or last_read.get(weight, -1) > index
-                or not _reads_at_own_index(kernels[index], weight)):
+        if index is None or last_read.get(weight, -1) > index:
+            continue
+        row_write = new.op.name == "gs.update_row" and new.op.operands[0] is weight
+        if not row_write and (not _maps_elements(kernels[index])
+                              or not _reads_at_own_index(kernels[index], weight)):
             continue
         homes[new] = ("in", graph.inputs.index(weight))
         chosen.add(new)

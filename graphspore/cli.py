@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the shared library to write (OUT.o: the object file only); "
                           "the header is written beside it as OUT.h")
     compile_.add_argument("--no-header", action="store_true", help="do not write OUT.h")
+    compile_.add_argument("--max-loop-iterations", type=int, metavar="N",
+                          help="rows of the gradient tape of each while loop whose condition "
+                          "is a tensor (default 131072); a longer run reports it through the "
+                          "index-check output")
 
     opt = commands.add_parser(
         "opt", help="run pipeline stages on a printed graph and print the result",
@@ -239,6 +243,11 @@ def cmd_compile(args, _script_argv) -> int:
     from . import aot
     if args.value_and_grad and args.grad is None:
         raise CommandError("--value-and-grad needs --grad POSITIONS")
+    if args.max_loop_iterations is not None:
+        if args.max_loop_iterations < 1:
+            raise CommandError("--max-loop-iterations needs a positive number")
+        from .context import set_context
+        set_context(max_loop_iterations=args.max_loop_iterations)
     try:
         fn = aot.load_function(args.target)
         abstract_args = aot.order_arguments(fn, args.arg)

@@ -25,6 +25,8 @@ _DEFAULTS = {
     "save_graphs": False,
     "save_graphs_path": ".",
     "max_call_depth": 1000,
+    "max_loop_iterations": 1 << 17,     # rows of a tensor while loop's gradient tape
+    "max_loop_tape_bytes": 256 << 20,   # and the bytes its tapes may take
     "jit_config": None,
     "jit_level": None,
     "pynative_synchronize": False,
@@ -63,6 +65,10 @@ def set_context(**kwargs) -> None:
                          f"device_target={target!r} is not available")
     _context.update(kwargs)
     _context["device_target"] = "CPU"
+    if "max_loop_iterations" in kwargs or "max_loop_tape_bytes" in kwargs:
+        from .ir.passes.loop_vjp import LOOP_TAPE
+        LOOP_TAPE["rows"] = int(_context["max_loop_iterations"])
+        LOOP_TAPE["bytes"] = int(_context["max_loop_tape_bytes"])
     if "save_graphs" in kwargs or "save_graphs_path" in kwargs:
         _apply_dump_settings()
 

@@ -405,10 +405,10 @@ def test_region_op_without_a_rule_raises_when_differentiated():
     g = Graph("w")
     with building(Builder(g)) as b:
         x = b.input(TensorType((), DType.f32), "x")
-        (y,) = ir_ops.while_op([x], [], lambda x: ir_ops.less(x, 10.0), lambda x: x * 2.0)
+        (y,) = ir_ops.for_op(ir_ops.constant(np.int64(3)), [x], [], lambda i, x: x * 2.0)
         g.outputs = [y]
     from graphspore.ir.passes.autodiff import vjp_graph
-    with pytest.raises(GraphsporeError, match="gs.while has no gradient rule"):
+    with pytest.raises(GraphsporeError, match="gs.for has no gradient rule"):
         vjp_graph(g, [0])
 
 
@@ -453,3 +453,127 @@ def test_dumps_with_regions_parse_in_mlir_opt(tmp_path):
         done = subprocess.run([MLIR_OPT, "--allow-unregistered-dialect", str(path)],
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------------ loop gradients
+
+def paddle_replaced(x):                              # W4: carried gradients are replaced
+    i = Tensor(np.float32(0))
+    while i < 3:
+        x = i * i
+        i = i + 1
+    return x
+
+
+def accumulated(x, w):                               # W5: loop-invariant ones accumulate
+    s = 0 * x
+    i = Tensor(np.int64(0))
+    while i < 5:
+        s = s + w * x
+        i = i + 1
+    return s
+
+
+@pytest.mark.parametrize("fn, x, dx", [
+    (doubling, 3.0, 64.0), (doubling, 200.0, 1.0),   # MS 64; zero trips pass g through
+    (powers, 3.0, 405.0),                            # MS: 5x^4
+    (paddle_replaced, 4.0, 0.0),
+])
+def test_while_gradients(fn, x, dx):
+    assert value(ms.grad(fn), scalar(x)) == pytest.approx(dx)
+
+
+def test_gradient_of_nested_tensor_loops_is_refused_not_wrong():         # W7: not yet
+    with pytest.raises(IndexError, match="inside another loop or if"):
+        ms.grad(nested)(scalar(0.0))
+
+
+def test_while_gradient_with_a_tensor_if_inside():                       # W6, MS: 256
+    assert value(ms.grad(halve_or_square), scalar(2.0), scalar(4.0)) == pytest.approx(256.0)
+
+
+def test_loop_invariant_gradients_accumulate():
+    grads = both(ms.grad(accumulated, grad_position=(0, 1)), scalar(3.0), scalar(0.5))
+    assert grads == [pytest.approx(5 * 0.5), pytest.approx(5 * 3.0)]
+
+
+def test_gradient_with_respect_to_a_parameter_read_in_the_loop():        # W3, MS: 27
+    net = Growth()
+    dx, dw = ms.grad(net, grad_position=0, weights=net.trainable_params())(scalar(2.0))
+    assert float(dx) == pytest.approx(1.5 ** 4)
+    assert float(dw[0]) == pytest.approx(27.0)
+
+
+def test_long_loop_matches_a_float32_loop():                             # W12
+    def f(x):
+        i = Tensor(np.float32(0))
+        while i < 10000:
+            x = x * 1.0001
+            i = i + 1
+        return x
+    x, step = np.float32(2.0), np.float32(1.0001)
+    for _ in range(10000):
+        x = x * step
+    assert value(ms.jit(f), scalar(2.0)) == pytest.approx(float(x), rel=1e-6)
+    assert value(ms.grad(f), scalar(2.0)) == pytest.approx(float(x) / 2, rel=1e-4)
+
+
+def test_a_run_longer_than_the_tape_raises_naming_the_loop():
+    def f(x):
+        while x < 1e6:  # <-
+            x = x * 1.5
+        return x
+    ms.set_context(max_loop_iterations=16)
+    try:
+        grad = ms.grad(f)
+        assert float(grad(scalar(1e5))) == pytest.approx(1.5 ** 6)   # 6 trips fit
+        with pytest.raises(IndexError) as info:
+            grad(scalar(1.0))                                         # 35 trips do not
+    finally:
+        ms.set_context(max_loop_iterations=1 << 17)
+    text = str(info.value)
+    assert "more than 16 iterations" in text and "max_loop_iterations" in text, text
+    assert f"test_control_flow.py:{_marked(f)}:" in text, text
+
+
+def test_a_training_step_with_a_tensor_while_and_if_is_one_program():
+    class Model(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.w = Parameter(Tensor(np.float32(0.5)), name="w")
+
+        def construct(self, x):
+            y = x * self.w
+            while y < 4:
+                y = y * 2
+            if y > 6:
+                y = y - 1
+            return y
+
+    net = Model()
+    opt = nn.SGD(net.trainable_params(), learning_rate=0.01)
+    grad_fn = ms.value_and_grad(net, None, opt.parameters)
+
+    @ms.jit
+    def step(x):
+        loss, grads = grad_fn(x)
+        opt(grads)
+        return loss
+
+    # w = 0.5, x = 3: y = 1.5 -> 3 -> 6 (2 doublings), not > 6: loss 6 = 4 x w, dl/dw = 12
+    assert float(step(scalar(3.0))) == pytest.approx(6.0)
+    assert float(net.w.asnumpy()) == pytest.approx(0.5 - 0.01 * 12.0)
+
+
+def test_aot_compile_takes_max_loop_iterations(tmp_path):
+    source = tmp_path / "loop.py"
+    source.write_text("def f(x):\n    while x < 100:\n        x = x * 2\n    return x\n")
+    from graphspore import cli
+    from graphspore.ir.passes.loop_vjp import LOOP_TAPE
+    try:
+        code = cli.main(["compile", f"{source}:f", "--arg", "x=f32", "--grad", "0",
+                         "--max-loop-iterations", "32", "-o", str(tmp_path / "loop.so")])
+        assert code == 0 and LOOP_TAPE["rows"] == 32
+    finally:
+        ms.set_context(max_loop_iterations=1 << 17)
+    assert (tmp_path / "loop.so").exists()

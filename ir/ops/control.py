@@ -110,7 +110,12 @@ def _reference_while(*arrays, regions, carried):
     return state
 
 
-while_ = register(OpDef("gs.while", _infer_while, _reference_while, None,
+def _vjp_while(*args, **kwargs):
+    from ..passes.loop_vjp import vjp_while
+    return vjp_while(*args, **kwargs)
+
+
+while_ = register(OpDef("gs.while", _infer_while, _reference_while, _vjp_while,
                         frozenset({REGION}),
                         "%r = \"gs.while\"(%x) ({cond}, {body}) {carried = 1}"))
 

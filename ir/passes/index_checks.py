@@ -31,6 +31,12 @@ from ..core import Builder, Graph, GraphsporeIndexError, Loc, Value, building
 from ..types import DType
 from .. import ops
 
+# The gradient of a tensor while loop (loop_vjp.py) reads its tape with gathers named
+# TAPE_ROW, in range by construction (not checked), and reports a run longer than its tape
+# through one checked gather named TAPE_CHECK, whose error names the loop instead.
+TAPE_CHECK, TAPE_ROW = "loop_tape", "tape_row"
+TAPE_SITE = "while loop gradient tape"
+
 # op name -> (operand index of the indices, attribute naming the axis they index)
 CHECKED = {"gs.gather": (1, "axis"), "gs.scatter_add": (1, "axis"),
            "gs.gather_elements": (1, "dim")}
@@ -65,7 +71,8 @@ def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
             indices = op.operands[position]
             builder.loc = op.loc
             key, value = _first_out_of_range(indices, op.operands[0].shape[axis])
-            sites.append(IndexSite(op.name.split(".", 1)[1], axis, op.operands[0].shape[axis],
+            what = TAPE_SITE if op.result.name == TAPE_CHECK else op.name.split(".", 1)[1]
+            sites.append(IndexSite(what, axis, op.operands[0].shape[axis],
                                    indices.type.size, op.loc))
             bad = ops.greater(key, 0)
             any_bad = bad if any_bad is None else ops.logical_or(any_bad, bad)
@@ -84,7 +91,12 @@ def _refuse_checks_in_regions(graph: Graph) -> None:
     for op in graph.ops:
         for region in op.regions:
             for inner in region.ops:
-                if inner.name in CHECKED and _can_fail(inner):
+                if inner.result.name == TAPE_CHECK:
+                    raise GraphsporeIndexError(
+                        "the gradient of a while loop inside another loop or if whose "
+                        "condition is a tensor is not supported yet (its tape could not be "
+                        "checked)", inner.loc or op.loc)
+                if inner.name in CHECKED and _can_fail(inner) and inner.result.name != TAPE_ROW:
                     short = inner.name.split(".", 1)[1]
                     raise GraphsporeIndexError(
                         f"{short} with tensor indices inside the branch or body of a "
@@ -130,6 +142,12 @@ def index_error(sites: tuple, hidden: np.ndarray, updated: bool) -> GraphsporeIn
     order) with an index out of range, with that index, its axis and the axis size."""
     for k, site in enumerate(sites):
         key, value = int(hidden[1 + 2 * k]), int(hidden[2 + 2 * k])
+        if key > 0 and site.op == TAPE_SITE:
+            return GraphsporeIndexError(
+                f"this while loop ran more than {site.size} iterations, the size of its "
+                f"gradient tape: the gradient was not computed", site.loc,
+                "raise graphspore.set_context(max_loop_iterations=N) (and "
+                "max_loop_tape_bytes) before compiling")
         if key > 0:
             note = (" (the compiled program ran with clamped indices; parameters it updates "
                     "in place may hold wrong values)") if updated else ""
