@@ -41,6 +41,10 @@ class Undefined:
 
 END = ()                     # the continuation of a function body: nothing
 UNKNOWN = None               # inside a loop unrolled while parsing: not available
+LOOP_BODY = ("loop body",)   # the end of a tensor loop's body (the next iteration follows)
+BREAK, CONTINUE = object(), object()      # statement signals (translate.py)
+LOOP_DONE = object()         # a tensor if consumed the rest of its loop body (break/continue)
+BROKE = "break flag"         # the carried flag of a tensor loop with a break (not a name)
 _LEAF = "leaf"
 
 
@@ -93,11 +97,9 @@ class ControlFlow:
         before = dict(scope.vars)
         then = self._trace_branch(node.body, before, "then")
         orelse = self._trace_branch(node.orelse, before, "else")
+        if any(b.signal in (BREAK, CONTINUE, LOOP_DONE) for b in (then, orelse)):
+            return self._loop_exit_if(node, pred, before, then, orelse)
         returns = [isinstance(b.signal, self._Return) for b in (then, orelse)]
-        for b in (then, orelse):
-            if b.signal is not None and not isinstance(b.signal, self._Return):
-                self.error(node, "break and continue inside an if whose condition is a tensor "
-                                 "are supported only inside a while loop on a tensor")
         if returns[0] != returns[1]:
             if rest is UNKNOWN:
                 self.error(node, "a return in only one branch of an if whose condition is a "
@@ -125,9 +127,43 @@ class ControlFlow:
         with self.region(name) as builder:
             scope.vars = dict(before)
             signal = self.exec_block(body) if body else None
+            if signal is BREAK:
+                scope.vars[BROKE] = True
             variables = dict(scope.vars)
         scope.vars = before
         return _Branch(builder, variables, signal, body)
+
+    def _loop_exit_if(self, node, pred, before, then: _Branch, orelse: _Branch):
+        """A branch breaks or continues a tensor loop: the other branch runs the rest of the
+        loop body (its continuation), so both end the iteration; a breaking branch sets the
+        loop's carried flag. Returns LOOP_DONE: the rest of the body was consumed."""
+        rest = self.loop_continuation()
+        if rest is None:
+            self.error(node, "break and continue inside an if whose condition is a tensor "
+                             "are supported only directly inside a while loop on a tensor")
+        branches = [then, orelse]
+        for k, (b, body) in enumerate(zip(branches, (node.body, node.orelse))):
+            if b.signal is None:
+                branches[k] = self._trace_branch(list(body) + list(rest), before,
+                                                 ("then", "else")[k])
+        for b in branches:
+            if isinstance(b.signal, self._Return):
+                self.error(node, "return inside a while loop whose condition is a tensor is "
+                                 "not supported yet", "assign a result and return it after "
+                                 "the loop")
+        self._join_variables(node, pred, before, *branches)
+        return LOOP_DONE
+
+    def loop_continuation(self):
+        """The rest of the enclosing tensor loop's body after the current statement (a flat
+        list), or None when the current statement is not directly in one."""
+        out, link = [], self.rest
+        while link is not LOOP_BODY:
+            if link is UNKNOWN or link is END:
+                return None
+            stmts, link = link
+            out += stmts
+        return out
 
     def _join_variables(self, node, pred, before, then: _Branch, orelse: _Branch) -> None:
         scope = self.frame.scope
@@ -241,7 +277,7 @@ class ControlFlow:
         list), or UNKNOWN inside a loop unrolled while parsing."""
         out, link = [], self.rest
         while link is not END:
-            if link is UNKNOWN:
+            if link is UNKNOWN or link is LOOP_BODY:
                 return UNKNOWN
             stmts, link = link
             out += stmts

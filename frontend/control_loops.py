@@ -10,8 +10,9 @@ region op (a compile-time condition keeps unrolling in translate.py).
   on them and yields their new values, which must keep each value's type (the error names
   the variable and both types).
 - Names bound only inside the body are undefined after the loop.
-- `while ... else` is refused (as MindSpore does); `break`, `continue` and `return` inside a
-  tensor loop are refused with a clear error.
+- `while ... else` is refused (as MindSpore does); `break` and `continue` work inside an
+  `if` on a tensor (control.py: the rest of the body becomes the other branch; a break sets
+  a carried flag the condition tests); `return` inside a tensor loop is refused.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import numpy as np
 from ..ir import ops as ir_ops
 from ..ir.core import GraphsporeTypeError, Value
 from ..ir.types import DType, TensorType
-from .control import UNKNOWN, Undefined, _assigned_line, _is_number, _rebuild, _LEAF
+from .control import (BROKE, LOOP_BODY, LOOP_DONE, UNKNOWN, Undefined, _assigned_line,
+                      _is_number, _rebuild, _LEAF)
 
 
 def stored_names(body: list) -> list[str]:
@@ -39,6 +41,17 @@ def stored_names(body: list) -> list[str]:
     for stmt in body:
         visit(stmt)
     return list(out)
+
+
+def _has_break(body: list) -> bool:
+    """Whether `body` has a `break` of this loop (not of a nested loop or function)."""
+    def visit(node) -> bool:
+        if isinstance(node, ast.Break):
+            return True
+        if isinstance(node, (ast.For, ast.While, ast.FunctionDef, ast.Lambda)):
+            return False
+        return any(visit(child) for child in ast.iter_child_nodes(node))
+    return any(visit(stmt) for stmt in body)
 
 
 def _template(value):
@@ -84,8 +97,11 @@ class LoopControl:
                              "condition is a tensor", "move the else block after the loop")
         scope = self.frame.scope
         before = dict(scope.vars)
+        breaks = _has_break(node.body)
+        if breaks:
+            before[BROKE] = False
         names, templates, inits = [], [], []
-        for name in stored_names(node.body):
+        for name in stored_names(node.body) + ([BROKE] if breaks else []):
             value = before.get(name)
             if name not in before or isinstance(value, Undefined):
                 continue
@@ -125,6 +141,7 @@ class LoopControl:
             scope.vars[name] = value
         for p in params:
             self.builder.assign(p, next(it))
+        scope.vars.pop(BROKE, None)
         for name in stored_names(node.body):
             if name not in before and name not in scope.vars:
                 scope.vars[name] = Undefined(
@@ -157,14 +174,19 @@ class LoopControl:
                     flag = self.condition(node.test, test)
                 else:
                     flag = ir_ops.constant(np.bool_(self.truth(node.test, test)))
+                broke = self.frame.scope.vars.get(BROKE)
+                if isinstance(broke, Value):       # stop after a break
+                    flag = ir_ops.logical_and(ir_ops.logical_not(broke), flag)
                 cond.graph.outputs = [cond.local_value(flag)]
             with self.region("body") as body:
                 args = self._bind_arguments(body, before, carried)
+                self.rest = LOOP_BODY
                 signal = self.exec_block(node.body)
-                if signal is not None:
-                    self.error(node, "break, continue and return inside a while loop whose "
-                                     "condition is a tensor are not supported yet",
-                               "fold the exit into the loop condition")
+                if signal is not None and signal is not LOOP_DONE:
+                    self.error(node, "in a while loop whose condition is a tensor, break and "
+                                     "continue are supported inside an if on a tensor, and "
+                                     "return not yet", "fold the exit into the loop "
+                                     "condition, or return after the loop")
                 outputs = self._carried_outputs(node, carried, body, args)
                 body.graph.outputs = outputs
         finally:

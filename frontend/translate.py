@@ -37,7 +37,7 @@ class _Return:
         self.value = value
 
 
-BREAK, CONTINUE = object(), object()
+from .control import BREAK, CONTINUE  # noqa: E402  (statement signals)
 # builtins that iterate a generator-expression argument at once (see expr_GeneratorExp)
 _CONSUMERS = frozenset({"tuple", "list", "sum", "any", "all", "max", "min", "sorted", "set",
                         "frozenset", "dict", "enumerate", "zip", "reversed", "map", "filter"})

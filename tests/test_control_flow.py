@@ -577,3 +577,35 @@ def test_aot_compile_takes_max_loop_iterations(tmp_path):
     finally:
         ms.set_context(max_loop_iterations=1 << 17)
     assert (tmp_path / "loop.so").exists()
+
+
+def breaking(x):                                     # W8
+    i = Tensor(np.float32(0))
+    while i < 10:
+        x = x * 2
+        if x > 50:
+            break
+        i = i + 1
+    return x
+
+
+def continuing(x):                                   # W9
+    s = 0 * x
+    i = Tensor(np.int64(0))
+    while i < 6:
+        i = i + 1
+        if i % 2 == 0:
+            continue
+        s = s + x
+    return s
+
+
+def test_break_in_a_tensor_while():                                      # MS: 64, 32
+    assert value(ms.jit(breaking), scalar(2.0)) == 64.0
+    assert value(ms.grad(breaking), scalar(2.0)) == pytest.approx(32.0)
+    assert value(ms.jit(breaking), scalar(1e-3)) == pytest.approx(1e-3 * 2 ** 10)
+
+
+def test_continue_in_a_tensor_while():                                   # MS: 6; grad 3
+    assert value(ms.jit(continuing), scalar(2.0)) == 6.0
+    assert value(ms.grad(continuing), scalar(2.0)) == pytest.approx(3.0)
