@@ -25,6 +25,7 @@ def _worker() -> None:
     import graphspore as ms
     from graphspore import Tensor, jit, nn, ops, value_and_grad
     from graphspore.communication import get_group_size, get_rank, init
+    from .timing import measure
     from .training import MLP
 
     init()
@@ -53,26 +54,13 @@ def _worker() -> None:
         count = sum(int(np.prod(p.shape)) for p in optimizer.parameters)
         flat = Tensor(np.ones(count, np.float32))
         reduce_all = jit(lambda g: ops.all_reduce(g))
-        step_s = _agreed(lambda: step(x, y))
-        reduce_s = _agreed(lambda: reduce_all(flat)) if size > 1 else 0.0
+        # A fixed number of calls on every rank: a per-rank calibration would make the
+        # ranks disagree on how many collectives run.
+        step_s = measure(lambda: step(x, y), number=50)
+        reduce_s = measure(lambda: reduce_all(flat), number=50) if size > 1 else 0.0
         result[name] = {"step_s": step_s, "allreduce_s": reduce_s, "params": count}
     if rank == 0:
         print(json.dumps({"ranks": size, "models": result}), flush=True)
-
-
-def _agreed(fn, repeat=7, number=50) -> float:
-    """Median seconds per call over `repeat` blocks of `number` calls: the same count on every
-    rank (a per-rank calibration would make the ranks disagree on how many collectives run)."""
-    import statistics
-    import time
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
 
 
 def _launch(ranks: int):
