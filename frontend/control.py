@@ -45,6 +45,9 @@ LOOP_BODY = ("loop body",)   # the end of a tensor loop's body (the next iterati
 BREAK, CONTINUE = object(), object()      # statement signals (translate.py)
 LOOP_DONE = object()         # a tensor if consumed the rest of its loop body (break/continue)
 BROKE = "break flag"         # the carried flag of a tensor loop with a break (not a name)
+RETURNED = "returned flag"   # ... with a return inside: whether it returned
+RETVAL = "return value"      # ... and the value it returned (carried once its type is known)
+FLAGS = (BROKE, RETURNED, RETVAL)
 _LEAF = "leaf"
 
 
@@ -97,9 +100,10 @@ class ControlFlow:
         before = dict(scope.vars)
         then = self._trace_branch(node.body, before, "then")
         orelse = self._trace_branch(node.orelse, before, "else")
-        if any(b.signal in (BREAK, CONTINUE, LOOP_DONE) for b in (then, orelse)):
-            return self._loop_exit_if(node, pred, before, then, orelse)
         returns = [isinstance(b.signal, self._Return) for b in (then, orelse)]
+        if any(b.signal in (BREAK, CONTINUE, LOOP_DONE) for b in (then, orelse)) or (
+                any(returns) and self.loop_continuation() is not None):
+            return self._loop_exit_if(node, pred, before, then, orelse)
         if returns[0] != returns[1]:
             if rest is UNKNOWN:
                 self.error(node, "a return in only one branch of an if whose condition is a "
@@ -134,13 +138,14 @@ class ControlFlow:
         return _Branch(builder, variables, signal, body)
 
     def _loop_exit_if(self, node, pred, before, then: _Branch, orelse: _Branch):
-        """A branch breaks or continues a tensor loop: the other branch runs the rest of the
-        loop body (its continuation), so both end the iteration; a breaking branch sets the
-        loop's carried flag. Returns LOOP_DONE: the rest of the body was consumed."""
+        """A branch breaks, continues or returns from a tensor loop: the other branch runs
+        the rest of the loop body (its continuation), so both end the iteration; a breaking
+        branch sets the loop's carried flag, a returning one also its returned flag and
+        return value (`loop_return`). Returns LOOP_DONE: the rest of the body was consumed."""
         rest = self.loop_continuation()
         if rest is None:
             self.error(node, "break and continue inside an if whose condition is a tensor "
-                             "are supported only directly inside a while loop on a tensor")
+                             "are supported only directly inside a loop on a tensor")
         branches = [then, orelse]
         for k, (b, body) in enumerate(zip(branches, (node.body, node.orelse))):
             if b.signal is None:
@@ -148,11 +153,18 @@ class ControlFlow:
                                                  ("then", "else")[k])
         for b in branches:
             if isinstance(b.signal, self._Return):
-                self.error(node, "return inside a while loop whose condition is a tensor is "
-                                 "not supported yet", "assign a result and return it after "
-                                 "the loop")
+                self.loop_return(b.vars, b.signal.value)
         self._join_variables(node, pred, before, *branches)
         return LOOP_DONE
+
+    def loop_return(self, variables: dict, value) -> None:
+        """A `return value` ending an iteration of the innermost tensor loop: it stops the
+        loop (its break flag), marks it returned and stores the value in its return slot;
+        the loop returns it afterwards (control_loops.py, `_return_after_loop`)."""
+        variables[BROKE] = True
+        variables[RETURNED] = True
+        variables[RETVAL] = value
+        self.loop_returns[-1].append(value)
 
     def loop_continuation(self):
         """The rest of the enclosing tensor loop's body after the current statement (a flat

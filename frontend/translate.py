@@ -54,6 +54,7 @@ class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Bindi
         self.constants: dict = {}
         self.overlay: dict = {}        # (id(obj), attribute) -> (obj, value) stored in graph
         self.rest = END                # what runs after the current block (control.py)
+        self.loop_returns: list[list] = []  # per tensor loop traced: the values it returned
         self.consumed: set[int] = set()  # ids of generator expressions a builtin iterates
 
     # ------------------------------------------------------------------- plumbing
@@ -161,7 +162,9 @@ class Translator(LoopControl, ControlFlow, Stores, CallingBuiltins, Calls, Bindi
     def stmt_For(self, node: ast.For):
         if isinstance(node.iter, ast.GeneratorExp):      # iterated at once: allowed
             self.consumed.add(id(node.iter))
-        iterable = self.eval(node.iter)
+        bounds, iterable = self.range_or_iterable(node.iter)
+        if bounds is not None:                           # range(tensor): control_loops.py
+            return self.tensor_range(node, bounds)
         try:
             items = iter(tensor_rows(iterable))      # a tensor: its rows, unrolled
         except TypeError as exc:

@@ -15,40 +15,13 @@ from graphspore import Parameter, Tensor, nn, ops
 from graphspore.ir import GraphsporeError, TensorType
 from graphspore.ir import ops as ir_ops
 from graphspore.ir.core import Builder, Graph, building
-from graphspore.ir.interpreter import run as interpret
 from graphspore.ir.printer import print_graph
 from graphspore.ir.types import DType
 from graphspore.ir.verify import VerifyError, verify
 
+from against_interpreter import both, marked_line as _marked, scalar, value
+
 MLIR_OPT = shutil.which("mlir-opt-22")
-
-
-def scalar(v) -> Tensor:
-    return Tensor(np.asarray(v, np.float32))
-
-
-def _flat(x) -> list:
-    if isinstance(x, (tuple, list)):
-        return [a for item in x for a in _flat(item)]
-    return [x]
-
-
-def both(compiled, *args):
-    """`compiled(*args)` (a jit or grad object), checked against the interpreter running the
-    same graph; returns the compiled result as numpy arrays (flat list)."""
-    got = [np.asarray(t.asnumpy() if hasattr(t, "asnumpy") else t) for t in _flat(compiled(*args))]
-    graph, _ = compiled._build(tuple(TensorType(a.shape, DType.from_numpy(a.asnumpy().dtype))
-                                     for a in args), {})
-    verify(graph)
-    want = interpret(graph, [a.asnumpy() for a in args])
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-    return got
-
-
-def value(compiled, *args):
-    out = both(compiled, *args)
-    return out[0] if len(out) == 1 else out
 
 
 # ------------------------------------------------------------------------------------- if
@@ -376,12 +349,6 @@ def one_branch_only(x):
     if x > 0:
         z = x * 2
     return z  # <-
-
-
-def _marked(fn) -> int:
-    import inspect
-    lines, first = inspect.getsourcelines(fn)
-    return first + next(i for i, line in enumerate(lines) if "# <-" in line)
 
 
 @pytest.mark.parametrize("fn, shape, kind, words", [

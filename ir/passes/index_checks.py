@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import Builder, Graph, GraphsporeIndexError, Loc, Value, building
+from ..core import (Builder, Graph, GraphsporeIndexError, GraphsporeValueError, Loc, Value,
+                    building)
 from ..types import DType
 from .. import ops
 
@@ -36,6 +37,9 @@ from .. import ops
 # through one checked gather named TAPE_CHECK, whose error names the loop instead.
 TAPE_CHECK, TAPE_ROW = "loop_tape", "tape_row"
 TAPE_SITE = "while loop gradient tape"
+# `for i in range(a, b, step)` with a tensor step (frontend/control_loops.py) raises
+# ValueError when the step is zero: a gather of index 1 into a one-element constant.
+RANGE_STEP_CHECK, RANGE_STEP_SITE = "range_step_check", "range step"
 
 # op name -> (operand index of the indices, attribute naming the axis they index)
 CHECKED = {"gs.gather": (1, "axis"), "gs.scatter_add": (1, "axis"),
@@ -71,7 +75,7 @@ def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
             indices = op.operands[position]
             builder.loc = op.loc
             key, value = _first_out_of_range(indices, op.operands[0].shape[axis])
-            what = TAPE_SITE if op.result.name == TAPE_CHECK else op.name.split(".", 1)[1]
+            what = _SPECIAL_SITES.get(op.result.name, op.name.split(".", 1)[1])
             sites.append(IndexSite(what, axis, op.operands[0].shape[axis],
                                    indices.type.size, op.loc))
             bad = ops.greater(key, 0)
@@ -103,6 +107,9 @@ def _refuse_checks_in_regions(graph: Graph) -> None:
                         f"{op.name[3:]} whose condition is a tensor is not supported yet "
                         f"(its indices could not be checked)", inner.loc or op.loc)
             _refuse_checks_in_regions(region)
+
+
+_SPECIAL_SITES = {TAPE_CHECK: TAPE_SITE, RANGE_STEP_CHECK: RANGE_STEP_SITE}
 
 
 def _can_fail(op) -> bool:
@@ -148,6 +155,8 @@ def index_error(sites: tuple, hidden: np.ndarray, updated: bool) -> GraphsporeIn
                 f"gradient tape: the gradient was not computed", site.loc,
                 "raise graphspore.set_context(max_loop_iterations=N) (and "
                 "max_loop_tape_bytes) before compiling")
+        if key > 0 and site.op == RANGE_STEP_SITE:
+            return GraphsporeValueError("range() arg 3 must not be zero", site.loc)
         if key > 0:
             note = (" (the compiled program ran with clamped indices; parameters it updates "
                     "in place may hold wrong values)") if updated else ""
