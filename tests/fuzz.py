@@ -19,20 +19,28 @@ Each recipe is built twice, in float32 and float64, and checked:
 
 Short profile: tests/test_fuzz.py (seconds). Long profile::
 
-    python -m tests.fuzz --minutes 10 [--out fuzz-failures]
+    nice python -m tests.fuzz --minutes 90 --graphs 20000 [--batch 32] [--out fuzz-failures]
 
-runs until the time is up, reports graphs per minute, and writes each failure, shrunk by
-hypothesis to a minimal recipe, as a runnable reproducer `<out>/failure_N.py`.
+runs until the time or the graph count is reached, printing graphs per minute as it goes.
+Hypothesis draws the recipes; each distinct recipe is checked and counted once. Most of the
+cost is compiling, so `--batch` graphs are compiled side by side as one program (one float32
+forward program, one float64 gradient program) and each graph's outputs are compared on
+their own. A failing batch is narrowed to the failing graph (each checked alone), shrunk by
+greedy delta debugging (`shrink`: shorter step lists, removed steps, smaller dims, seed 0)
+and written as a runnable reproducer `<out>/failure_N.py`; the rest of the batch is checked
+again without it.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
 import sys
 import time
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from graphspore import pipeline
 from graphspore.compiler import compile_program
@@ -103,16 +111,31 @@ def _step(values, name, refs, attrs):
 def build(recipe, dtype=DType.f32) -> core.Graph:
     """The graph of `recipe` with float inputs of `dtype`; outputs: the last value and every
     value no later step reads."""
+    return build_many([recipe], dtype)[0]
+
+
+def build_many(recipes_, dtype=DType.f32):
+    """One graph holding the independent graphs of `recipes_` side by side (inputs and outputs
+    concatenated in order), so one compilation checks them all; also returns, per recipe, the
+    index of its first input and the range of its outputs."""
     graph = core.Graph("fuzz")
+    firsts, spans, outs = [], [], []
     with core.building(core.Builder(graph)) as builder:
-        values = [builder.input(TensorType(tuple(shape), dtype), f"x{i}")
-                  for i, shape in enumerate(recipe["inputs"])]
-        for name, refs, attrs in recipe["steps"]:
-            values.append(_step(values, name, refs, attrs))
-        read = {r for _, refs, _ in recipe["steps"] for r in refs if not isinstance(r, tuple)}
-        outs = [v for i, v in enumerate(values) if i not in read and i >= len(recipe["inputs"])]
-        graph.outputs = outs or [values[-1]]
-    return graph
+        for j, recipe in enumerate(recipes_):
+            prefix = f"r{j}_" if len(recipes_) > 1 else ""
+            firsts.append(len(graph.inputs))
+            values = [builder.input(TensorType(tuple(shape), dtype), f"{prefix}x{i}")
+                      for i, shape in enumerate(recipe["inputs"])]
+            for name, refs, attrs in recipe["steps"]:
+                values.append(_step(values, name, refs, attrs))
+            read = {r for _, refs, _ in recipe["steps"] for r in refs
+                    if not isinstance(r, tuple)}
+            mine = [v for i, v in enumerate(values)
+                    if i not in read and i >= len(recipe["inputs"])] or [values[-1]]
+            spans.append(range(len(outs), len(outs) + len(mine)))
+            outs += mine
+        graph.outputs = outs
+    return graph, firsts, spans
 
 
 # ------------------------------------------------------------------------ strategies
@@ -253,55 +276,176 @@ def _close(got, want, rtol, atol, what):
 def check(recipe, seed=0):
     """Run the four checks on `recipe`; raises Mismatch (or the compile error) on a defect.
     Returns what was checked ('forward', 'numpy', 'grad', 'rejected')."""
-    done = []
+    return check_batch([(recipe, seed)])[0]
+
+
+class _Case:
+    """One recipe's graphs, inputs and interpreter results, ready to be compared."""
+
+    def __init__(self, recipe, seed, g32, g64):
+        self.recipe, self.seed, self.g32, self.g64 = recipe, seed, g32, g64
+        self.x32, self.x64 = _inputs(recipe, seed, np.float32), _inputs(recipe, seed, np.float64)
+        self.names = _names(recipe)
+        self.done = []
+
+    @property
+    def smooth(self):
+        return not self.names & (DISCONTINUOUS | KINKED) and 0 < self.x64[0].size <= 40
+
+
+def _prepare(recipe, seed):
+    """A `_Case`, or the list of checks done when numpy and compilation both reject it."""
     try:
         g32, g64 = build(recipe, DType.f32), build(recipe, DType.f64)
     except (ValueError, IndexError, TypeError) as error:   # shape inference refused it
         if not isinstance(error, core.GraphsporeError):
             raise Mismatch(f"an op refused its operands without a located error: {error!r}")
         return ["rejected"]
-    x32, x64 = _inputs(recipe, seed, np.float32), _inputs(recipe, seed, np.float64)
+    case = _Case(recipe, seed, g32, g64)
     try:
         with np.errstate(all="ignore"):
-            want32 = run(g32, x32)
-            want64 = run(g64, x64)
+            case.want32 = run(g32, case.x32)
+            case.want64 = run(g64, case.x64)
     except (ValueError, IndexError, TypeError):
         try:
             _compile(g32)
         except (ValueError, IndexError, TypeError, core.GraphsporeError):
             return ["rejected"]
         raise Mismatch("numpy rejects this graph but it compiled")
-    got = _compile(g32).run(x32)
-    for k, (g, w) in enumerate(zip(got, want32)):
-        _close(g, w, 1e-4, 1e-5, f"output {k}: compiled f32 vs interpreter f32")
-    done.append("forward")
-    names = _names(recipe)
-    if not names & DISCONTINUOUS:
-        for k, (g, w) in enumerate(zip(got, want64)):
-            _close(g, w, 2e-3, 1e-4, f"output {k}: compiled f32 vs float64 numpy")
-        done.append("numpy")
-    if not names & (DISCONTINUOUS | KINKED) and x64[0].size and x64[0].size <= 40:
-        _check_gradient(g64, x64)
-        done.append("grad")
-    return done
+    return case
 
 
-def _check_gradient(graph, xs, eps=1e-6):
-    full = vjp_graph(graph, [0])
-    n_out = len(graph.outputs)
-    program = _compile(full)
-    analytic = program.run(xs)[n_out]
-    numeric = np.zeros_like(xs[0])
-    for index in np.ndindex(xs[0].shape):
-        up, down = [x.copy() for x in xs], [x.copy() for x in xs]
-        up[0][index] += eps
-        down[0][index] -= eps
-        with np.errstate(all="ignore"):
-            f_up = sum(float(np.sum(o)) for o in run(graph, up))
-            f_down = sum(float(np.sum(o)) for o in run(graph, down))
-        numeric[index] = (f_up - f_down) / (2 * eps)
-    if np.all(np.isfinite(numeric)):
-        _close(analytic, numeric, 1e-4, 1e-5, "gradient vs central differences")
+def check_batch(batch):
+    """`check` for each `(recipe, seed)` of `batch`, compiling the graphs numpy accepts as one
+    float32 program and the smooth ones' gradients as one float64 program; each graph's
+    results are compared on their own. Returns each recipe's list of checks. When the batch
+    fails, each graph is checked alone and the first failing one raises (its reproducer is
+    a single recipe); a batch that fails while every graph passes alone raises Mismatch."""
+    prepared = []
+    for recipe, seed in batch:
+        with _blaming([(recipe, seed)]):
+            prepared.append(_prepare(recipe, seed))
+    cases = [c for c in prepared if isinstance(c, _Case)]
+    try:
+        _check_cases(cases)
+    except Exception as error:
+        if len(cases) <= 1:
+            error.fuzz_batch = [(c.recipe, c.seed) for c in cases]
+            raise
+        for case in cases:                             # bisect to a single graph
+            with _blaming([(case.recipe, case.seed)]):
+                check_batch([(case.recipe, case.seed)])
+        raise Mismatch(f"{len(cases)} graphs compiled together fail ({type(error).__name__}: "
+                       f"{error}) but each passes alone") from error
+    return [c.done if isinstance(c, _Case) else c for c in prepared]
+
+
+@contextlib.contextmanager
+def _blaming(batch):
+    """Tag an exception raised inside with the (recipe, seed) list that reproduces it, unless
+    a narrower one is tagged already."""
+    try:
+        yield
+    except Exception as error:
+        if not hasattr(error, "fuzz_batch"):
+            error.fuzz_batch = batch
+        raise
+
+
+def _check_cases(cases):
+    if not cases:
+        return
+    graph, _, spans = build_many([c.recipe for c in cases], DType.f32)
+    got = _compile(graph).run([x for c in cases for x in c.x32])
+    for case, span in zip(cases, spans):
+        mine = [got[k] for k in span]
+        for k, (g, w) in enumerate(zip(mine, case.want32)):
+            _close(g, w, 1e-4, 1e-5, f"output {k}: compiled f32 vs interpreter f32")
+        case.done.append("forward")
+        if not case.names & DISCONTINUOUS:
+            for k, (g, w) in enumerate(zip(mine, case.want64)):
+                _close(g, w, 2e-3, 1e-4, f"output {k}: compiled f32 vs float64 numpy")
+            case.done.append("numpy")
+    smooth = [c for c in cases if c.smooth]
+    if smooth:
+        _check_gradients(smooth)
+
+
+def _check_gradients(cases, eps=1e-6):
+    """The compiled float64 gradient of the sum of each graph's outputs w.r.t. its first
+    input (one program for all `cases`) vs central differences of the float64 interpreter."""
+    graph, firsts, _ = build_many([c.recipe for c in cases], DType.f64)
+    program = _compile(vjp_graph(graph, firsts))
+    analytic = program.run([x for c in cases for x in c.x64])[len(graph.outputs):]
+    for case, got in zip(cases, analytic):
+        xs = case.x64
+        numeric = np.zeros_like(xs[0])
+        for index in np.ndindex(xs[0].shape):
+            up, down = [x.copy() for x in xs], [x.copy() for x in xs]
+            up[0][index] += eps
+            down[0][index] -= eps
+            with np.errstate(all="ignore"):
+                f_up = sum(float(np.sum(o)) for o in run(case.g64, up))
+                f_down = sum(float(np.sum(o)) for o in run(case.g64, down))
+            numeric[index] = (f_up - f_down) / (2 * eps)
+        if np.all(np.isfinite(numeric)):
+            _close(got, numeric, 1e-4, 1e-5, "gradient vs central differences")
+        case.done.append("grad")
+
+
+# ------------------------------------------------------------------------ shrinking
+
+def _failure_kind(error):
+    return type(error).__name__
+
+
+def _fails_as(recipe, seed, kind):
+    try:
+        check(recipe, seed)
+    except Exception as error:  # noqa: BLE001  (any defect counts; its kind must match)
+        return _failure_kind(error) == kind
+    return False
+
+
+def _candidates(recipe, seed):
+    """Smaller variants of a failing (recipe, seed), simplest first: seed 0, a prefix of the
+    steps, one step removed (its readers read its first operand), smaller input dims."""
+    if seed:
+        yield recipe, 0
+    n_in, steps = len(recipe["inputs"]), recipe["steps"]
+    for k in range(1, len(steps)):
+        yield dict(recipe, steps=steps[:k]), seed
+    for i in range(len(steps) - 1, -1, -1):
+        gone, first = n_in + i, steps[i][1][0]
+        if isinstance(first, tuple) or len(steps) == 1:
+            continue
+        renumber = (lambda r: r if isinstance(r, tuple) else
+                    first if r == gone else r - 1 if r > gone else r)
+        yield dict(recipe, steps=[(name, [renumber(r) for r in refs], attrs)
+                                  for name, refs, attrs in steps[:i] + steps[i + 1:]]), seed
+    for j, shape in enumerate(recipe["inputs"]):
+        for d, n in enumerate(shape):
+            for smaller in sorted({1, n - 1} - {n}):
+                if 0 <= smaller < n:
+                    inputs = [list(s) for s in recipe["inputs"]]
+                    inputs[j][d] = smaller
+                    yield dict(recipe, inputs=inputs), seed
+
+
+def shrink(recipe, seed, kind, budget=400):
+    """A minimal (recipe, seed) that still fails with an exception of type `kind`: greedy
+    delta debugging over `_candidates`, at most `budget` checks."""
+    improved = True
+    while improved and budget > 0:
+        improved = False
+        for smaller, smaller_seed in _candidates(recipe, seed):
+            budget -= 1
+            if _fails_as(smaller, smaller_seed, kind):
+                recipe, seed, improved = smaller, smaller_seed, True
+                break
+            if budget <= 0:
+                break
+    return recipe, seed
 
 
 # ------------------------------------------------------------------------ long profile
@@ -309,68 +453,141 @@ def _check_gradient(graph, xs, eps=1e-6):
 REPRODUCER = '''"""Fuzzer failure ({error}). Run: python {path}"""
 import sys
 sys.path.insert(0, {root!r})
-from tests.fuzz import check
+from tests.fuzz import check_batch
 
-RECIPE = {recipe!r}
+BATCH = {batch!r}
 
 if __name__ == "__main__":
-    print(check(RECIPE, seed={seed}))
+    print(check_batch(BATCH))
 '''
+
+
+class _Stop(BaseException):
+    """The run's time or graph budget is used up (a BaseException, so hypothesis stops at
+    once instead of shrinking it as a failure)."""
+
+
+def _key(recipe):
+    return hashlib.blake2b(repr(recipe).encode(), digest_size=16).digest()
+
+
+class Run:
+    """The long profile's state: graphs drawn but not yet checked, graphs seen, counts and
+    failures. Graphs are checked `batch` at a time in one program each (`check_batch`); a
+    failing batch is narrowed to its graph, which is shrunk and written as a reproducer, and
+    the rest of the batch is checked again without it."""
+
+    def __init__(self, batch, out):
+        self.batch, self.out = batch, out
+        self.pending: dict = {}
+        self.seen: set = set()
+        self.counts = {"graphs": 0, "forward": 0, "numpy": 0, "grad": 0, "rejected": 0}
+        self.failures: list = []
+
+    def add(self, recipe, seed):
+        key = _key(recipe)
+        if key in self.seen or key in self.pending:   # drawn again: check and count once
+            return
+        self.pending[key] = (recipe, seed)
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self):
+        batch, self.pending = list(self.pending.values()), {}
+        self.seen.update(_key(recipe) for recipe, _ in batch)
+        self._check(batch)
+
+    def _check(self, batch):
+        if not batch:
+            return
+        try:
+            results = check_batch(batch)
+        except Exception as error:  # noqa: BLE001  (every defect is a finding)
+            culprit = getattr(error, "fuzz_batch", batch)
+            self._record(culprit, error)
+            if len(culprit) == 1 and len(batch) > 1:
+                self._check([item for item in batch if item is not culprit[0]
+                             and item[0] is not culprit[0][0]])
+            return
+        self.counts["graphs"] += len(batch)
+        for done in results:
+            for what in done:
+                self.counts[what] += 1
+
+    def _record(self, culprit, error):
+        self.counts["graphs"] += len(culprit) if len(culprit) == 1 else 0
+        if len(culprit) == 1:
+            culprit = [shrink(*culprit[0], _failure_kind(error))]
+            try:
+                check_batch(culprit)
+            except Exception as shrunk:  # noqa: BLE001  (the shrunk graph's own message)
+                error = shrunk
+        message = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        if any(culprit == known for known, _ in self.failures):
+            return
+        self.failures.append((culprit, message))
+        _write(self.out, len(self.failures), culprit, message)
+
+    def report(self, start, final=False):
+        c, minutes = self.counts, max(time.monotonic() - start, 1e-9) / 60
+        print(f"{c['graphs']} graphs in {minutes:.1f} min ({c['graphs'] / minutes:.0f} per "
+              f"minute): {c['forward']} forward checks, {c['numpy']} against float64 numpy, "
+              f"{c['grad']} gradients, {c['rejected']} rejected by numpy and compilation "
+              f"alike; {len(self.failures)} failures"
+              + (f" written to {self.out}/" if self.failures and final else ""), flush=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split(
         "\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="stop after this long")
+    parser.add_argument("--graphs", type=int, default=None,
+                        help="stop after this many distinct graphs (whichever comes first)")
+    parser.add_argument("--batch", type=int, default=32,
+                        help="random graphs compiled together as one program (each is "
+                             "checked and counted on its own)")
     parser.add_argument("--out", default="fuzz-failures")
     parser.add_argument("--max-steps", type=int, default=8)
+    parser.add_argument("--progress", type=float, default=60.0,
+                        help="seconds between progress lines")
     args = parser.parse_args(argv)
-    deadline = time.monotonic() + 60 * args.minutes
-    counts = {"graphs": 0, "forward": 0, "numpy": 0, "grad": 0, "rejected": 0}
-    failures: list = []
-    last_failure: list = []
     start = time.monotonic()
+    deadline = start + 60 * args.minutes
+    state = Run(args.batch, args.out)
+    next_report = [start + args.progress]
+
+    def out_of_budget():
+        drawn = state.counts["graphs"] + len(state.pending)
+        return time.monotonic() > deadline or (args.graphs is not None and drawn >= args.graphs)
 
     @settings(max_examples=10 ** 9, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
     @given(recipes(max_steps=args.max_steps), st.integers(0, 2 ** 16))
-    def one(recipe, seed):
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        counts["graphs"] += 1
-        try:
-            for what in check(recipe, seed):
-                counts[what] += 1
-        except Exception as error:
-            last_failure[:] = [recipe, seed, f"{type(error).__name__}: {error}"]
-            raise
+    def draw(recipe, seed):         # hypothesis only draws; Run checks, shrinks and reports
+        if out_of_budget():
+            raise _Stop
+        state.add(recipe, seed)
+        if time.monotonic() > next_report[0]:
+            next_report[0] += args.progress
+            state.report(start)
 
-    while time.monotonic() < deadline:
+    while not out_of_budget():
         try:
-            one()
-        except TimeoutError:
+            draw()
+        except _Stop:
             break
-        except Exception:  # noqa: BLE001  (shrunk by hypothesis: the last failure is minimal)
-            if last_failure:
-                failures.append(tuple(last_failure))
-                _write(args.out, len(failures), *last_failure)
-    minutes = (time.monotonic() - start) / 60
-    print(f"{counts['graphs']} graphs in {minutes:.1f} min ({counts['graphs'] / minutes:.0f} "
-          f"per minute): {counts['forward']} forward checks, {counts['numpy']} against float64 "
-          f"numpy, {counts['grad']} gradients, {counts['rejected']} rejected by numpy and "
-          f"compilation alike; {len(failures)} failures" + (f" written to {args.out}/"
-                                                           if failures else ""))
-    return 1 if failures else 0
+    state.flush()
+    state.report(start, final=True)
+    return 1 if state.failures else 0
 
 
-def _write(out, number, recipe, seed, error):
+def _write(out, number, batch, message):
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"failure_{number}.py")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(path, "w") as handle:
-        handle.write(REPRODUCER.format(error=error.splitlines()[0][:200], path=path, root=root,
-                                       recipe=recipe, seed=seed))
-    print(f"failure {number}: {error.splitlines()[0][:200]} -> {path}", flush=True)
+        handle.write(REPRODUCER.format(error=message, path=path, root=root, batch=batch))
+    print(f"failure {number}: {message} -> {path}", flush=True)
 
 
 if __name__ == "__main__":
