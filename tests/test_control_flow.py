@@ -379,17 +379,6 @@ def test_region_op_without_a_rule_raises_when_differentiated():
         vjp_graph(g, [0])
 
 
-def test_gather_in_a_branch_is_refused_not_clamped():
-    def f(x, i):
-        if x.sum() > 0:
-            y = x[i]
-        else:
-            y = x[0]
-        return y
-    with pytest.raises(IndexError, match="not supported yet"):
-        ms.jit(f)(Tensor(np.ones(3, np.float32)), Tensor(np.array(5, np.int32)))
-
-
 def test_verifier_rejects_branches_yielding_other_types():
     g = Graph("bad")
     with building(Builder(g)) as b:

@@ -20,6 +20,10 @@ Per site, with `flat` the indices as a vector of length m and n the axis size:
 3. `value = flat[min(m - key, m - 1)]`, a gather always in range;
 then the first element is `any(key_k > 0)`. One reduction over the indices per site, fused
 with step 1; steps 3 and the concatenation are one small kernel for the whole graph.
+
+Sites inside regions (tensor if/while/for) are checked too: their region ops are rebuilt to
+yield the pairs as extra results (`_checked_if`, `_checked_loop`: an untaken branch yields
+zeros, a loop keeps its first failing iteration's pair and a while stops there).
 """
 from __future__ import annotations
 
@@ -28,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import (Builder, Graph, GraphsporeIndexError, GraphsporeValueError, Loc, Value,
-                    building)
-from ..types import DType
+                    building, inline_graph)
+from ..types import DType, TensorType
 from .. import ops
 
 # The gradient of a tensor while loop (loop_vjp.py) reads its tape with gathers named
@@ -40,6 +44,9 @@ TAPE_SITE = "while loop gradient tape"
 # `for i in range(a, b, step)` with a tensor step (frontend/control_loops.py) raises
 # ValueError when the step is zero: a gather of index 1 into a one-element constant.
 RANGE_STEP_CHECK, RANGE_STEP_SITE = "range_step_check", "range step"
+_SPECIAL_SITES = {TAPE_CHECK: TAPE_SITE, RANGE_STEP_CHECK: RANGE_STEP_SITE}
+
+I64_SCALAR = TensorType((), DType.i64)
 
 # op name -> (operand index of the indices, attribute naming the axis they index)
 CHECKED = {"gs.gather": (1, "axis"), "gs.scatter_add": (1, "axis"),
@@ -60,56 +67,162 @@ class IndexSite:
 
 def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
     """`graph` with the hidden check output appended, and its sites (see the module doc)."""
-    _refuse_checks_in_regions(graph)
-    found = [op for op in graph.ops if op.name in CHECKED and _can_fail(op)]
-    if not found:
+    _refuse_nested_tapes(graph)
+    if not _has_sites(graph):
         return graph, ()
-    result = Graph(graph.name, list(graph.inputs), list(graph.ops), list(graph.outputs),
-                   graph.bindings, graph.updates, graph.loc)
+    result, sites, pairs = _with_checks(graph)
     builder = Builder(result)
-    sites, parts, any_bad = [], [], None
     with building(builder):
-        for op in found:
-            position, attr = CHECKED[op.name]
-            axis = op.attrs[attr]
-            indices = op.operands[position]
-            builder.loc = op.loc
-            key, value = _first_out_of_range(indices, op.operands[0].shape[axis])
-            what = _SPECIAL_SITES.get(op.result.name, op.name.split(".", 1)[1])
-            sites.append(IndexSite(what, axis, op.operands[0].shape[axis],
-                                   indices.type.size, op.loc))
+        builder.loc = graph.loc
+        any_bad = None
+        for key in pairs[::2]:
             bad = ops.greater(key, 0)
             any_bad = bad if any_bad is None else ops.logical_or(any_bad, bad)
-            parts += [key, value]
-        builder.loc = graph.loc
-        parts = [ops.cast(any_bad, dtype=DType.i64)] + parts
+        parts = [ops.cast(any_bad, dtype=DType.i64)] + pairs
         hidden = ops.concat(*[ops.reshape(v, shape=(1,)) for v in parts], axis=0)
         hidden.name = "index_check"
     result.outputs.append(hidden)
     return result, tuple(sites)
 
 
-def _refuse_checks_in_regions(graph: Graph) -> None:
-    """A gather or scatter inside a region (a tensor if/while/for) would run with clamped
-    indices unchecked: refuse it at compile time rather than risk a silent wrong answer."""
+def _is_site(op) -> bool:
+    return op.name in CHECKED and op.result.name != TAPE_ROW and _can_fail(op)
+
+
+def _has_sites(graph: Graph) -> bool:
+    return any(_is_site(op) or _regions_have_sites(op) for op in graph.ops)
+
+
+def _regions_have_sites(op) -> bool:
+    return any(_has_sites(region) for region in op.regions)
+
+
+def _with_checks(graph: Graph) -> tuple[Graph, list[IndexSite], list[Value]]:
+    """A new graph computing `graph`'s outputs and, per site of it or of its regions (in op
+    order), an i64 scalar pair (key, value) (module docstring); the sites and the pairs.
+    Region ops with sites inside are rebuilt to yield their regions' pairs as extra
+    results (`_checked_if`, `_checked_loop`), so the graph is cloned; otherwise it keeps
+    the input's ops and values."""
+    regional = any(_regions_have_sites(op) for op in graph.ops)
+    result = Graph(graph.name, list(graph.inputs), [] if regional else list(graph.ops),
+                   list(graph.outputs), graph.bindings, list(graph.updates), graph.loc)
+    builder = Builder(result)
+    env: dict[Value, Value] = {v: v for v in graph.inputs}
+    sites, pairs = [], []
+    with building(builder):
+        for op in graph.ops:
+            builder.loc = op.loc
+            if regional:
+                operands = [env[v] for v in op.operands]
+                if _regions_have_sites(op):
+                    news, found, found_pairs = REGION_CHECKS[op.name](op, operands, builder)
+                    sites += found
+                    pairs += found_pairs
+                elif op.regions:
+                    news = builder.add_region_op(op.name, operands, op.regions, op.attrs)
+                else:
+                    news = (builder.add_op(op.name, operands, op.attrs),)
+                for old, new in zip(op.results, news):
+                    new.name = old.name
+                    env[old] = new
+            else:
+                env.update((r, r) for r in op.results)
+            if _is_site(op):
+                position, attr = CHECKED[op.name]
+                axis = op.attrs[attr]
+                indices = env[op.operands[position]]
+                size = op.operands[0].shape[axis]
+                what = _SPECIAL_SITES.get(op.result.name, op.name.split(".", 1)[1])
+                sites.append(IndexSite(what, axis, size, indices.type.size, op.loc))
+                pairs += _first_out_of_range(indices, size)
+    if regional:
+        result.outputs = [env[v] for v in graph.outputs]
+        result.updates = [(w, env[v]) for w, v in graph.updates]
+    return result, sites, pairs
+
+
+def _zero() -> Value:
+    return ops.constant(np.int64(0))
+
+
+def _checked_if(op, operands, builder):
+    """`gs.if` whose branches also yield the pairs of both branches' sites (the untaken
+    branch's as zeros): (results, sites, pairs)."""
+    branches = [_with_checks(region) for region in op.regions]
+    counts = [len(found_pairs) for _, _, found_pairs in branches]
+    regions = []
+    for k, (region, _, found_pairs) in enumerate(branches):
+        with building(Builder(region)):
+            before = [_zero() for _ in range(sum(counts[:k]))]
+            after = [_zero() for _ in range(sum(counts[k + 1:]))]
+            region.outputs = list(region.outputs) + before + found_pairs + after
+        regions.append(region)
+    results = builder.add_region_op(op.name, operands, regions, op.attrs)
+    n = len(op.results)
+    return (results[:n], [site for _, found, _ in branches for site in found],
+            list(results[n:]))
+
+
+def _checked_loop(op, operands, builder):
+    """`gs.while` / `gs.for` carrying the pairs of its body's sites (the first failing
+    iteration's are kept); a while also stops after an iteration that failed, or when
+    its condition's indices are out of range, so a clamped index never makes it run on
+    (or forever). The condition's pairs come from one more evaluation of the condition
+    after the loop, on the final state: every earlier evaluation was in range."""
+    carried = op.attrs["carried"]
+    first = 1 if op.name == "gs.for" else 0                  # gs.for: count, index i
+    body_at = len(op.regions) - 1
+    body, body_sites, body_pairs = _with_checks(op.regions[body_at])
+    n = len(body_pairs)
+    split = first + carried
+    olds = [Value(I64_SCALAR, None, f"index_check_{j}") for j in range(n)]
+    body.inputs = body.inputs[:split] + olds + body.inputs[split:]
+    with building(Builder(body)):
+        merged = []
+        for j in range(0, n, 2):
+            failed = ops.greater(olds[j], 0)
+            merged += [ops.select(failed, olds[j], body_pairs[j]),
+                       ops.select(failed, olds[j + 1], body_pairs[j + 1])]
+        body.outputs = list(body.outputs) + merged
+    regions = [body]
+    cond_sites, post = [], None
+    if op.name == "gs.while":
+        checked, cond_sites, cond_pairs = _with_checks(op.regions[0])
+        post = Graph(checked.name, list(checked.inputs), list(checked.ops),
+                     list(checked.outputs) + cond_pairs, loc=checked.loc)
+        cond_olds = [Value(I64_SCALAR, None, f"index_check_{j}") for j in range(n)]
+        cond = Graph(checked.name, checked.inputs[:split] + cond_olds + checked.inputs[split:],
+                     list(checked.ops), [], loc=checked.loc)
+        with building(Builder(cond)):
+            flag = checked.outputs[0]
+            for key in cond_olds[::2] + cond_pairs[::2]:
+                flag = ops.logical_and(flag, ops.equal(key, 0))
+            cond.outputs = [flag]
+        regions = [cond, body]
+    inits = [_zero() for _ in range(n)]
+    results = builder.add_region_op(op.name, operands[:split] + inits + operands[split:],
+                                    regions, dict(op.attrs, carried=carried + n))
+    pairs = list(results[carried:carried + n])
+    if post is not None and cond_sites:
+        pairs += inline_graph(post, list(results[:carried]) + operands[split:])[1:]
+    return results[:carried], body_sites + cond_sites, pairs
+
+
+REGION_CHECKS = {"gs.if": _checked_if, "gs.while": _checked_loop, "gs.for": _checked_loop}
+
+
+def _refuse_nested_tapes(graph: Graph) -> None:
+    """The tape check of a while loop's gradient inside a region: refused until nested
+    loop gradients hoist it (ir/passes/loop_vjp.py)."""
     for op in graph.ops:
         for region in op.regions:
             for inner in region.ops:
-                if inner.result.name == TAPE_CHECK:
+                if inner.result is not None and inner.result.name == TAPE_CHECK:
                     raise GraphsporeIndexError(
                         "the gradient of a while loop inside another loop or if whose "
                         "condition is a tensor is not supported yet (its tape could not be "
                         "checked)", inner.loc or op.loc)
-                if inner.name in CHECKED and _can_fail(inner) and inner.result.name != TAPE_ROW:
-                    short = inner.name.split(".", 1)[1]
-                    raise GraphsporeIndexError(
-                        f"{short} with tensor indices inside the branch or body of a "
-                        f"{op.name[3:]} whose condition is a tensor is not supported yet "
-                        f"(its indices could not be checked)", inner.loc or op.loc)
-            _refuse_checks_in_regions(region)
-
-
-_SPECIAL_SITES = {TAPE_CHECK: TAPE_SITE, RANGE_STEP_CHECK: RANGE_STEP_SITE}
+            _refuse_nested_tapes(region)
 
 
 def _can_fail(op) -> bool:
