@@ -9,7 +9,8 @@ import numpy as np
 
 import graphspore as ms
 from graphspore import Tensor, jit, nn, value_and_grad
-from .timing import measure_pair, Table
+from .fma_peak import describe, fma_peak
+from .timing import measure_pair, optional_torch, Table
 
 
 class MLP(nn.Cell):
@@ -98,7 +99,53 @@ def bench_step(table: Table, title: str, sizes, batch: int, lr: float, target: f
     table.add(title, ours * 1e3, ref * 1e3, "ms", ratio, f"<= {target}x numpy",
               ratio <= target)
     program = step.program_for(xt, yt)
-    return program
+    return program, ours, lambda: step(xt, yt)
+
+
+def step_flops(sizes, batch: int) -> int:
+    """Multiply-add FLOPs of one MLP train step: forward and weight gradient of every layer,
+    input gradient of all but the first (elementwise work is not counted)."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    return sum(2 * batch * n_in * n_out * (2 if i == 0 else 3)
+               for i, (n_in, n_out) in enumerate(layers))
+
+
+def torch_step(torch, sizes, batch: int, lr: float):
+    """The same MLP step in torch eager (SGD, cross-entropy), for a same-process ratio."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((batch, sizes[0])).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, sizes[-1], batch).astype(np.int64))
+
+    def step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return step
+
+
+def wide_step_peak(table: Table, sizes, batch: int, ours_s: float, ours_step) -> None:
+    """The wide step's GFLOP/s against this machine's measured FMA peak (benchmarks/
+    fma_peak.py, printed), and against torch eager when installed (same process)."""
+    peak = fma_peak()
+    print(describe(peak))
+    flops = step_flops(sizes, batch)
+    achieved = flops / ours_s
+    table.add("wide MLP step (GFLOP/s vs FMA peak)", achieved / 1e9, peak["peak"] / 1e9,
+              "GFLOP/s", achieved / peak["peak"], ">= 0.60x peak", achieved >= 0.6 * peak["peak"])
+    torch = optional_torch()
+    if torch is not None:
+        torch.set_num_threads(min(2, peak["cpus"]))
+        ours, ref, ratio = measure_pair(ours_step, torch_step(torch, sizes, batch, 0.01),
+                                        rounds=7, budget_s=0.2, settle_s=0.15)
+        table.add("wide MLP step vs torch eager", ours * 1e3, ref * 1e3, "ms", ratio,
+                  "<= 1.0x torch", ratio <= 1.0)
 
 
 def run(table: Table) -> None:
@@ -108,8 +155,10 @@ def run(table: Table) -> None:
     bench_step(table, "digits MLP step 64-128-128-10, batch 64", (64, 128, 128, 10), 64,
                0.1, 0.5)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    program = bench_step(table, "wide MLP step 1024-1024-1024-10, batch 256",
-                         (1024, 1024, 1024, 10), 256, 0.01, 1.05)
+    wide = (1024, 1024, 1024, 10)
+    program, ours, ours_step = bench_step(table, "wide MLP step 1024-1024-1024-10, batch 256",
+                                          wide, 256, 0.01, 1.05)
+    wide_step_peak(table, wide, 256, ours, ours_step)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     params = sum(v.type.nbytes for v in program.graph.weights)
     print(f"wide MLP step: parameters {params / 2**20:.1f} MiB, workspace arena "

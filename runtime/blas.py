@@ -6,15 +6,19 @@ registers those symbols with LLVM (``llvm.add_symbol``) so MCJIT resolves them. 
 when the package or library is missing; the engine then refuses modules that need BLAS with a
 clear error instead of letting MCJIT abort on an unresolved symbol.
 
-Threads. numpy bundles its own OpenBLAS (``libscipy_openblas64_``, different symbols) with its own
-thread pool, and OpenBLAS workers spin for a while after each call. Measured on the 2-core VM,
-f32 256^3: scipy-openblas 1 thread 68-85 GFLOP/s, 2 threads 106; numpy 119-122. But alternating
-one compiled product with one numpy product (what tests, the reference interpreter and eager
-mode do all the time) took 0.73-0.81 ms per pair with 1 thread and 8-16 ms with 2 threads:
-the two spinning pools starve each other. The default is every CPU in the process' affinity mask, since
-only products above ``codegen.matmul.TILES_MAX_FMAS`` reach BLAS and those scale with cores;
-set ``GRAPHSPORE_BLAS_THREADS=1`` (or call :func:`set_num_threads`) for a program that
-alternates large numpy and graphspore products.
+Threads. OpenBLAS runs one thread: generated code cuts a large product into blocks of rows
+(or columns) of C, one single-threaded sgemm call each, and runs them as tasks on the
+runtime's own pool (``codegen.matmul._emit_blas_tasks``, :mod:`.thread_pool`). So a compiled
+program has one pool, not two whose workers spin against each other between the products and
+the elementwise kernels of a step; and a worker that the OS deschedules on a loaded machine
+only means the caller runs more blocks, where OpenBLAS's static split waits for it. It also
+keeps OpenBLAS's pool from starving numpy's (numpy bundles its own OpenBLAS,
+``libscipy_openblas64_``, whose workers spin after each call too: alternating a compiled and a
+numpy 256^3 product took 8-16 ms per pair with two spinning pools, 0.8 ms without).
+``GRAPHSPORE_BLAS_THREADS`` (or :func:`set_num_threads`) gives OpenBLAS more threads for each
+block's call, which only pays with ``GRAPHSPORE_NUM_THREADS=1`` (the blocks then run one
+after the other on the calling thread); the thread count follows the process' affinity mask
+either way (:func:`.target.usable_cpus`, never more than the CPUs it may run on).
 """
 
 import ctypes
@@ -70,18 +74,16 @@ def _load():
 
 
 def _default_threads():
-    """The CPUs this process may run on (its affinity mask, not ``os.cpu_count()``: a process
-    pinned to one core must not run two BLAS threads on it), capped at 8: large GEMMs scale
-    with them. A program that
-    interleaves numpy and graphspore GEMMs can starve one pool with the other's spinning
-    threads; GRAPHSPORE_BLAS_THREADS=1 avoids that."""
+    """``GRAPHSPORE_BLAS_THREADS`` if set (at most the usable CPUs: a process pinned to one
+    core must not run two BLAS threads on it), else 1: parallelism comes from splitting each
+    product over the runtime's pool (module docstring)."""
     requested = os.environ.get("GRAPHSPORE_BLAS_THREADS")
     if requested:
         try:
-            return max(1, int(requested))
+            return max(1, min(int(requested), usable_cpus()))
         except ValueError:
             pass
-    return max(1, min(usable_cpus(), 8))
+    return 1
 
 
 def set_num_threads(count):

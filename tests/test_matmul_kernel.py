@@ -128,3 +128,49 @@ def test_large_tiled_products_use_the_thread_pool():
     matmul.emit_matmul(builder, *function.args, 64, 128, 128, "f32", parallel=False)
     builder.ret_void()
     assert "gs_parallel_for" not in str(module) and "llvm.fma" in str(module)
+
+
+# BLAS products cut into blocks of C's rows (m >= n) or columns, one sgemm task each: blocks
+# that do not divide the extent, every transpose, both dtypes.
+BLOCK_SHAPES = [(300, 70, 200), (70, 300, 200), (256, 256, 256), (129, 1000, 40)]
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b",
+                         [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,n,k", BLOCK_SHAPES)
+def test_blas_blocks_match_numpy(m, n, k, transpose_a, transpose_b):
+    assert matmul.choose_strategy(m, n, k, "f32", transpose_a, transpose_b) == "blas"
+    by_rows, block, tasks = matmul.blas_blocks(m, n)
+    assert by_rows == (m >= n) and tasks >= 2 and block % 16 == 0
+    module = check(m, n, k, "f32", transpose_a, transpose_b)
+    assert "gs_parallel_for" in module.llvm_ir
+
+
+def test_blas_blocks_f64_and_a_single_block():
+    assert "gs_parallel_for" in check(256, 128, 160, "f64", True, False).llvm_ir
+    assert matmul.blas_blocks(100, 100) is None          # one block: a plain call
+    assert "gs_parallel_for" not in check(100, 100, 500, "f32", False, False).llvm_ir
+
+
+@pytest.mark.parametrize("m,n", [(300, 70), (70, 300)])
+def test_blas_blocks_scale_and_accumulate(m, n):
+    """C = alpha * A @ B + C (an SGD step on a large product) in blocks: alpha reaches the
+    tasks, each block adds into its own part of C."""
+    k = 200
+    module = ir.Module()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), "mm")
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    a, b, c = [builder.load(builder.gep(function.args[0], [ir.Constant(_I64, i)],
+                                        source_etype=_PTR), typ=_PTR) for i in range(3)]
+    matmul.emit_matmul(builder, a, b, c, m, n, k, "f32", alpha=ir.Constant(ir.FloatType(), -0.5),
+                       accumulate=True)
+    builder.ret_void()
+    compiled = compile_module(str(module), ["mm"])
+    assert "gs_parallel_for" in compiled.llvm_ir
+    executable = Executable(compiled, "mm", [((m, k), np.float32), ((k, n), np.float32)],
+                            [((m, n), np.float32)], 0)
+    x, y = operands((m, k), (k, n), "f32", seed=3)
+    initial = np.random.default_rng(4).standard_normal((m, n)).astype(np.float32)
+    out = initial.copy()
+    executable.call_into([x, y], [out])
+    np.testing.assert_allclose(out, initial - 0.5 * (x @ y), rtol=1e-5, atol=1e-4)
