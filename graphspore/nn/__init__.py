@@ -7,6 +7,7 @@ from .layers import (ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Dense, Flatten, D
 from .activation import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .learning_rate import *  # noqa: F401,F403
 from . import learning_rate as dynamic_lr, learning_rate as learning_rate_schedule  # noqa

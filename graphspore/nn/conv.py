@@ -1,12 +1,12 @@
-"""Conv2d, MaxPool2d and AvgPool2d in NCHW: Cells over the functional forms in ops/conv.py
-(im2col and one matrix product per group; pooling kernels with their gradient kernels), with
-MindSpore's defaults, initialisers and padding modes ('valid', 'same', 'pad')."""
+"""Conv2d in NCHW: a Cell over the functional form in ops/conv.py (im2col and one matrix
+product per group), with MindSpore's defaults, initialisers and padding modes ('valid',
+'same', 'pad'). Pooling Cells are in pooling.py."""
 from __future__ import annotations
 
 import math
 
-from ..ops.conv import (avg_pool_nchw, check_pad_mode as _check_pad_mode, conv2d_nchw,
-                        max_pool_nchw, out_size as _out_size, pad_amounts as _pad_amounts)
+from ..ops.conv import (check_pad_mode as _check_pad_mode, conv2d_nchw, out_size as _out_size,
+                        pad_amounts as _pad_amounts)
 from .cell import Cell
 from .init import HeUniform, Uniform, initial_array
 from .layers import _pair
@@ -79,36 +79,4 @@ class Conv2d(_Window):
                 f"pad_mode={self.pad_mode}, padding={self.pads}, has_bias={self.has_bias}")
 
 
-class _Pool2d(_Window):
-    def __init__(self, kernel_size=1, stride=1, pad_mode="valid", padding=0, dilation=1,
-                 data_format="NCHW"):
-        super().__init__()
-        if data_format != "NCHW":
-            raise ValueError(f"{type(self).__name__}: only data_format='NCHW' is supported")
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.dilation = _pair(dilation, "dilation")
-        self.pad_mode, self.pads = _check_pad_mode(pad_mode, padding)
-
-    def extend_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"pad_mode={self.pad_mode}")
-
-
-class MaxPool2d(_Pool2d):
-    """Maximum over each window; padded positions never win (they hold -FLOAT_MAX)."""
-
-    def construct(self, x):
-        pads, _, _ = self._geometry(x)
-        return max_pool_nchw(x, self.kernel_size, self.stride, pads, self.dilation)
-
-
-class AvgPool2d(_Pool2d):
-    """Mean over each window (padded zeros count, as with count_include_pad=True)."""
-
-    def construct(self, x):
-        pads, _, _ = self._geometry(x)
-        return avg_pool_nchw(x, self.kernel_size, self.stride, pads, self.dilation)
-
-
-__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d"]
+__all__ = ["Conv2d"]

@@ -4,7 +4,8 @@
     math         reductions, matrix products, rounding, erf, statistics, norms, scans, top-k
     array        shapes (reshape, transpose, concat, pad, ...), tiling, splitting, grids
     nn           activations, softmax, dropout, losses
-    conv         conv2d, max_pool2d, avg_pool2d, unfold, fold (on the window primitives)
+    conv         conv2d, unfold, fold (on the window primitives)
+    pooling      max_pool2d, avg_pool2d (ceil_mode, return_indices, divisor maps)
     creation     ones/zeros/full/arange, one_hot, assign
     random       host random draws (randn, rand, uniform, ...)
     indexing     gather, gather_elements, tensor_scatter_add
@@ -29,7 +30,7 @@ imports below does not matter.
 from . import (array, collective, composite, control, creation, debug, elementwise,
                functional, indexing, math, nn, operations, primitives, python_values, random,
                transforms)
-from . import conv
+from . import conv, pooling
 from .array import *  # noqa: F401,F403
 from .collective import *  # noqa: F401,F403
 from .composite import *  # noqa: F401,F403
@@ -42,6 +43,7 @@ from .functional import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .math import *  # noqa: F401,F403
 from .nn import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
 from .primitives import *  # noqa: F401,F403
 from .python_values import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
@@ -50,4 +52,5 @@ from .transforms import *  # noqa: F401,F403
 __all__ = [*array.__all__, *collective.__all__, *composite.__all__, *control.__all__,
            *conv.__all__, *creation.__all__, *debug.__all__, *elementwise.__all__,
            *functional.__all__, *indexing.__all__, *math.__all__, *nn.__all__,
-           *primitives.__all__, *python_values.__all__, *random.__all__, *transforms.__all__]
+           *pooling.__all__, *primitives.__all__, *python_values.__all__, *random.__all__,
+           *transforms.__all__]

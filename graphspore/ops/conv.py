@@ -1,12 +1,11 @@
-"""`mindspore.ops` convolution and pooling over NCHW images: conv2d, max_pool2d, avg_pool2d,
-unfold and fold, on the window primitives (`ir/ops/conv.py`).
+"""`mindspore.ops` convolution over NCHW images: conv2d, unfold and fold, on the window
+primitives (`ir/ops/conv.py`); pooling is in pooling.py.
 
 A convolution is ``W (O, C/groups*kh*kw) @ im2col(x)`` per group (one packed matrix of taps,
 rows (c, i, j), columns (n, ho, wo)), then the bias and a transpose to NCHW. Autodiff gives
 the weight gradient ``dY @ cols.T`` and the input gradient ``col2im(W.T @ dY)``: matrix
-products on the register tiles or BLAS plus the two window kernels. max_pool2d is one kernel
-(its VJP one `max_pool2d_grad` kernel); avg_pool2d sums the columns of `im2col` (its VJP one
-`col2im`). `nn.Conv2d`, `nn.MaxPool2d` and `nn.AvgPool2d` call the `*_nchw` forms.
+products on the register tiles or BLAS plus the two window kernels. `nn.Conv2d` calls the
+`conv2d_nchw` form.
 
 Padding follows MindSpore: 'valid' (none), 'same' (output size ceil(H / s), the extra row or
 column at the bottom/right), 'pad' (explicit `padding`: an int, or (top, bottom, left, right)).
@@ -15,8 +14,6 @@ from __future__ import annotations
 
 from ..eager import gs_op
 from ..frontend.operators import op as _op
-
-_FLOAT_MAX = 3.4028234663852886e38
 
 
 def pair(value, what: str) -> tuple[int, int]:
@@ -98,27 +95,6 @@ def _out_sizes(shape, kernel, stride, dilation, pads):
             out_size(shape[3] + pads[2] + pads[3], kernel[1], stride[1], dilation[1]))
 
 
-@gs_op
-def max_pool_nchw(x, kernel, stride, pads, dilation):
-    """Maximum over each window; padded positions never win (they hold -FLOAT_MAX)."""
-    if any(pads):
-        low, high = (0, 0, pads[0], pads[2]), (0, 0, pads[1], pads[3])
-        inside = _op("pad")(_op("ones_like")(x), low=low, high=high)
-        x = _op("pad")(x, low=low, high=high) + (inside - 1.0) * _FLOAT_MAX
-    return _op("max_pool2d")(x, kernel=kernel, stride=stride, dilation=dilation)
-
-
-@gs_op
-def avg_pool_nchw(x, kernel, stride, pads, dilation):
-    """Mean over each window, padded zeros counted (count_include_pad=True)."""
-    n, c = x.shape[0], x.shape[1]
-    planes = _op("reshape")(x, shape=(n * c, 1) + tuple(x.shape[2:]))
-    cols = _op("im2col")(planes, kernel=kernel, stride=stride, dilation=dilation, pads=pads)
-    mean = _op("reduce_sum")(cols, axes=(0,)) * (1.0 / (kernel[0] * kernel[1]))
-    height, width = _out_sizes(x.shape, kernel, stride, dilation, pads)
-    return _op("reshape")(mean, shape=(n, c, height, width))
-
-
 def _image(x, what):
     if len(x.shape) != 4:
         raise ValueError(f"{what} expects an NCHW input of rank 4, got shape {tuple(x.shape)}")
@@ -138,37 +114,6 @@ def conv2d(input, weight, bias=None, stride=1, pad_mode="valid", padding=0, dila
     kernel = tuple(weight.shape[2:])
     pads = pad_amounts(mode, pads, input.shape[2], input.shape[3], kernel, stride, dilation)
     return conv2d_nchw(input, weight, bias, stride, pads, dilation, groups)
-
-
-def _pool_args(x, kernel_size, stride, padding, dilation, what):
-    _image(x, what)
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
-    top, left = pair(padding, "padding")
-    return kernel, stride, (top, top, left, left), pair(dilation, "dilation")
-
-
-@gs_op
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-               ceil_mode=False):
-    """Maximum over each window (padding never wins)."""
-    if return_indices or ceil_mode:
-        raise ValueError("max_pool2d: return_indices and ceil_mode are not supported")
-    kernel, stride, pads, dilation = _pool_args(x, kernel_size, stride, padding, dilation,
-                                                "max_pool2d")
-    return max_pool_nchw(x, kernel, stride, pads, dilation)
-
-
-@gs_op
-def avg_pool2d(input_x, kernel_size=1, stride=1, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
-    """Mean over each window, padded zeros counted."""
-    if ceil_mode or not count_include_pad or divisor_override is not None:
-        raise ValueError("avg_pool2d: only ceil_mode=False, count_include_pad=True and no "
-                         "divisor_override are supported")
-    kernel, stride, pads, dilation = _pool_args(input_x, kernel_size, stride, padding, 1,
-                                                "avg_pool2d")
-    return avg_pool_nchw(input_x, kernel, stride, pads, dilation)
 
 
 def _window(kernel_size, dilation, padding, stride):
@@ -200,4 +145,4 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          **window)
 
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "unfold", "fold"]
+__all__ = ["conv2d", "unfold", "fold"]

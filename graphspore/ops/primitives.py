@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import array, creation, elementwise, indexing, math as ops_math, names, nn as ops_nn
+from . import (array, creation, elementwise, indexing, math as ops_math, names, nn as ops_nn,
+               pooling)
 from ..eager import gs_op
 from ..frontend import operators as methods
 from ..frontend.operators import op as _op
@@ -349,7 +350,95 @@ class Unique(_Primitive):
                 ir_ops.constant(inverse.reshape(x.shape).astype(np.int32), DType.i32))
 
 
+class _Pool(_Primitive):
+    """Shared attributes of the pooling Primitives: `kernel_size`, `strides`, `pad_mode`
+    ('same' or 'valid'), NCHW only."""
+
+    def __init__(self, kernel_size=1, strides=1, pad_mode="valid", data_format="NCHW"):
+        what = type(self).__name__
+        if data_format != "NCHW":
+            raise ValueError(f"{what}: only data_format='NCHW' is supported, got "
+                             f"{data_format!r}")
+        if not isinstance(pad_mode, str) or pad_mode.lower() not in ("same", "valid"):
+            raise ValueError(f"{what}: pad_mode must be 'same' or 'valid', got {pad_mode!r}")
+        self.kernel_size = pooling.positive_pair(kernel_size, "kernel_size")
+        self.strides = pooling.positive_pair(strides, "strides")
+        self.pad_mode = pad_mode.upper()
+
+    def _pads(self, x):
+        from .conv import pad_amounts
+        if self.pad_mode == "VALID":
+            return (0, 0, 0, 0)
+        return pad_amounts("same", None, x.shape[-2], x.shape[-1], self.kernel_size,
+                           self.strides, (1, 1))
+
+
+class MaxPool(_Pool):
+    """`ops.MaxPool(kernel_size, strides, pad_mode)(x)`: max pooling of (N, C, H, W)."""
+
+    @gs_op
+    def apply(self, x):
+        x = ir_ops.as_value(x)
+        return pooling.max_pool_window(x, self.kernel_size, self.strides, self._pads(x), (1, 1),
+                                       what="MaxPool")
+
+
+class AvgPool(_Pool):
+    """`ops.AvgPool(kernel_size, strides, pad_mode)(x)`: average pooling of (N, C, H, W);
+    'same' padding does not count in the divisor (MindSpore's CPU AvgPool, oneDNN's
+    pooling_avg)."""
+
+    @gs_op
+    def apply(self, x):
+        x = ir_ops.as_value(x)
+        return pooling.avg_pool_window(x, self.kernel_size, self.strides, self._pads(x),
+                                       count_include_pad=False, what="AvgPool")
+
+
+class MaxPoolWithArgmax(_Pool):
+    """`ops.MaxPoolWithArgmax(kernel_size, strides, pad_mode)(x)`: (output, mask), the mask
+    the int32 position of each maximum in its (N, C) plane of x."""
+
+    @gs_op
+    def apply(self, x):
+        x = ir_ops.as_value(x)
+        out, at = pooling.max_pool_window(x, self.kernel_size, self.strides, self._pads(x),
+                                          (1, 1), return_indices=True,
+                                          what="MaxPoolWithArgmax")
+        return out, _op("cast")(at, dtype=DType.i32)
+
+
+class MaxPoolWithArgmaxV2(_Primitive):
+    """`ops.MaxPoolWithArgmaxV2(kernel_size, strides=None, pads=0, dilation=(1, 1),
+    ceil_mode=False, argmax_type=int64)(x)`: (output, argmax), as `ops.max_pool2d` with
+    return_indices=True."""
+
+    def __init__(self, kernel_size, strides=None, pads=0, dilation=(1, 1), ceil_mode=False,
+                 argmax_type=DType.i64):
+        self.kernel_size = pooling.positive_pair(kernel_size, "kernel_size")
+        self.strides = self.kernel_size if strides is None else pooling.positive_pair(
+            strides, "strides")
+        self.pads = pooling.symmetric_pads(pads, "pads")
+        pooling.check_max_pads(self.kernel_size, self.pads, "MaxPoolWithArgmaxV2")
+        self.dilation = pooling.positive_pair(dilation, "dilation")
+        self.ceil_mode = bool(ceil_mode)
+        self.argmax_type = methods.to_dtype(argmax_type)
+        if self.argmax_type not in (DType.i32, DType.i64):
+            raise TypeError(f"MaxPoolWithArgmaxV2: argmax_type must be int32 or int64, got "
+                            f"{argmax_type!r}")
+
+    @gs_op
+    def apply(self, x):
+        out, at = pooling.max_pool_window(x, self.kernel_size, self.strides, self.pads,
+                                          self.dilation, self.ceil_mode, True,
+                                          "MaxPoolWithArgmaxV2")
+        if self.argmax_type is DType.i32:
+            at = _op("cast")(at, dtype=DType.i32)
+        return out, at
+
+
 __all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "OneHot",
            "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
            "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD", "CumSum", "Split",
-           "Unique", "Dropout2D"]
+           "Unique", "Dropout2D", "MaxPool", "AvgPool", "MaxPoolWithArgmax",
+           "MaxPoolWithArgmaxV2"]
