@@ -164,6 +164,8 @@ class KernelEmitter(ExprEmitter):
                 self.matmul(stmt)
             elif isinstance(stmt, L.AllReduce):
                 self.all_reduce(stmt)
+            elif isinstance(stmt, L.HostHook):
+                self.host_hook(stmt)
             else:
                 raise LoweringError(f"unknown statement {stmt!r}")
 
@@ -198,6 +200,16 @@ class KernelEmitter(ExprEmitter):
         if callee is None:
             callee = ir.Function(module, ir.FunctionType(ir.IntType(32), [_PTR, _I64]), symbol)
         self.builder.call(callee, [self.params[id(stmt.buffer)],
+                                   ir.Constant(_I64, stmt.buffer.size)])
+
+    def host_hook(self, stmt: L.HostHook) -> None:
+        """call void @gs_host_hook(i64 hook, ptr buffer, i64 count)."""
+        module = self.function.module
+        callee = module.globals.get("gs_host_hook")
+        if callee is None:
+            callee = ir.Function(module, ir.FunctionType(ir.VoidType(), [_I64, _PTR, _I64]),
+                                 "gs_host_hook")
+        self.builder.call(callee, [ir.Constant(_I64, stmt.hook), self.params[id(stmt.buffer)],
                                    ir.Constant(_I64, stmt.buffer.size)])
 
     def matmul(self, mm: L.Matmul) -> None:

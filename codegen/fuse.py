@@ -138,7 +138,8 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
         uses[v] = uses.get(v, 0) + 1
     forced = set(graph.outputs) | {v for _, v in graph.updates}
     for op in ops:
-        if op.name in ("gs.matmul", "gs.all_reduce") or op.regions or op.name in WINDOWS:
+        if op.name in ("gs.matmul", "gs.all_reduce", "gs.host_hook") or op.regions \
+                or op.name in WINDOWS:
             # they read contiguous buffers (the window ops each element several times);
             # constants stay LLVM globals, already contiguous
             forced.update(v for v in op.operands if v.op is None or v.op.name != "gs.constant")

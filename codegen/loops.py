@@ -141,6 +141,14 @@ class AllReduce:
     op: str
 
 
+@dataclass(eq=False, slots=True)
+class HostHook:
+    """`buffer` handed to the Python gradient hook `hook`, which may overwrite it in place:
+    a call to the runtime's `gs_host_hook(i64 hook, ptr, i64 count)` (runtime/hook_callback)."""
+    buffer: Buffer
+    hook: int
+
+
 def collective_symbol(op: str, dtype: str) -> str:
     """The runtime function an `AllReduce` calls: `gs_allreduce_sum_f32` and so on."""
     return f"gs_allreduce_{op}_{dtype}"
@@ -338,6 +346,8 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
             lines.append(f"{pad}{stmt.local.name} = {print_expr(stmt.value)}")
         elif isinstance(stmt, AllReduce):
             lines.append(f"{pad}all_reduce_{stmt.op}({stmt.buffer.name}) in place")
+        elif isinstance(stmt, HostHook):
+            lines.append(f"{pad}host_hook_{stmt.hook}({stmt.buffer.name}) in place")
         elif isinstance(stmt, Matmul):
             product = (f"matmul({stmt.a.name}, {stmt.b.name}, m={stmt.m}, n={stmt.n}, "
                        f"k={stmt.k}, transpose_a={stmt.transpose_a}, "

@@ -552,8 +552,28 @@ def lower_all_reduce(lw: Lowerer, op: Op, out: L.Buffer) -> list:
     return body + [L.AllReduce(out, op.attrs["op"])]
 
 
+def lower_grad_hook(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """out = x: a gradient hook's mark (simplify drops it; this copy runs only when a graph
+    is compiled without simplify)."""
+    (x,) = op.operands
+    return _nest(out.shape, "i", lambda ix: [
+        L.Store(out, L.linear(ix, out.shape), lw.value_at(x, ix))])
+
+
+def lower_host_hook(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """out = g (skipped when g already lives in out), then the Python hook's call on out."""
+    (g,) = op.operands
+    body = []
+    if lw.stored.get(g) is not out:
+        body += _nest(out.shape, "i", lambda ix: [
+            L.Store(out, L.linear(ix, out.shape), lw.value_at(g, ix))])
+    return body + [L.HostHook(out, op.attrs["hook"])]
+
+
 KERNEL_LOWERINGS = {
     "gs.all_reduce": lower_all_reduce,
+    "gs.host_hook": lower_host_hook,
+    "gs.grad_hook": lower_grad_hook,
     "gs.scatter_add": lower_scatter_add,
     "gs.update_row": lower_update_row,
     "gs.reduce_sum": lower_reduce,

@@ -26,8 +26,8 @@ import types
 import numpy as np
 
 from ..ir import ops as ir_ops
-from ..ir.core import (GraphsporeError, GraphsporeNameError, GraphsporeTypeError, Value,
-                       error_class, tracing)
+from ..ir.core import (GraphsporeError, GraphsporeNameError, GraphsporeTypeError,
+                       GraphsporeValueError, Value, error_class, tracing)
 from ..ir.types import DType
 from . import operators as tables
 from .builtins import GRAPH_BUILTINS as BUILTINS, iterable
@@ -257,17 +257,32 @@ class Calls:
 
     def _call_cell(self, node, cell, args: tuple, kwargs: dict):
         """A Cell call: its forward pre-hooks (which may replace the inputs), `construct`
-        inlined (even when the Cell is library code), then its forward hooks (which may
-        replace the output), as `Cell.__call__` runs them eagerly."""
+        inlined (even when the Cell is library code; wrapped by its backward hooks' marks),
+        then its forward hooks (which may replace the output), as `Cell.__call__` runs them
+        eagerly."""
         for hook in tuple(getattr(cell, "_forward_pre_hooks", {}).values()):
             replaced = self.call(node, hook, (cell, tuple(args)), {})
             if replaced is not None:
                 args = tuple(replaced) if isinstance(replaced, tuple) else (replaced,)
         construct = cell.construct
-        if inspect.ismethod(construct) and isinstance(construct.__func__, types.FunctionType):
-            out = self._inline_host(node, construct.__func__, (cell,) + tuple(args), kwargs)
+
+        def run(*inputs):
+            if inspect.ismethod(construct) and isinstance(construct.__func__,
+                                                          types.FunctionType):
+                return self._inline_host(node, construct.__func__, (cell,) + inputs, kwargs)
+            return self.call(node, construct, inputs, kwargs)
+        backward_hooks = getattr(cell, "_backward_hooks", None)
+        if backward_hooks:                 # Python callbacks in the compiled backward pass
+            from ..gradient_hooks import run_with_backward_hooks
+            self.at(node)
+            try:
+                out = run_with_backward_hooks(cell, backward_hooks, tuple(args), run)
+            except GraphsporeError:
+                raise
+            except ValueError as exc:
+                self.error(node, str(exc), kind=GraphsporeValueError)
         else:
-            out = self.call(node, construct, args, kwargs)
+            out = run(*args)
         for hook in tuple(getattr(cell, "_forward_hooks", {}).values()):
             replaced = self.call(node, hook, (cell, tuple(args), out), {})
             if replaced is not None:

@@ -22,11 +22,20 @@ from .ir import dump as ir_dump
 from .ir.passes.index_checks import index_error
 from . import pipeline, runtime
 from . import printing  # noqa: F401  (installs MindSpore's print format)
-from .runtime import ArgumentError
+from .runtime import ArgumentError, hook_callback
 from .runtime.fork_guard import guard
 
 # Taken by a fork before LLVM_LOCK (registered later, so its "before" hook runs first).
 _COMPILE_LOCK = guard(threading.RLock())
+
+
+def _raising_hook_errors(check):
+    """`check` (or nothing) followed by re-raising a gradient hook's exception."""
+    def checked(last):
+        if check is not None:
+            check(last)
+        hook_callback.raise_pending()
+    return checked
 
 
 @dataclass
@@ -94,6 +103,8 @@ class Program:
         self._n_args = sum(type(s) is int for s in self.sources)
         self._single = type(self.out_tree) is int
         check = self._check_indices if self.checks else None
+        if hook_callback.SHAPES:        # gradient hooks exist: one may raise inside the run
+            check = _raising_hook_errors(check)
         if self._plain and self._single and check is None:  # the common case, no indirection
             execute, wrap, index = self.executable, self._wrap, self.out_tree
             self.run = lambda arrays: wrap(execute(*arrays)[index])
@@ -130,6 +141,8 @@ class Program:
                                         for s in self.sources])
         if self.checks:
             self._check_indices(outputs[-1])
+        if hook_callback.SHAPES:                  # a gradient hook may have raised
+            hook_callback.raise_pending()
         if self._single:
             return self._wrap(outputs[self.out_tree])
         return rebuild(self.out_tree, outputs, self._wrap)

@@ -10,7 +10,7 @@ time a module needs it. The engine stays below both (the pool compiles itself th
 ``runtime`` has no import cycle.
 """
 
-from . import blas, collective, engine, print_callback, thread_pool
+from . import blas, collective, engine, hook_callback, print_callback, thread_pool
 from .llvm_lock import CompileError
 
 
@@ -26,6 +26,8 @@ def bind_on_demand(name):
                            f"{thread_pool.pool_error()}")
     if name in print_callback.SYMBOLS:
         print_callback.ensure_print_callback()
+    if name in hook_callback.SYMBOLS:
+        hook_callback.ensure_hook_callback()
 
 
 def compile_module(llvm_ir, entry_names):

@@ -81,6 +81,15 @@ M, V = ((4, 3), F32), ((3,), F32)
 POS = "positive"
 IN = lambda i, n: ops.minimum(ops.maximum(i, -n), n - 1)  # noqa: E731  (sampled ints in range)
 
+import graphspore.gradient_hooks  # noqa: E402,F401  (installs the hook runner)
+from graphspore.ir.ops.hooks import register_hook  # noqa: E402
+from graphspore.runtime import hook_callback  # noqa: E402
+
+_DOUBLE_M = register_hook(lambda a: a * 2.0)          # a gradient hook returning 2 * g
+hook_callback.set_signature(_DOUBLE_M, M[0], np.float32)
+_NONE_7 = register_hook(lambda a: None)               # one returning None: g unchanged
+hook_callback.set_signature(_NONE_7, (7,), np.float64)
+
 # op name -> list of (fn, input specs, data kind); every primitive needs a row.
 CASES = {
     "gs.constant": [(lambda x: (x + ops.constant(np.arange(3, dtype=np.float32)),
@@ -172,6 +181,10 @@ CASES = {
     # one process: the reduction over one rank (tests/test_distributed.py runs two)
     "gs.all_reduce": [(lambda x: ops.all_reduce(ops.exp(x), op="sum"), [M], "n"),
                       (lambda x: ops.all_reduce(x, op="max"), [((7,), F64)], "n")],
+    # gradient hooks: the mark is the identity; the host call runs Python on the buffer
+    "gs.grad_hook": [(lambda x: ops.grad_hook(ops.exp(x), hook=_DOUBLE_M), [M], "n")],
+    "gs.host_hook": [(lambda x: ops.host_hook(ops.exp(x), hook=_DOUBLE_M) + 1.0, [M], "n"),
+                     (lambda x: ops.host_hook(x, hook=_NONE_7), [((7,), F64)], "n")],
 }
 
 

@@ -29,8 +29,10 @@ lowering = importlib.import_module("graphspore.codegen.lower_to_loops")
 regions = importlib.import_module("graphspore.codegen.lower_regions")
 
 # Ops users reach through Python syntax, not an ops function: region ops are what `if`,
-# `while` and `for` on a tensor compile to; update_row is the loop gradient's tape write.
-INTERNAL = frozenset({"gs.if", "gs.while", "gs.for", "gs.update_row"})
+# `while` and `for` on a tensor compile to; update_row is the loop gradient's tape write;
+# the gradient hooks are what ops.HookBackward and Cell.register_backward_hook emit.
+INTERNAL = frozenset({"gs.if", "gs.while", "gs.for", "gs.update_row", "gs.grad_hook",
+                      "gs.host_hook"})
 
 
 def test_internal_ops_are_lowered():

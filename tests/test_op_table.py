@@ -17,6 +17,7 @@ from graphspore.ir.core import (Builder, Graph, GraphsporeError, building, eager
                                 inline_graph)
 from graphspore.ir.interpreter import run, run_with_updates
 from graphspore.ir.ops import OPS, composite as C
+from graphspore.ir.ops.hooks import register_hook
 from graphspore.ir.passes.autodiff import vjp_graph
 from graphspore.ir.types import DType, TensorType
 
@@ -207,6 +208,12 @@ ROWS += [   # prints its operands (captured by pytest) and returns an unused i32
 ]
 ROWS += [   # one process: the sum over one rank; tests/test_distributed.py runs two ranks
     Row("all_reduce", [uniform(3, 4)], lambda x: x, {"op": "sum"}),
+]
+_HALVE = register_hook(lambda g: g * 0.5)          # gradient hooks: the cotangent halved,
+_KEEP = register_hook(lambda g: None)              # and left as it is
+ROWS += [   # the mark is the identity and its VJP the hook; the host call runs the hook
+    Row("grad_hook", [uniform(3, 4)], lambda x: x, {"hook": _KEEP}),
+    Row("host_hook", [uniform(3, 4)], lambda x: x * 0.5, {"hook": _HALVE}, grad=False),
 ]
 
 

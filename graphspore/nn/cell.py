@@ -299,7 +299,13 @@ class Cell:
             replaced = hook(self, args)
             if replaced is not None:
                 args = tuple(replaced) if isinstance(replaced, tuple) else (replaced,)
-        out = self.construct(*args, **kwargs)
+        backward_hooks = self.__dict__.get("_backward_hooks")
+        if backward_hooks:
+            from ..gradient_hooks import run_with_backward_hooks
+            out = run_with_backward_hooks(self, backward_hooks, args,
+                                          lambda *inputs: self.construct(*inputs, **kwargs))
+        else:
+            out = self.construct(*args, **kwargs)
         hooks = self.__dict__.get("_forward_hooks")
         for hook in tuple(hooks.values()) if hooks else ():
             replaced = hook(self, args, out)
@@ -318,13 +324,13 @@ class Cell:
         the output. Runs eagerly and inside compiled functions (inlined with the Cell)."""
         return self._add_hook("_forward_hooks", hook_fn)
 
-    def register_backward_hook(self, hook_fn):
-        """Not supported: graphspore differentiates compiled graphs, and a hook would have to
-        be called back from native code with the cell's gradients."""
-        raise NotImplementedError(
-            f"{type(self).__name__}.register_backward_hook: backward hooks are not supported "
-            f"by graphspore (gradients are computed inside compiled code); inspect gradients "
-            f"from grad/value_and_grad's results instead")
+    def register_backward_hook(self, hook_fn) -> "HookHandle":
+        """`hook_fn(cell_id, grad_input, grad_output)` runs when a gradient through this Cell
+        is computed (MindSpore 2.x: `grad_input` the gradient passed to the Cell's output,
+        `grad_output` the one computed for its input, 1-tuples of Tensors); a non-None result
+        replaces `grad_output`. Runs inside the compiled backward pass, in both modes; the
+        Cell must take one tensor and return one (graphspore/gradient_hooks.py)."""
+        return self._add_hook("_backward_hooks", hook_fn)
 
     def _add_hook(self, table: str, hook_fn) -> "HookHandle":
         if not callable(hook_fn):

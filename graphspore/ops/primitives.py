@@ -350,6 +350,24 @@ class Unique(_Primitive):
                 ir_ops.constant(inverse.reshape(x.shape).astype(np.int32), DType.i32))
 
 
+class HookBackward(_Primitive):
+    """`ops.HookBackward(hook_fn, cell_id="")(x)`: the identity whose gradient goes through
+    `hook_fn((grad,))` when the backward pass runs; a returned Tensor replaces the gradient
+    (graphspore/gradient_hooks.py: in compiled backward passes, so in both modes)."""
+
+    def __init__(self, hook_fn, cell_id=""):
+        if not callable(hook_fn):
+            raise TypeError(f"HookBackward: hook_fn must be a Python function, got "
+                            f"{type(hook_fn).__name__}")
+        self.hook_fn, self.cell_id = hook_fn, cell_id
+
+    def __call__(self, *inputs):
+        from ..gradient_hooks import hook_backward
+        if len(inputs) != 1:
+            raise TypeError(f"HookBackward takes one tensor, got {len(inputs)} inputs")
+        return hook_backward(inputs[0], self.hook_fn)
+
+
 class _Pool(_Primitive):
     """Shared attributes of the pooling Primitives: `kernel_size`, `strides`, `pad_mode`
     ('same' or 'valid'), NCHW only."""
@@ -440,5 +458,5 @@ class MaxPoolWithArgmaxV2(_Primitive):
 __all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "OneHot",
            "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
            "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD", "CumSum", "Split",
-           "Unique", "Dropout2D", "MaxPool", "AvgPool", "MaxPoolWithArgmax",
+           "Unique", "Dropout2D", "HookBackward", "MaxPool", "AvgPool", "MaxPoolWithArgmax",
            "MaxPoolWithArgmaxV2"]

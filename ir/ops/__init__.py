@@ -30,6 +30,7 @@ from .conv import *  # noqa: F401,F403
 from .indexing import INDEXING  # noqa: F401  (group of gather, gather_elements, scatter_add)
 from .effects import print_  # noqa: F401
 from .collective import *  # noqa: F401,F403
+from .hooks import grad_hook, host_hook  # noqa: F401
 from .control import *  # noqa: F401,F403
 from .control import REGION  # noqa: F401  (group of the ops holding regions)
 from .reduce import reduce_sum

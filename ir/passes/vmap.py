@@ -247,6 +247,7 @@ RULES.update({
     "gs.reshape": reshape, "gs.broadcast_to": broadcast_to, "gs.transpose": transpose,
     "gs.slice": slice_, "gs.pad": pad, "gs.concat": concat, "gs.matmul": matmul,
     "gs.gather": gather, "gs.scatter_add": scatter_add, "gs.gather_elements": gather_elements,
+    "gs.grad_hook": unrolled, "gs.host_hook": unrolled,   # a hook sees each example
     "gs.all_reduce": all_reduce, "gs.print": unrolled, "gs.update_row": unrolled,
     "gs.max_pool2d": pooling, "gs.max_pool2d_grad": pooling,
     "gs.im2col": unrolled, "gs.col2im": unrolled,     # the batch is inside their columns
