@@ -175,7 +175,8 @@ class Outer(nn.Cell):
 
 def test_forward_hooks_eager_and_compiled():
     """pre-hook(cell, inputs) may replace the inputs, hook(cell, inputs, output) the output;
-    handle.remove() unregisters; hooks run in PYNATIVE, GRAPH_MODE and under grad."""
+    handle.remove() unregisters; hooks run in PYNATIVE, GRAPH_MODE and under grad; a
+    backward hook runs in the gradient's backward pass."""
     seen = []
 
     def double_input(cell, inputs):
@@ -198,8 +199,11 @@ def test_forward_hooks_eager_and_compiled():
     assert outer(x).asnumpy().item() == 40.0          # (1 + 2 + 1) * 10
     ms.set_context(mode=ms.PYNATIVE_MODE)
     np.testing.assert_array_equal(ms.grad(lambda v: outer(v).sum())(x).asnumpy(), [[10, 10]])
-    with pytest.raises(NotImplementedError, match="backward hooks"):
-        dense.register_backward_hook(lambda cell, gi, go: None)
+    calls = []                                        # backward hooks: tests/test_hooks.py
+    handle = dense.register_backward_hook(lambda cell_id, gi, go: calls.append(cell_id))
+    np.testing.assert_array_equal(ms.grad(lambda v: outer(v).sum())(x).asnumpy(), [[10, 10]])
+    assert calls == [f"Dense({id(dense)})"]
+    handle.remove()
 
 
 def test_gradient_wrt_bool_or_int_tensor_is_float32_zeros():
