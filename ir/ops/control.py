@@ -147,7 +147,12 @@ def _reference_for(count, *arrays, regions, carried, reverse=False):
     return state
 
 
-for_ = register(OpDef("gs.for", _infer_for, _reference_for, None, frozenset({REGION}),
+def _vjp_for(*args, **kwargs):
+    from ..passes.loop_vjp import vjp_for
+    return vjp_for(*args, **kwargs)
+
+
+for_ = register(OpDef("gs.for", _infer_for, _reference_for, _vjp_for, frozenset({REGION}),
                       "%r = \"gs.for\"(%n, %x) ({body}) {carried = 1, reverse = false}"))
 
 
@@ -179,7 +184,12 @@ def zeros_of(t: TensorType) -> Value:
 
 
 def _vjp_update_row(g, out, x, row, i):
-    return (update_row(g, zeros_of(row.type), i), gather(g, i, axis=0), None)
+    """The row's cotangent is row i of g, in range wherever the write was (the writes are
+    loop tapes, in range by construction): a tape read, unchecked."""
+    from ..passes.index_checks import TAPE_ROW
+    g_row = gather(g, i, axis=0)
+    g_row.name = TAPE_ROW
+    return (update_row(g, zeros_of(row.type), i), g_row, None)
 
 
 update_row = register(OpDef("gs.update_row", _infer_update_row, _reference_update_row,

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Builder, Graph, GraphsporeError, Value, building, clone_ops
 from .. import ops
+from .index_checks import TAPE_ROW
 
 
 def _filled(like: Value, value: float) -> Value:
@@ -75,7 +76,8 @@ def vjp_graph(graph: Graph, wrt: list[int], has_aux: bool = False,
                 continue
             builder.loc = op.loc
             xs = [new[x] for x in op.operands]
-            grads = rule(g, new[op.result], *xs, **op.attrs)
+            grads = (_tape_row_vjp(g, *xs) if op.result.name == TAPE_ROW
+                     else rule(g, new[op.result], *xs, **op.attrs))
             for x, dx in zip(op.operands, grads):
                 if dx is not None and x in active and x.dtype.is_float:
                     _accumulate(cotangent, x, ops.unbroadcast(dx, x.shape))
@@ -110,4 +112,35 @@ def _region_op_vjp(op, new: dict, cotangent: dict, active: set) -> None:
 def _accumulate(cotangent: dict[Value, Value], x: Value, g: Value) -> None:
     if g.dtype is not x.dtype:
         g = ops.cast(g, dtype=x.dtype)
-    cotangent[x] = g if x not in cotangent else cotangent[x] + g
+    cotangent[x] = g if x not in cotangent else add_cotangents(cotangent[x], g)
+
+
+def _tape_row_vjp(g: Value, tape: Value, t: Value) -> tuple:
+    """A loop tape's row t (a gather in range by construction, named TAPE_ROW): its
+    cotangent is one row, kept as `update_row(zeros, g, t)` so `add_cotangents` can add it
+    in place instead of as a dense scatter into zeros."""
+    return (ops.update_row(ops.zeros_of(tape.type), g, t), None)
+
+
+def add_cotangents(a: Value, b: Value) -> Value:
+    """a + b; when one is a single row `update_row(zeros, row, t)`, the row is added into the
+    other in place (a loop's tape cotangent costs one row per iteration, not the tape); into
+    `update_row(g, r, t)` (the same row just written) it is added to r instead."""
+    for acc, one in ((a, b), (b, a)):
+        op = one.op
+        if op is not None and op.name == "gs.update_row" and _is_zeros(op.operands[0]):
+            row, t = op.operands[1], op.operands[2]
+            write = acc.op
+            if write is not None and write.name == "gs.update_row" and write.operands[2] is t:
+                return ops.update_row(write.operands[0], write.operands[1] + row, t)
+            old = ops.gather(acc, t, axis=0)
+            old.name = TAPE_ROW
+            return ops.update_row(acc, old + row, t)
+    return a + b
+
+
+def _is_zeros(v: Value) -> bool:
+    op = v.op
+    if op is not None and op.name == "gs.broadcast_to":
+        op = op.operands[0].op
+    return op is not None and op.name == "gs.constant" and not np.any(op.attrs["value"])

@@ -264,7 +264,7 @@ def index_error(sites: tuple, hidden: np.ndarray, updated: bool) -> GraphsporeIn
         key, value = int(hidden[1 + 2 * k]), int(hidden[2 + 2 * k])
         if key > 0 and site.op == TAPE_SITE:
             return GraphsporeIndexError(
-                f"this while loop ran more than {site.size} iterations, the size of its "
+                f"this loop ran more than {site.size} iterations, the size of its "
                 f"gradient tape: the gradient was not computed", site.loc,
                 "raise graphspore.set_context(max_loop_iterations=N) (and "
                 "max_loop_tape_bytes) before compiling")
