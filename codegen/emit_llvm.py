@@ -66,6 +66,15 @@ def _from_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Val
     return value
 
 
+def _dtype_of(e: L.Expr) -> DType:
+    """The dtype of a loop-IR expression's value (loop indices are i64)."""
+    if isinstance(e, L.Load):
+        return e.buffer.dtype
+    if isinstance(e, L.LocalRef):
+        return e.local.dtype
+    return DType.i64 if isinstance(e, L.Var) else e.dtype
+
+
 class ExprEmitter:
     """Emits loop-IR expressions and stores at `builder`; `params` maps buffers (by id) to
     pointers, `vars` loop indices (and a matmul epilogue's `acc`) to values."""
@@ -105,6 +114,8 @@ class ExprEmitter:
                 value = float(value)
             else:
                 value = int(value)
+                if e.dtype.is_unsigned and value >= 1 << (e.dtype.bits - 1):
+                    value -= 1 << e.dtype.bits          # LLVM spells i64 constants signed
             return ir.Constant(register_type(e.dtype), value)
         if isinstance(e, L.Var):
             return self.vars[e.name]
@@ -123,7 +134,8 @@ class ExprEmitter:
             return b.udiv(*args)
         if e.op == "%":
             return b.urem(*args)
-        value = emit_scalar(b, e.op, args, e.attrs)
+        value = emit_scalar(b, e.op, args, e.attrs,
+                            unsigned=bool(e.args) and _dtype_of(e.args[0]).is_unsigned)
         if e.dtype is DType.f16 and e.op != "stop_gradient":
             value = round_half(b, value)
         return value

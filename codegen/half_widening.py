@@ -1,31 +1,38 @@
-"""float16 matrix products and sums accumulated in float32: `matmul(a, b)` on float16 operands
-becomes `cast(matmul(cast(a, f32), cast(b, f32)), f16)` before fusion (likewise reduce_sum), so
-the product takes the float32 kernels (register tiles, BLAS), a sum does not stall at 2048 in
-a half accumulator, and each result is rounded to half once, as the ops' references compute."""
+"""Narrow matrix products and sums computed in a wider dtype: `matmul(a, b)` on float16
+operands becomes `cast(matmul(cast(a, f32), cast(b, f32)), f16)` before fusion (likewise
+reduce_sum), so the product takes the float32 kernels (register tiles, BLAS), a sum does not
+stall at 2048 in a half accumulator, and each result is rounded to half once, as the ops'
+references compute. Products of 8/16-bit and unsigned integers run in the i32/i64 kernels and
+are truncated back: integer sums and products wrap modulo 2**bits, so the low bits equal
+numpy's result in the narrow dtype exactly."""
 from __future__ import annotations
 
 from ..ir.core import Graph, Op, Value
 from ..ir.types import DType
 
-
-WIDENED = ("gs.matmul", "gs.reduce_sum")
+_INTEGER_PRODUCT = {DType.i8: DType.i32, DType.i16: DType.i32, DType.u8: DType.i32,
+                    DType.u16: DType.i32, DType.u32: DType.i32, DType.u64: DType.i64}
+# op name -> {narrow result dtype: the dtype it is computed in}
+WIDENED = {"gs.matmul": {DType.f16: DType.f32, **_INTEGER_PRODUCT},
+           "gs.reduce_sum": {DType.f16: DType.f32}}
 
 
 def widen_half_ops(graph: Graph) -> Graph:
-    """`graph` with each float16 matmul and sum (also inside region ops) widened, in place."""
+    """`graph` with each narrow matmul and sum (also inside region ops) widened, in place."""
     ops: list[Op] = []
     for op in graph.ops:
         for region in op.regions:
             widen_half_ops(region)
-        if op.name not in WIDENED or op.result.dtype is not DType.f16:
+        wide_dtype = WIDENED.get(op.name, {}).get(op.result.dtype)
+        if wide_dtype is None:
             ops.append(op)
             continue
-        wide = [_cast(operand, DType.f32, op, ops) for operand in op.operands]
-        product = Value(op.result.type.with_dtype(DType.f32), name=op.result.name)
+        wide = [_cast(operand, wide_dtype, op, ops) for operand in op.operands]
+        product = Value(op.result.type.with_dtype(wide_dtype), name=op.result.name)
         ops.append(Op(op.name, tuple(wide), dict(op.attrs), (product,), op.loc))
         product.op = ops[-1]
         result = op.result
-        ops.append(Op("gs.cast", (product,), {"dtype": DType.f16}, (result,), op.loc))
+        ops.append(Op("gs.cast", (product,), {"dtype": result.dtype}, (result,), op.loc))
         result.op = ops[-1]
     graph.ops[:] = ops
     return graph

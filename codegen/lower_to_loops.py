@@ -41,7 +41,9 @@ def _identity(op: str, dtype: DType):
         return False if dtype.is_bool else 0.0 if dtype.is_float else 0
     if dtype.is_float:
         return float("-inf")
-    return False if dtype.is_bool else -(2 ** (8 * dtype.itemsize - 1))
+    if dtype.is_bool or dtype.is_unsigned:
+        return False if dtype.is_bool else 0
+    return -(2 ** (dtype.bits - 1))
 
 
 class Lowerer:

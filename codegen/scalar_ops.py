@@ -1,9 +1,11 @@
 """Scalar bodies of the elementwise primitives: op short name -> builder function.
 
 Each entry is `fn(builder, *values, **attrs) -> value` on llvmlite values of one register type
-(float, double, i32, i64 or i1 for bool; float16 is a float register, see `round_half`), scalar
-or vector. The element kind is read from the
-LLVM type: i1 is bool (unsigned), other integers are signed. Semantics follow numpy:
+(float, double, i8-i64 or i1 for bool; float16 is a float register, see `round_half`), scalar
+or vector. The element kind is read from the LLVM type: i1 is bool (unsigned), other integers
+are signed; LLVM integers carry no sign, so ops whose result depends on it (compare, divide,
+min/max, abs/sign, widening and int <-> float casts) have unsigned bodies in `UNSIGNED_OPS`,
+chosen by `emit_scalar(..., unsigned=True)` from the operand's dtype. Semantics follow numpy:
 comparisons are ordered except `!=` (unordered), maximum/minimum/sign propagate NaN, float ->
 int casts truncate, anything -> bool is `!= 0` (NaN is true).
 
@@ -234,15 +236,29 @@ def round_half(b, x):
 def register_type(dtype: DType, like=None) -> ir.Type:
     """The LLVM register type of `dtype` (bool is i1, float16 is float), a vector if `like`
     is one."""
-    scalar = {DType.f16: ir.FloatType(), DType.f32: ir.FloatType(), DType.f64: ir.DoubleType(),
-              DType.i32: ir.IntType(32),
-              DType.i64: ir.IntType(64), DType.bool: ir.IntType(1)}[dtype]
+    if dtype.is_int or dtype.is_bool:
+        scalar = ir.IntType(dtype.bits)
+    else:
+        scalar = {DType.f16: ir.FloatType(), DType.f32: ir.FloatType(),
+                  DType.f64: ir.DoubleType()}[dtype]
     if like is not None and isinstance(like.type, ir.VectorType):
         return ir.VectorType(scalar, like.type.count)
     return scalar
 
 
-def _cast(b, x, *, dtype: DType):
+def _float_to_int(b, x, dtype: DType):
+    """float -> integer truncating towards zero. Narrow targets convert through a 32-bit
+    (64-bit for uint32) integer and keep the low bits, as numpy's C casts do on x86, so an
+    out-of-range value wraps instead of being LLVM poison."""
+    target = register_type(dtype, x)
+    if dtype.bits < 32 or dtype is DType.u32:
+        wide = register_type(DType.i64 if dtype is DType.u32 else DType.i32, x)
+        return b.trunc(b.fptosi(x, wide), target)
+    return (b.fptoui if dtype.is_unsigned else b.fptosi)(x, target)
+
+
+def _cast(b, x, *, dtype: DType, unsigned: bool = False):
+    """`x` (unsigned: of an unsigned dtype) converted to `dtype`."""
     target = register_type(dtype, x)
     source = _element(x.type)
     if dtype is DType.bool:
@@ -252,14 +268,15 @@ def _cast(b, x, *, dtype: DType):
             width = 64 if dtype is DType.f64 else 32
             have = 32 if isinstance(source, ir.FloatType) else 64
             return x if width == have else (b.fpext if width > have else b.fptrunc)(x, target)
-        return b.fptosi(x, target)
+        return _float_to_int(b, x, dtype)
+    zero_extends = unsigned or is_bool(x)
     if dtype.is_float:
-        return (b.uitofp if is_bool(x) else b.sitofp)(x, target)
+        return (b.uitofp if zero_extends else b.sitofp)(x, target)
     if source.width == _element(target).width:
         return x
     if source.width > _element(target).width:
         return b.trunc(x, target)
-    return (b.zext if is_bool(x) else b.sext)(x, target)
+    return (b.zext if zero_extends else b.sext)(x, target)
 
 
 def _select(b, cond, x, y):
@@ -298,9 +315,50 @@ SCALAR_OPS: dict[str, Callable] = {
 }
 
 
-def emit_scalar(b: ir.IRBuilder, op: str, args: list, attrs: dict):
-    """Emit scalar op `op` (short name) on `args`; LoweringError names a missing op."""
-    fn = SCALAR_OPS.get(op)
+def _unsigned_divmod(b, x, y):
+    """Quotient and remainder of unsigned integers, 0 and 0 for a zero divisor (numpy)."""
+    zero = const_like(x, 0)
+    by_zero = b.icmp_unsigned("==", y, zero)
+    safe = b.select(by_zero, const_like(x, 1), y)
+    return (b.select(by_zero, zero, b.udiv(x, safe)),
+            b.select(by_zero, zero, b.urem(x, safe)))
+
+
+def _unsigned_pow(b, x, y):
+    """Exponentiation by squaring over every bit of an unsigned y."""
+    result, base, one = const_like(x, 1), x, const_like(y, 1)
+    for _ in range(_element(x.type).width):
+        bit = b.icmp_unsigned("!=", b.and_(y, one), const_like(y, 0))
+        result = b.select(bit, b.mul(result, base), result)
+        base = b.mul(base, base)
+        y = b.lshr(y, one)
+    return result
+
+
+def _unsigned_extremum(greater: bool) -> Callable:
+    return lambda b, x, y: b.select(b.icmp_unsigned(">" if greater else "<", x, y), x, y)
+
+
+UNSIGNED_OPS: dict[str, Callable] = {
+    "floor_div": lambda b, x, y: _unsigned_divmod(b, x, y)[0],
+    "floor_mod": lambda b, x, y: _unsigned_divmod(b, x, y)[1],
+    "pow": _unsigned_pow,
+    "abs": lambda b, x: x,
+    "relu": lambda b, x: x,
+    "sign": lambda b, x: b.zext(b.icmp_unsigned("!=", x, const_like(x, 0)), x.type),
+    "maximum": _unsigned_extremum(True),
+    "minimum": _unsigned_extremum(False),
+    **{name: (lambda op: lambda b, x, y: b.icmp_unsigned(op, x, y))(op)
+       for name, op in (("less", "<"), ("less_equal", "<="), ("greater", ">"),
+                        ("greater_equal", ">="))},
+    "cast": lambda b, x, *, dtype: _cast(b, x, dtype=dtype, unsigned=True),
+}
+
+
+def emit_scalar(b: ir.IRBuilder, op: str, args: list, attrs: dict, unsigned: bool = False):
+    """Emit scalar op `op` (short name) on `args`; `unsigned` when the (first) operand's dtype
+    is an unsigned integer. LoweringError names a missing op."""
+    fn = (UNSIGNED_OPS.get(op) if unsigned else None) or SCALAR_OPS.get(op)
     if fn is None:
         raise LoweringError(f"no lowering for gs.{op}")
     return fn(b, *args, **attrs)

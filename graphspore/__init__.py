@@ -6,7 +6,8 @@
 __version__ = "0.1.0"
 
 from . import dtype
-from .dtype import float16, half, float32, float64, int32, int64, bool_
+from .dtype import (float16, half, float32, float64, int8, int16, int32, int64, uint8, uint16,
+                    uint32, uint64, bool_, single, double)
 from .tensor_type import Tensor, Parameter, tensor
 from .context import (set_context, get_context, GRAPH_MODE, PYNATIVE_MODE, STRICT,
                       COMPATIBLE, LAX)
@@ -41,7 +42,8 @@ def __getattr__(name: str):
 
 
 __all__ = ["Tensor", "Parameter", "tensor", "dtype", "float16", "half", "float32", "float64",
-           "int32", "int64", "bool_", "float_", "ops", "nn", "grad", "value_and_grad", "get_grad",
+           "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool_",
+           "single", "double", "float_", "ops", "nn", "grad", "value_and_grad", "get_grad",
            "mutable", "jit", "jit_class", "set_context",
            "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "STRICT", "COMPATIBLE", "LAX", "set_seed", "get_seed",

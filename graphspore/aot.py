@@ -44,9 +44,10 @@ class AotError(Exception):
 
 _DTYPES = {"f32": DType.f32, "float32": DType.f32, "f64": DType.f64, "float64": DType.f64,
            "i32": DType.i32, "int32": DType.i32, "i64": DType.i64, "int64": DType.i64,
-           "bool": DType.bool, "i1": DType.bool}
-_C_TYPES = {DType.f32: "float", DType.f64: "double", DType.i32: "int32_t",
-            DType.i64: "int64_t", DType.bool: "uint8_t"}
+           "bool": DType.bool, "i1": DType.bool,
+           **{name: d for d in DType if d.is_int for name in (d.mlir, d.np.name)}}
+_C_TYPES = {DType.f32: "float", DType.f64: "double", DType.bool: "uint8_t",
+            **{d: f"{d.np.name}_t" for d in DType if d.is_int}}
 _TENSOR_SPEC = re.compile(r"^([A-Za-z0-9]+)(?:\[([0-9,\s]*)\])?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -3,10 +3,10 @@
 A public dtype is a small singleton that prints with MindSpore's name (`Float32`, `Int64`,
 `Bool`) and carries the IR dtype it stands for in `ir_dtype`; the frontend reads that attribute
 (`frontend.operators.to_dtype`), so this module is the only place the two spellings meet.
-graphspore computes in six dtypes (float16 is stored as half and computed in float32, rounded
-after each op). Names MindSpore has beyond those (`bfloat16`, `int8`, `uint8`, ...) raise an
-AttributeError that lists what is supported, rather than silently standing in for another
-dtype.
+graphspore computes in float16 (stored as half, computed in float32 and rounded after each
+op), float32, float64, the signed and unsigned integers of 8 to 64 bits, and bool. Names
+MindSpore has beyond those (`bfloat16`, `complex64`, ...) raise an AttributeError that lists
+what is supported, rather than silently standing in for another dtype.
 """
 from __future__ import annotations
 
@@ -41,18 +41,31 @@ float16 = DataType("Float16", DType.f16)
 half = float16
 float32 = DataType("Float32", DType.f32)
 float64 = DataType("Float64", DType.f64)
+int8 = DataType("Int8", DType.i8)
+int16 = DataType("Int16", DType.i16)
 int32 = DataType("Int32", DType.i32)
 int64 = DataType("Int64", DType.i64)
+uint8 = DataType("UInt8", DType.u8)
+uint16 = DataType("UInt16", DType.u16)
+uint32 = DataType("UInt32", DType.u32)
+uint64 = DataType("UInt64", DType.u64)
 bool_ = DataType("Bool", DType.bool)
+# MindSpore's C-style aliases
+single, double = float32, float64
+byte, short, intc, intp = int8, int16, int32, int64
+ubyte, ushort, uintc, uintp = uint8, uint16, uint32, uint64
 
-_FROM_IR = {d.ir_dtype: d for d in (float16, float32, float64, int32, int64, bool_)}
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+        bool_)
+_FROM_IR = {d.ir_dtype: d for d in _ALL}
 _PYTHON_TYPES = {float: float32, int: int64, bool: bool_}
-_UNSUPPORTED = ("bfloat16", "int8", "int16", "uint8", "uint16", "uint32",
-                "uint64", "complex64", "complex128", "string")
+_UNSUPPORTED = ("bfloat16", "complex64", "complex128", "string")
+_SUPPORTED_NAMES = ", ".join(("bool_" if d is bool_ else np.dtype(d.np).name) for d in _ALL)
 
-number_type = (int32, int64, float16, float32, float64)
-int_type = (int32, int64)
+int_type = (int8, int16, int32, int64)
+uint_type = (uint8, uint16, uint32, uint64)
 float_type = (float16, float32, float64)
+number_type = (*int_type, *uint_type, *float_type)
 
 
 def from_ir(dtype: DType) -> DataType:
@@ -73,8 +86,8 @@ def to_ir(dtype) -> DType:
     except TypeError:
         raise TypeError(f"expected a dtype such as mindspore.float32, got {dtype!r}") from None
     if np_dtype not in {d.np for d in _FROM_IR}:
-        raise TypeError(f"unsupported dtype {np_dtype}; graphspore supports float16, float32,"
-                        f" float64, int32, int64 and bool_")
+        raise TypeError(f"unsupported dtype {np_dtype}; graphspore supports "
+                        f"{_SUPPORTED_NAMES}")
     return DType.from_numpy(np_dtype)
 
 
@@ -96,11 +109,12 @@ def pytype_to_dtype(obj) -> DataType:
 def __getattr__(name: str):
     if name in _UNSUPPORTED:
         raise AttributeError(f"mindspore.{name} is not supported by graphspore; use one of "
-                             f"float16, float32, float64, int32, int64, bool_")
+                             f"{_SUPPORTED_NAMES}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DataType", "float16", "half", "float32", "float64", "int32", "int64", "bool_",
-           "number_type",
-           "int_type", "float_type", "from_ir", "to_ir", "to_public", "dtype_to_nptype",
+__all__ = ["DataType", "float16", "half", "float32", "float64", "int8", "int16", "int32",
+           "int64", "uint8", "uint16", "uint32", "uint64", "bool_", "single", "double", "byte",
+           "short", "intc", "intp", "ubyte", "ushort", "uintc", "uintp", "number_type",
+           "int_type", "uint_type", "float_type", "from_ir", "to_ir", "to_public", "dtype_to_nptype",
            "pytype_to_dtype"]

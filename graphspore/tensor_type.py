@@ -69,7 +69,7 @@ def _host_array(data, dtype=None) -> np.ndarray:
     return array
 
 
-_SUPPORTED = {DType.f32.np, DType.f64.np, DType.i32.np, DType.i64.np, DType.bool.np}
+_SUPPORTED = {d.np for d in DType}        # native byte order only
 
 
 def _preview(data, limit=80) -> str:

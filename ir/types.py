@@ -1,8 +1,13 @@
 """Types of the graph IR: dtypes, tensor types with their MLIR spelling, broadcasting, promotion.
 
 Every SSA value is a tensor (a scalar is a rank-0 tensor), so one `TensorType` covers all values.
-Promotion follows MindSpore: bool < integer < float; Python scalars are *weak* (they take the
-tensor's dtype when the kinds agree, and the default dtype of their kind otherwise).
+Promotion follows MindSpore's table (`mindspore.dtype`, "type promotion rules"): bool < integer <
+float; signed integers widen to the larger; uint8 with int8/int16 gives int16, with int32/int64
+the signed type; an integer with a float gives the float (int64 + float16 -> float16); float16
+with bfloat16 gives float32. MindSpore has no rule for uint16/32/64 with a signed integer: that
+is a TypeError naming both (cast one first); two unsigned types give the wider. Python scalars
+are *weak* (they take the tensor's dtype when the kinds agree, and the default dtype of their
+kind otherwise).
 """
 from __future__ import annotations
 
@@ -18,8 +23,14 @@ class DType(enum.Enum):
     f16 = "f16"
     f32 = "f32"
     f64 = "f64"
+    i8 = "i8"
+    i16 = "i16"
     i32 = "i32"
     i64 = "i64"
+    u8 = "ui8"
+    u16 = "ui16"
+    u32 = "ui32"
+    u64 = "ui64"
     bool = "i1"
 
     @property
@@ -36,7 +47,17 @@ class DType(enum.Enum):
 
     @property
     def is_int(self) -> bool:
-        return self in (DType.i32, DType.i64)
+        """Signed or unsigned integer (not bool)."""
+        return self in _INTEGERS
+
+    @property
+    def is_unsigned(self) -> bool:
+        return self in (DType.u8, DType.u16, DType.u32, DType.u64)
+
+    @property
+    def bits(self) -> int:
+        """Width of one element in registers (bool: 1)."""
+        return 1 if self is DType.bool else 8 * self.itemsize
 
     @property
     def is_bool(self) -> bool:
@@ -60,9 +81,7 @@ class DType(enum.Enum):
         if dt.byteorder not in "=|" and dt.newbyteorder("=") in _FROM_NUMPY:
             dt = dt.newbyteorder("=")      # big-endian data: same values, converted on copy
         if dt not in _FROM_NUMPY:
-            raise TypeError(f"unsupported dtype {dt}; graphspore computes in float16, float32,"
-                            f" float64, int32, int64 and bool (int8, int16 and uint8-32 are "
-                            f"widened to them)")
+            raise TypeError(f"unsupported dtype {dt}; graphspore computes in {SUPPORTED_NAMES}")
         return _FROM_NUMPY[dt]
 
     @staticmethod
@@ -74,16 +93,20 @@ class DType(enum.Enum):
         return found if found is not None and _TO_NUMPY[found] == dt else None
 
 
+_INTEGERS = frozenset({DType.i8, DType.i16, DType.i32, DType.i64,
+                       DType.u8, DType.u16, DType.u32, DType.u64})
 _TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.f32: np.dtype(np.float32),
-             DType.f64: np.dtype(np.float64), DType.i32: np.dtype(np.int32),
-             DType.i64: np.dtype(np.int64),
+             DType.f64: np.dtype(np.float64),
+             DType.i8: np.dtype(np.int8), DType.i16: np.dtype(np.int16),
+             DType.i32: np.dtype(np.int32), DType.i64: np.dtype(np.int64),
+             DType.u8: np.dtype(np.uint8), DType.u16: np.dtype(np.uint16),
+             DType.u32: np.dtype(np.uint32), DType.u64: np.dtype(np.uint64),
              DType.bool: np.dtype(np.bool_)}
 _FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
-# numpy types that are accepted by mapping onto the nearest supported dtype
-_FROM_NUMPY.update({np.dtype(np.int8): DType.i32,
-                    np.dtype(np.int16): DType.i32, np.dtype(np.uint8): DType.i32,
-                    np.dtype(np.uint16): DType.i32, np.dtype(np.uint32): DType.i64})
+SUPPORTED_NAMES = ", ".join(_TO_NUMPY[d].name for d in DType)
 
+
+_HALVES = frozenset({DType.f16})   # float16 with bfloat16 -> float32 (bf16 joins with the dtype)
 
 MAX_BYTES = 2 ** 63          # sizes and byte offsets are int64 in kernels and numpy
 
@@ -148,12 +171,23 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def promote(a: DType, b: DType) -> DType:
-    """Result dtype of a binary op on two tensors (MindSpore/numpy lattice)."""
+    """Result dtype of a binary op on two tensors (MindSpore's table, see the module doc)."""
     if a is b:
         return a
     if a.kind != b.kind:
         return a if a.kind > b.kind else b
-    return a if a.itemsize >= b.itemsize else b
+    if a.is_float:
+        if {a, b} == _HALVES:
+            return DType.f32
+        return a if a.itemsize >= b.itemsize else b
+    if a.is_unsigned is b.is_unsigned:
+        return a if a.itemsize >= b.itemsize else b
+    signed, unsigned = (b, a) if a.is_unsigned else (a, b)
+    if unsigned is not DType.u8:
+        raise TypeError(f"{np.dtype(a.np).name} and {np.dtype(b.np).name} have no common "
+                        f"dtype (MindSpore promotes only uint8 with signed integers); cast "
+                        f"one of them first")
+    return signed if signed.itemsize > 2 else DType.i16
 
 
 def scalar_dtype(value) -> DType:

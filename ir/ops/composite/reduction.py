@@ -26,7 +26,7 @@ from ..reduce import argmax, reduce_max, reduce_sum
 from ..shape import axes_of, concat, normalize_axes, normalize_axis, pad, reshape
 from ..source import iota
 from .creation import full
-from .elementwise import where
+from .elementwise import invert, where
 from .shape import squeeze, take
 
 __all__ = ["mean", "reduce_min", "softmax", "log_softmax", "logsumexp", "prod", "var", "std",
@@ -52,10 +52,13 @@ def mean(x, axes=None, keep_dims: bool = False) -> Value:
 
 
 def reduce_min(x, axes=None, keep_dims: bool = False) -> Value:
-    """-max(-x); for bool, not(any(not x))."""
+    """-max(-x); for integers ~max(~x) (order-reversing without overflow, signed or
+    unsigned); for bool, not(any(not x))."""
     x = as_value(x)
     if x.dtype.is_bool:
         return logical_not(reduce_max(logical_not(x), axes=axes, keep_dims=keep_dims))
+    if x.dtype.is_int:
+        return invert(reduce_max(invert(x), axes=axes, keep_dims=keep_dims))
     return neg(reduce_max(neg(x), axes=axes, keep_dims=keep_dims))
 
 
