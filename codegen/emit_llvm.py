@@ -174,6 +174,9 @@ class KernelEmitter(ExprEmitter):
                 self.builder.store(self.expr(stmt.value), self.local(stmt.local))
             elif isinstance(stmt, L.Matmul):
                 self.matmul(stmt)
+            elif isinstance(stmt, L.Conv):
+                from .lower_conv import emit_conv
+                emit_conv(self, stmt)
             elif isinstance(stmt, L.AllReduce):
                 self.all_reduce(stmt)
             elif isinstance(stmt, L.HostHook):
@@ -248,11 +251,11 @@ class LanesEmitter(ExprEmitter):
     do not are broadcast, other strides are gathered lane by lane; index arithmetic runs on
     scalars (separate `ExprEmitter`s). The store must step with i1 (see `emit_epilogue`)."""
 
-    def __init__(self, builder, params, i, j, acc):
+    def __init__(self, builder, params, i, j, acc, extra=None):
         super().__init__(builder, params, {"acc": acc})
         self.lanes = acc.type.count
-        self.i, self.j = i, j
-        self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j})
+        self.i, self.j, self.extra = i, j, dict(extra or {})
+        self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j, **self.extra})
 
     def _splat(self, value):
         vector = ir.VectorType(value.type, self.lanes)
@@ -280,7 +283,7 @@ class LanesEmitter(ExprEmitter):
         vector = ir.Constant(ir.VectorType(element, self.lanes), ir.Undefined)
         for lane in range(self.lanes):
             column = b.add(self.j, ir.Constant(_I64, lane))
-            at = ExprEmitter(b, self.params, {"i0": self.i, "i1": column})
+            at = ExprEmitter(b, self.params, {"i0": self.i, "i1": column, **self.extra})
             vector = b.insert_element(vector, b.load(at.address(e.buffer, e.index), typ=element,
                                                      align=align), ir.Constant(_I32, lane))
         return vector
@@ -301,18 +304,21 @@ class LanesEmitter(ExprEmitter):
         return super()._expr(e)
 
 
-def emit_epilogue(builder, params, store: L.Store, i, j, acc) -> None:
+def emit_epilogue(builder, params, store: L.Store, i, j, acc, extra=None) -> None:
     """The epilogue `store` for the product element(s) `acc` at (i, j): one vector of
-    consecutive columns when the store steps with i1, else lane by lane."""
+    consecutive columns when the store steps with i1, else lane by lane. `extra`: more
+    index variables (a convolution's image `n`)."""
+    extra = dict(extra or {})
     if not isinstance(acc.type, ir.VectorType):
-        ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc}).store(store)
+        ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc, **extra}).store(store)
     elif L.coefficient(store.index, "i1") == 1:
-        LanesEmitter(builder, params, i, j, acc).store(store)
+        LanesEmitter(builder, params, i, j, acc, extra).store(store)
     else:
         for lane in range(acc.type.count):
             element = builder.extract_element(acc, ir.Constant(_I32, lane))
             column = builder.add(j, ir.Constant(_I64, lane))
-            ExprEmitter(builder, params, {"i0": i, "i1": column, "acc": element}).store(store)
+            ExprEmitter(builder, params, {"i0": i, "i1": column, "acc": element,
+                                          **extra}).store(store)
 
 
 def _epilogue_buffers(store: L.Store) -> list[L.Buffer]:

@@ -14,7 +14,9 @@ _INTEGER_PRODUCT = {DType.i8: DType.i32, DType.i16: DType.i32, DType.u8: DType.i
                     DType.u16: DType.i32, DType.u32: DType.i32, DType.u64: DType.i64}
 # op name -> {narrow result dtype: the dtype it is computed in}
 WIDENED = {"gs.matmul": {DType.f16: DType.f32, **_INTEGER_PRODUCT},
-           "gs.reduce_sum": {DType.f16: DType.f32}}
+           "gs.reduce_sum": {DType.f16: DType.f32},
+           **{name: {DType.f16: DType.f32} for name in (
+               "gs.conv2d", "gs.conv2d_input_grad", "gs.conv2d_filter_grad")}}
 
 
 def widen_half_ops(graph: Graph) -> Graph:

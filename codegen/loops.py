@@ -133,6 +133,25 @@ class Matmul:
 
 
 @dataclass(eq=False, slots=True)
+class Conv:
+    """A convolution op over NCHW buffers (`op`: conv2d, conv2d_input_grad or
+    conv2d_filter_grad, whose operands are `a` and `b`), lowered by `codegen.lower_conv.
+    emit_conv`: per image and group the taps packed into a scratch matrix, then a matrix
+    product. `image` is x's shape, `filter` w's, `out_shape` y's (N, O, Ho, Wo). A forward
+    conv with an `epilogue` (a `Store` reading `Var("acc")`, the output element at image
+    `n`, channel `i0`, pixel `i1`) has no `c`: each element is stored through it."""
+    op: str
+    a: Buffer
+    b: Buffer
+    c: Buffer | None
+    image: tuple
+    filter: tuple
+    out_shape: tuple
+    attrs: dict
+    epilogue: Store | None = None
+
+
+@dataclass(eq=False, slots=True)
 class AllReduce:
     """`buffer` reduced in place over every process (`op`: sum, max, min or prod) by a call to
     the runtime's `gs_allreduce_<op>_<dtype>(ptr, i64 count)` (:mod:`graphspore.runtime.
@@ -348,6 +367,10 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
             lines.append(f"{pad}all_reduce_{stmt.op}({stmt.buffer.name}) in place")
         elif isinstance(stmt, HostHook):
             lines.append(f"{pad}host_hook_{stmt.hook}({stmt.buffer.name}) in place")
+        elif isinstance(stmt, Conv):
+            attrs = ", ".join(f"{k}={v}" for k, v in stmt.attrs.items())
+            _print_product(f"{stmt.op}({stmt.a.name}, {stmt.b.name}, {attrs})", stmt,
+                           "n, i0, i1", depth, lines)
         elif isinstance(stmt, Matmul):
             product = (f"matmul({stmt.a.name}, {stmt.b.name}, m={stmt.m}, n={stmt.n}, "
                        f"k={stmt.k}, transpose_a={stmt.transpose_a}, "
@@ -356,13 +379,19 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
                 product = f"{print_expr(stmt.alpha)} * {product}"
             if stmt.accumulate:
                 product = f"{product} + {stmt.c.name}"
-            if stmt.epilogue is None:
-                lines.append(f"{pad}{stmt.c.name} = {product}")
-            else:
-                lines.append(f"{pad}for i0, i1, acc in {product}:")
-                _print_stmts([stmt.epilogue], depth + 1, lines)
+            _print_product(product, stmt, "i0, i1", depth, lines)
         else:
             raise TypeError(f"unknown statement {stmt!r}")
+
+
+def _print_product(product: str, stmt, indices: str, depth: int, lines: list[str]) -> None:
+    """`c = product`, or the loop over its elements running the epilogue store."""
+    pad = "  " * depth
+    if stmt.epilogue is None:
+        lines.append(f"{pad}{stmt.c.name} = {product}")
+    else:
+        lines.append(f"{pad}for {indices}, acc in {product}:")
+        _print_stmts([stmt.epilogue], depth + 1, lines)
 
 
 def print_kernel(kernel: Kernel) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from .fuse import GATHERS, FusedKernel
+from .lower_conv import epilogue_ok as conv_epilogue_ok
 from . import loops as L
 from .matmul import choose_strategy
 
@@ -45,6 +46,8 @@ def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
     """The fusion pass's question: can `kernel` (elementwise, reading `product` once at its
     own index) be emitted as `product`'s epilogue? Tiles take any without a gather (an
     epilogue's loads must be contiguous in the column); BLAS takes `x +- s * p`."""
+    if product.op.name != "gs.matmul":
+        return conv_epilogue_ok(product, kernel)
     if any(op.name in GATHERS for op in kernel.ops):
         return False
     strategy = _strategy(product)

@@ -20,6 +20,7 @@ from .memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
 from .lower_window import WINDOW_LOWERINGS
+from .lower_conv import CONV_LOWERINGS, lower_conv_epilogue
 from .simplify_index import simplify_body
 from .lower_indexing import lower_update_row, gather_at, gather_elements_at, lower_scatter_add
 from .lower_matmul import (lower_matmul, lower_matmul_accumulate, lower_matmul_epilogue,
@@ -139,7 +140,9 @@ class Lowerer:
                 target, L.linear(ix, target.shape), L.Load(source, L.linear(ix, target.shape)))])
         elif k.product is not None:
             out = self.buffer_of(k.value)
-            if uses_tiles(k.product):
+            if k.product.op.name in CONV_LOWERINGS:
+                body = lower_conv_epilogue(self, k, out)
+            elif uses_tiles(k.product):
                 body = lower_matmul_epilogue(self, k, out)
             else:
                 body = lower_matmul_accumulate(self, k, out)
@@ -251,13 +254,13 @@ def _buffers_in(body: list) -> list[L.Buffer]:
                 expr(s.value)
             elif isinstance(s, L.AllReduce):
                 seen.setdefault(id(s.buffer), s.buffer)
-            elif isinstance(s, L.Matmul):
+            elif isinstance(s, (L.Matmul, L.Conv)):
                 for b in (s.c, s.a, s.b):
                     if b is not None:
                         seen.setdefault(id(b), b)
                 if s.epilogue is not None:
                     stmts([s.epilogue])
-                if s.alpha is not None:
+                if isinstance(s, L.Matmul) and s.alpha is not None:
                     expr(s.alpha)
 
     stmts(body)
@@ -585,6 +588,7 @@ KERNEL_LOWERINGS = {
     "gs.pad": lower_pad,
     "gs.concat": lower_concat,
     **WINDOW_LOWERINGS,
+    **CONV_LOWERINGS,
 }
 
 

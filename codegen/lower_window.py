@@ -40,8 +40,8 @@ def _at(*terms) -> L.Expr:
     return total
 
 
-def _geometry(op: Op, image):
-    attrs = op.attrs
+def _geometry(attrs: dict, image):
+    """(kernel, stride, dilation, pads, Ho, Wo) of a window op's attributes over `image`."""
     pads = attrs.get("pads", (0, 0, 0, 0))
     ho, wo = window_geometry(image, attrs["kernel"], attrs["stride"], attrs["dilation"], pads)
     return attrs["kernel"], attrs["stride"], attrs["dilation"], pads, ho, wo
@@ -59,12 +59,12 @@ def _runs(taps, out, size, dilation, stride, low):
     return runs
 
 
-def _tap_nests(image, op: Op, emit) -> list:
+def _tap_nests(image, attrs: dict, emit) -> list:
     """Loops over the taps (i, j) and their valid output rows and columns: one nest per run
     of taps sharing a valid range (a single nest without padding); ``emit(i, j, ho, wo, h,
     w)`` builds the body from index expressions, (h, w) being the image position read."""
     _, _, height, width = image
-    (kh, kw), (sh, sw), (dh, dw), pads, ho_count, wo_count = _geometry(op, image)
+    (kh, kw), (sh, sw), (dh, dw), pads, ho_count, wo_count = _geometry(attrs, image)
     body = []
     for i0, i_count, first_h, last_h in _runs(kh, ho_count, height, dh, sh, pads[0]):
         for j0, j_count, first_w, last_w in _runs(kw, wo_count, width, dw, sw, pads[2]):
@@ -93,14 +93,19 @@ def _tap_nests(image, op: Op, emit) -> list:
 
 
 def lower_im2col(lw, op: Op, out: L.Buffer) -> list:
-    """cols[(c*kh + i)*kw + j, (n*Ho + ho)*Wo + wo] = x[n, c, h, w] (0 in the padding)."""
     x = op.operands[0]
-    n_count, channels = x.shape[:2]
-    (kh, kw), _, _, pads, ho_count, wo_count = _geometry(op, x.shape)
+    return im2col_body(x.shape, op.attrs, out, lambda ix: lw.value_at(x, ix))
+
+
+def im2col_body(image, attrs: dict, out: L.Buffer, read) -> list:
+    """cols[(c*kh + i)*kw + j, (n*Ho + ho)*Wo + wo] = x[n, c, h, w] (0 in the padding), x
+    being ``read([n, c, h, w])`` of an `image`-shaped operand."""
+    n_count, channels = image[:2]
+    (kh, kw), _, _, pads, ho_count, wo_count = _geometry(attrs, image)
     plane, width = ho_count * wo_count, out.shape[1]
     zero = L.Const(_ZERO[out.dtype], out.dtype)
 
-    def image(n):
+    def one_image(n):
         fill = []
         if any(pads):
             fill = _loop("r", out.shape[0], lambda r: _loop("q", plane, lambda q: [
@@ -110,10 +115,10 @@ def lower_im2col(lw, op: Op, out: L.Buffer) -> list:
             def emit(i, j, ho, wo, h, w):
                 row = _at((c, kh * kw), (i, kw), (j, 1))
                 return [L.Store(out, _at((row, width), (n, plane), (ho, wo_count), (wo, 1)),
-                                lw.value_at(x, [n, c, h, w]))]
-            return _tap_nests(x.shape, op, emit)
+                                read([n, c, h, w]))]
+            return _tap_nests(image, attrs, emit)
         return fill + _loop("c", channels, channel)
-    return _loop("n", n_count, image)
+    return _loop("n", n_count, one_image)
 
 
 def _zero_image(out: L.Buffer, n) -> list:
@@ -128,29 +133,34 @@ def _accumulate(out: L.Buffer, index: L.Expr, value: L.Expr) -> L.Store:
 
 
 def lower_col2im(lw, op: Op, out: L.Buffer) -> list:
-    """dx = 0, then dx[n, c, h, w] += cols[row, column] for every tap reading (h, w)."""
     cols = op.operands[0]
+    return col2im_body(op.attrs, out, lambda ix: lw.value_at(cols, ix))
+
+
+def col2im_body(attrs: dict, out: L.Buffer, read) -> list:
+    """dx = 0, then dx[n, c, h, w] += cols[row, column] (``read([row, column])``) for every
+    tap reading (h, w)."""
     n_count, channels, height, width = out.shape
-    (kh, kw), _, _, _, ho_count, wo_count = _geometry(op, out.shape)
+    (kh, kw), _, _, _, ho_count, wo_count = _geometry(attrs, out.shape)
     plane = ho_count * wo_count
 
-    def image(n):
+    def one_image(n):
         def channel(c):
             def emit(i, j, ho, wo, h, w):
                 row = _at((c, kh * kw), (i, kw), (j, 1))
-                value = lw.value_at(cols, [row, _at((n, plane), (ho, wo_count), (wo, 1))])
+                value = read([row, _at((n, plane), (ho, wo_count), (wo, 1))])
                 target = _at((n, channels * height * width), (c, height * width),
                              (h, width), (w, 1))
                 return [_accumulate(out, target, value)]
-            return _tap_nests(out.shape, op, emit)
+            return _tap_nests(out.shape, attrs, emit)
         return _zero_image(out, n) + _loop("c", channels, channel)
-    return _loop("n", n_count, image)
+    return _loop("n", n_count, one_image)
 
 
 def lower_max_pool(lw, op: Op, out: L.Buffer) -> list:
     """y[n, c, ho, wo] = max over the taps of x[n, c, ho*sh + i*dh, wo*sw + j*dw]."""
     x = op.operands[0]
-    (kh, kw), (sh, sw), (dh, dw), _, _, _ = _geometry(op, x.shape)
+    (kh, kw), (sh, sw), (dh, dw), _, _, _ = _geometry(op.attrs, x.shape)
 
     def element(ix):
         n, c, ho, wo = ix
@@ -167,7 +177,7 @@ def lower_max_pool_grad(lw, op: Op, out: L.Buffer) -> list:
     """dx = 0, then each window adds g to its first maximum (taps in row-major order)."""
     x, g = op.operands
     n_count, channels, height, width = x.shape
-    (kh, kw), (sh, sw), (dh, dw), _, ho_count, wo_count = _geometry(op, x.shape)
+    (kh, kw), (sh, sw), (dh, dw), _, ho_count, wo_count = _geometry(op.attrs, x.shape)
     best, found = L.Local("best", x.dtype), L.Local("found", DType.bool)
     taps = [(i, j) for i in range(kh) for j in range(kw)]
     values = [L.Local(f"tap{t}", x.dtype) for t in range(len(taps))]

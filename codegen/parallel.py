@@ -58,7 +58,7 @@ def _iterations(body: list) -> int | None:
             if inner is None:
                 return None
             total += stmt.extent * max(inner, 1)
-        elif isinstance(stmt, L.Matmul):
+        elif isinstance(stmt, (L.Matmul, L.Conv)):
             return None
         else:
             total += 1

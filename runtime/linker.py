@@ -1,7 +1,8 @@
 """Compile a module whose external symbols are bound on demand: the runtime's public
 ``compile_module``.
 
-Modules may declare four kinds of external functions besides LLVM intrinsics: BLAS
+Modules may declare five kinds of external functions besides LLVM intrinsics: libc's malloc
+and free (:data:`LIBC_SYMBOLS`), BLAS
 (``scipy_cblas_sgemm``/``dgemm``, :mod:`.blas`), the thread pool's ``gs_parallel_for``
 (:mod:`.thread_pool`), the print callback ``gs_print`` (:mod:`.print_callback`) and the
 all-reduce functions (:mod:`.collective`: MPI's once ``communication.init()`` bound them, else
@@ -10,8 +11,16 @@ time a module needs it. The engine stays below both (the pool compiles itself th
 ``runtime`` has no import cycle.
 """
 
+import ctypes
+
+import llvmlite.binding as llvm
+
 from . import blas, collective, engine, hook_callback, print_callback, thread_pool
 from .llvm_lock import CompileError
+
+# libc functions generated code may call (convolutions allocate their packing scratch);
+# MCJIT does not see the process's libc by itself, so they are bound by address.
+LIBC_SYMBOLS = ("malloc", "free")
 
 
 def bind_on_demand(name):
@@ -28,6 +37,9 @@ def bind_on_demand(name):
         print_callback.ensure_print_callback()
     if name in hook_callback.SYMBOLS:
         hook_callback.ensure_hook_callback()
+    if name in LIBC_SYMBOLS and not llvm.address_of_symbol(name):
+        llvm.add_symbol(name, ctypes.cast(getattr(ctypes.CDLL(None), name),
+                                          ctypes.c_void_p).value)
 
 
 def compile_module(llvm_ir, entry_names):

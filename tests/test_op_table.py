@@ -283,6 +283,56 @@ ROWS += [
 ]
 
 
+def _conv_expected(x, w, stride, dilation, pads, groups):
+    """y[n, o, a, b] = sum over the group's taps of w * x, by explicit loops over taps."""
+    per, outputs = w.shape[1], w.shape[0] // groups
+    taps = _windows(x, w.shape[2:], stride, dilation, pads)      # N, C, kh, kw, Ho, Wo
+    y = np.zeros((x.shape[0], w.shape[0]) + taps.shape[4:])
+    for o in range(w.shape[0]):
+        g = o // outputs
+        y[:, o] = np.einsum("ncijab,cij->nab", taps[:, g * per:(g + 1) * per], w[o])
+    return y
+
+
+def _conv_input_grad_expected(dy, w, image, **conv):
+    """The adjoint by definition: every tap adds w * dy back to the pixel it read."""
+    n, c, h, width = image
+    (kh, kw), (sh, sw), (dh, dw), pads = w.shape[2:], conv["stride"], conv["dilation"], conv["pads"]
+    per, outputs = w.shape[1], w.shape[0] // conv["groups"]
+    dx = np.zeros(image)
+    for m, o, a, b, ci, i, j in np.ndindex(n, w.shape[0], dy.shape[2], dy.shape[3], per, kh, kw):
+        y, x = a * sh + i * dh - pads[0], b * sw + j * dw - pads[2]
+        if 0 <= y < h and 0 <= x < width:
+            dx[m, (o // outputs) * per + ci, y, x] += w[o, ci, i, j] * dy[m, o, a, b]
+    return dx
+
+
+def _conv_filter_grad_expected(x, dy, kernel, **conv):
+    per, outputs = x.shape[1] // conv["groups"], dy.shape[1] // conv["groups"]
+    taps = _windows(x, kernel, conv["stride"], conv["dilation"], conv["pads"])
+    dw = np.zeros((dy.shape[1], per) + tuple(kernel))
+    for o in range(dy.shape[1]):
+        g = o // outputs
+        dw[o] = np.einsum("ncijab,nab->cij", taps[:, g * per:(g + 1) * per], dy[:, o])
+    return dw
+
+
+CONV = dict(stride=(2, 1), dilation=(1, 2), pads=(1, 0, 2, 1), groups=2)
+CONV_PLAIN = dict(stride=(1, 1), dilation=(1, 1), pads=(1, 1, 1, 1), groups=1)
+ROWS += [   # (2, 4, 5, 6) images, (6, 2, 2, 3) filters in 2 groups -> (2, 6, 3, 5)
+    Row("conv2d", [uniform(2, 4, 5, 6), uniform(6, 2, 2, 3)],
+        lambda x, w: _conv_expected(x, w, **CONV), CONV),
+    Row("conv2d", [uniform(2, 3, 4, 4), uniform(4, 3, 3, 3)],
+        lambda x, w: _conv_expected(x, w, **CONV_PLAIN), CONV_PLAIN),
+    Row("conv2d_input_grad", [uniform(2, 6, 3, 5), uniform(6, 2, 2, 3)],
+        lambda g, w: _conv_input_grad_expected(g, w, (2, 4, 5, 6), **CONV),
+        dict(image=(2, 4, 5, 6), **CONV)),
+    Row("conv2d_filter_grad", [uniform(2, 4, 5, 6), uniform(2, 6, 3, 5)],
+        lambda x, g: _conv_filter_grad_expected(x, g, (2, 3), **CONV),
+        dict(kernel=(2, 3), **CONV)),
+]
+
+
 def test_every_primitive_has_a_row():
     assert {f"gs.{row.name}" for row in ROWS} == set(OPS)
 

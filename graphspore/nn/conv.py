@@ -1,5 +1,5 @@
-"""Conv2d in NCHW: a Cell over the functional form in ops/conv.py (im2col and one matrix
-product per group), with MindSpore's defaults, initialisers and padding modes ('valid',
+"""Conv2d in NCHW: a Cell over the functional form in ops/conv.py (the conv2d
+primitive, groups included), with MindSpore's defaults, initialisers and padding modes ('valid',
 'same', 'pad'). Pooling Cells are in pooling.py."""
 from __future__ import annotations
 

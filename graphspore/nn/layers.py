@@ -5,13 +5,8 @@ Each layer's `construct` is plain `graphspore.ops` code, so the same lines run e
 reference interpreter) and are inlined into a compiled graph by the frontend. Python-level
 arithmetic on shapes and attributes is folded while parsing; only tensor ops reach the graph.
 
-Convolution and pooling work in NCHW without dedicated kernels: the padded input is cut into
-kernel_h * kernel_w strided slices (one per kernel tap), and
-  - Conv2d concatenates them into an im2col matrix (N*Ho*Wo, C*kh*kw) and multiplies it by the
-    weight reshaped to (O, C*kh*kw): one matmul per layer;
-  - MaxPool2d / AvgPool2d fold the slices with `maximum` / `add`.
-The gradient of every piece (slice -> pad, concat -> slice, matmul, maximum) is an existing
-VJP rule, so these layers need nothing from autodiff.
+Convolution and pooling (NCHW) are in `nn/conv.py`, on the window primitives of
+`ir/ops/conv.py` (conv2d and its gradients, max_pool2d, im2col/col2im).
 """
 from __future__ import annotations
 

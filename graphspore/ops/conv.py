@@ -1,11 +1,10 @@
 """`mindspore.ops` convolution over NCHW images: conv2d, unfold and fold, on the window
 primitives (`ir/ops/conv.py`); pooling is in pooling.py.
 
-A convolution is ``W (O, C/groups*kh*kw) @ im2col(x)`` per group (one packed matrix of taps,
-rows (c, i, j), columns (n, ho, wo)), then the bias and a transpose to NCHW. Autodiff gives
-the weight gradient ``dY @ cols.T`` and the input gradient ``col2im(W.T @ dY)``: matrix
-products on the register tiles or BLAS plus the two window kernels. `nn.Conv2d` calls the
-`conv2d_nchw` form.
+A convolution is the `gs.conv2d` primitive (groups, stride, dilation, explicit pads), its
+gradients `gs.conv2d_input_grad` and `gs.conv2d_filter_grad` (codegen: per-image packing and
+register-tiled products, `codegen/lower_conv.py`); the bias is an elementwise add the forward
+kernel takes as its epilogue. `nn.Conv2d` calls the `conv2d_nchw` form.
 
 Padding follows MindSpore: 'valid' (none), 'same' (output size ceil(H / s), the extra row or
 column at the bottom/right), 'pad' (explicit `padding`: an int, or (top, bottom, left, right)).
@@ -65,29 +64,12 @@ def out_size(size, kernel, stride, dilation):
 @gs_op
 def conv2d_nchw(x, weight, bias, stride, pads, dilation, group):
     """Cross-correlation of x (N, C, H, W) with weight (O, C/group, kh, kw), plus bias (O,)
-    unless it is None: (N, O, Ho, Wo)."""
-    n, channels = x.shape[0], x.shape[1]
-    out_channels, kernel = weight.shape[0], tuple(weight.shape[2:])
-    window = dict(kernel=kernel, stride=stride, dilation=dilation, pads=pads)
-    per_group, outputs_per_group = channels // group, out_channels // group
-    taps = per_group * kernel[0] * kernel[1]
-    kernel_matrix = _op("reshape")(weight, shape=(out_channels, taps))
-    products = []
-    for g in range(group):
-        part = x if group == 1 else _op("slice")(
-            x, begin=(0, g * per_group, 0, 0), end=(n, (g + 1) * per_group) + tuple(x.shape[2:]))
-        rows = kernel_matrix if group == 1 else _op("slice")(
-            kernel_matrix, begin=(g * outputs_per_group, 0), end=((g + 1) * outputs_per_group,
-                                                                  taps))
-        products.append(_op("matmul")(rows, _op("im2col")(part, **window)))
-    out = products[0] if group == 1 else _op("concat")(*products, axis=0)
+    unless it is None: (N, O, Ho, Wo). One `gs.conv2d` (its VJP the input- and weight-
+    gradient primitives); the bias add is elementwise, fused into the kernel's epilogue."""
+    out = _op("conv2d")(x, weight, stride=stride, dilation=dilation, pads=pads, groups=group)
     if bias is not None:
-        out = out + _op("reshape")(bias, shape=(out_channels, 1))
-    cols = out.shape[1] // n
-    out = _op("reshape")(out, shape=(out_channels, n, cols))
-    out = _op("transpose")(out, perm=(1, 0, 2))
-    height, width = _out_sizes(x.shape, kernel, stride, dilation, pads)
-    return _op("reshape")(out, shape=(n, out_channels, height, width))
+        out = out + _op("reshape")(bias, shape=(1, weight.shape[0], 1, 1))
+    return out
 
 
 def _out_sizes(shape, kernel, stride, dilation, pads):

@@ -13,6 +13,7 @@ FUNCTIONS = {
     "constant": "full", "iota": "arange", "reduce_sum": "sum", "reduce_max": "amax",
     "slice": "strided_slice", "scatter_add": "tensor_scatter_add", "print": "print_",
     "im2col": "unfold", "col2im": "fold", "max_pool2d_grad": "max_pool2d",
+    "conv2d_input_grad": "conv2d", "conv2d_filter_grad": "conv2d",
 }
 
 # `ops` function -> its Primitive class, where CamelCase of the function's name is not

@@ -1,5 +1,16 @@
-"""Window primitives of convolution and pooling over NCHW images: im2col and its adjoint
-col2im, max_pool2d and its gradient.
+"""Window primitives of convolution and pooling over NCHW images: the convolution and its two
+gradients (conv2d, conv2d_input_grad, conv2d_filter_grad), im2col and its adjoint col2im,
+max_pool2d and its gradient.
+
+`conv2d(x, w)` is MindSpore's Conv2D (cross-correlation, NCHW, weight (O, C/groups, kh, kw),
+stride, dilation, explicit pads (top, bottom, left, right), groups). Its VJP is the other two,
+and the three are linear in each operand and transpose into each other, so autodiff of a
+convolution to any order is these three ops:
+
+    <h, input_grad(g, w)> = <conv2d(h, w), g> = <filter_grad(h, g), w>
+
+Codegen lowers them to per-image packing (im2col into a scratch buffer) and register-tiled
+matrix products on both cores (`codegen/lower_conv.py`).
 
 `im2col` packs the taps of every output position into one matrix, rows ``(c, i, j)`` (the
 weight's order reshaped to (O, C*kh*kw)) and columns ``(n, ho, wo)``:
@@ -21,12 +32,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import TensorType
-from .opdef import register, as_value
+from .opdef import register, as_value, LINALG
 from .shape import AttrOpDef
 
-__all__ = ["im2col", "col2im", "max_pool2d", "max_pool2d_grad"]
+__all__ = ["conv2d", "conv2d_input_grad", "conv2d_filter_grad", "im2col", "col2im",
+           "max_pool2d", "max_pool2d_grad"]
 
 WINDOW = "window"            # group: own kernels with per-tap loop nests (codegen/lower_window.py)
+CONV = frozenset({WINDOW, LINALG})   # the convolutions: products (epilogues) over windows
 
 
 def _pair(value, name):
@@ -155,6 +168,145 @@ col2im = register(AttrOpDef(
     '{image = array<i64: 2, 3, 8, 8>, kernel = array<i64: 3, 3>, ...} : '
     '(tensor<27x128xf32>) -> tensor<2x3x8x8xf32>`',
     lambda cols: (as_value(cols),), _normalize_col2im))
+
+
+# ------------------------------------------------------------- convolution and its gradients
+
+def _conv_attrs(stride=1, dilation=1, pads=0, groups=1) -> dict:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    return {"stride": _pair(stride, "stride"), "dilation": _pair(dilation, "dilation"),
+            "pads": _pads(pads), "groups": int(groups)}
+
+
+def _check_filter(x_channels: int, w: tuple, groups: int) -> None:
+    if len(w) != 4 or w[1] * groups != x_channels or w[0] % groups:
+        raise ValueError(f"a weight of shape {tuple(w)} (O, C/groups, kh, kw) does not fit "
+                         f"{x_channels} input channels with groups={groups}")
+
+
+def _infer_conv(x: TensorType, w: TensorType, *, stride, dilation, pads, groups) -> TensorType:
+    _check_image(x, "conv2d")
+    if w.dtype is not x.dtype:
+        raise TypeError(f"conv2d expects input and weight of one dtype, got {x} and {w}")
+    _check_filter(x.shape[1], w.shape, groups)
+    ho, wo = window_geometry(x.shape, w.shape[2:], stride, dilation, pads)
+    return TensorType((x.shape[0], w.shape[0], ho, wo), x.dtype)
+
+
+def _wide(*arrays):
+    """float16 is computed in float32 (rounded once at the end, as codegen does)."""
+    return [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
+
+
+def _group_columns(x, kernel, stride, dilation, pads, groups):
+    """The im2col matrix of each group's channels: [(C/g*kh*kw, N*Ho*Wo)] * groups."""
+    per = x.shape[1] // groups
+    return [_reference_im2col(np.ascontiguousarray(x[:, g * per:(g + 1) * per]), kernel=kernel,
+                              stride=stride, dilation=dilation, pads=pads)
+            for g in range(groups)]
+
+
+def _reference_conv(x, w, *, stride, dilation, pads, groups):
+    xw, ww = _wide(x, w)
+    n, o = x.shape[0], w.shape[0]
+    ho, wo = window_geometry(x.shape, w.shape[2:], stride, dilation, pads)
+    rows = ww.reshape(groups, o // groups, -1)
+    cols = _group_columns(xw, w.shape[2:], stride, dilation, pads, groups)
+    out = np.concatenate([r @ c for r, c in zip(rows, cols)])          # (O, N*Ho*Wo)
+    return np.ascontiguousarray(out.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)).astype(x.dtype)
+
+
+def _vjp_conv(g, out, x, w, **attrs):
+    return (conv2d_input_grad(g, w, image=x.shape, **attrs),
+            conv2d_filter_grad(x, g, kernel=w.shape[2:], **attrs))
+
+
+def _check_cotangent(g: TensorType, expected: TensorType) -> None:
+    if g != expected:
+        raise ValueError(f"the convolution's output cotangent must be {expected}, got {g}")
+
+
+def _normalize_input_grad(g, w, *, image, **conv) -> dict:
+    return {"image": tuple(int(d) for d in image), **_conv_attrs(**conv)}
+
+
+def _infer_input_grad(g: TensorType, w: TensorType, *, image, stride, dilation, pads,
+                      groups) -> TensorType:
+    if len(image) != 4:
+        raise ValueError(f"image must be (N, C, H, W), got {image}")
+    x = TensorType(tuple(image), g.dtype)
+    _check_cotangent(g, _infer_conv(x, w, stride=stride, dilation=dilation, pads=pads,
+                                    groups=groups))
+    return x
+
+
+def _reference_input_grad(g, w, *, image, stride, dilation, pads, groups):
+    gw, ww = _wide(g, w)
+    n, o, ho, wo = g.shape
+    per = image[1] // groups
+    rows = ww.reshape(groups, o // groups, -1)
+    dy = gw.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)        # (g, O/g, N*Ho*Wo)
+    parts = [_reference_col2im(r.T @ d, image=(n, per) + tuple(image[2:]), kernel=w.shape[2:],
+                               stride=stride, dilation=dilation, pads=pads)
+             for r, d in zip(rows, dy)]
+    return np.concatenate(parts, axis=1).astype(g.dtype)
+
+
+def _vjp_input_grad(h, out, g, w, *, image, **attrs):
+    return (conv2d(h, w, **attrs), conv2d_filter_grad(h, g, kernel=w.shape[2:], **attrs))
+
+
+def _normalize_filter_grad(x, g, *, kernel, **conv) -> dict:
+    return {"kernel": _pair(kernel, "kernel"), **_conv_attrs(**conv)}
+
+
+def _infer_filter_grad(x: TensorType, g: TensorType, *, kernel, stride, dilation, pads,
+                       groups) -> TensorType:
+    _check_image(x, "conv2d_filter_grad")
+    if g.rank != 4 or g.shape[1] % groups or x.shape[1] % groups:
+        raise ValueError(f"conv2d_filter_grad: channels of {x} and {g} do not split into "
+                         f"{groups} groups")
+    w = TensorType((g.shape[1], x.shape[1] // groups) + tuple(kernel), x.dtype)
+    _check_cotangent(g, _infer_conv(x, w, stride=stride, dilation=dilation, pads=pads,
+                                    groups=groups))
+    return w
+
+
+def _reference_filter_grad(x, g, *, kernel, stride, dilation, pads, groups):
+    xw, gw = _wide(x, g)
+    o = g.shape[1]
+    cols = _group_columns(xw, kernel, stride, dilation, pads, groups)
+    dy = gw.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)
+    dw = np.concatenate([d @ c.T for d, c in zip(dy, cols)])             # (O, C/g*kh*kw)
+    return dw.reshape((o, x.shape[1] // groups) + tuple(kernel)).astype(x.dtype)
+
+
+def _vjp_filter_grad(h, out, x, g, *, kernel, **attrs):
+    return (conv2d_input_grad(g, h, image=x.shape, **attrs), conv2d(x, h, **attrs))
+
+
+conv2d = register(AttrOpDef(
+    "gs.conv2d", _infer_conv, _reference_conv, _vjp_conv, CONV,
+    'cross-correlation of NCHW images with (O, C/groups, kh, kw) filters: `%y = "gs.conv2d"'
+    '(%x, %w) {stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pads = array<i64: 1, '
+    '1, 1, 1>, groups = 1 : i64} : (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>) -> '
+    'tensor<2x4x8x8xf32>`',
+    lambda x, w: (as_value(x), as_value(w)), lambda x, w, **attrs: _conv_attrs(**attrs)))
+
+conv2d_input_grad = register(AttrOpDef(
+    "gs.conv2d_input_grad", _infer_input_grad, _reference_input_grad, _vjp_input_grad, CONV,
+    'the input gradient of conv2d (its adjoint in x): `%dx = "gs.conv2d_input_grad"(%dy, %w) '
+    '{image = array<i64: 2, 3, 8, 8>, stride = ..., groups = 1 : i64} : '
+    '(tensor<2x4x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<2x3x8x8xf32>`',
+    lambda g, w: (as_value(g), as_value(w)), _normalize_input_grad))
+
+conv2d_filter_grad = register(AttrOpDef(
+    "gs.conv2d_filter_grad", _infer_filter_grad, _reference_filter_grad, _vjp_filter_grad, CONV,
+    'the weight gradient of conv2d (its adjoint in w): `%dw = "gs.conv2d_filter_grad"(%x, %dy) '
+    '{kernel = array<i64: 3, 3>, stride = ..., groups = 1 : i64} : '
+    '(tensor<2x3x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<4x3x3x3xf32>`',
+    lambda x, g: (as_value(x), as_value(g)), _normalize_filter_grad))
 
 
 # ----------------------------------------------------------------------------- max pooling

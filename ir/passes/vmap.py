@@ -12,7 +12,8 @@ prepends an axis to its op's attributes:
 3. Explicit rules for reductions and argmax (axes + 1), views, pad and concat (one more
    leading axis), matmul (the batch folded into rows when only the left operand is batched,
    else a batched product), gather/scatter (axis + 1 when the indices are shared), pooling
-   (the batch folded into the images' N axis), and the collective (elementwise over ranks).
+   (the batch folded into the images' N axis), convolutions (images folded into N, or
+   batched filters as more groups), and the collective (elementwise over ranks).
 4. What a rule cannot express as one op (indices that differ per example) is unrolled: the op
    runs once per example on its slices and the results are stacked. Shapes are static, so
    this is exact; it costs one kernel per example.
@@ -222,6 +223,48 @@ def pooling(op: Op, operands, size):
     return O.reshape(result, shape=(size, parts[0].shape[1]) + result.shape[1:]), True
 
 
+def _to_groups(x: Value, size: int) -> Value:
+    """(B, N, C, ...) -> (N, B*C, ...): the batch becomes groups of channels."""
+    moved = move_axis(x, 0, 1)
+    return O.reshape(moved, shape=(moved.shape[0], size * moved.shape[2]) + moved.shape[3:])
+
+
+def _from_groups(y: Value, size: int) -> Value:
+    """(N, B*C, ...) -> (B, N, C, ...)."""
+    split = O.reshape(y, shape=(y.shape[0], size, y.shape[1] // size) + y.shape[2:])
+    return move_axis(split, 1, 0)
+
+
+def _fold_images(x: Value) -> Value:
+    return O.reshape(x, shape=(x.shape[0] * x.shape[1],) + x.shape[2:])
+
+
+def convolution(op: Op, operands, size):
+    """conv2d and its gradients. A batch of images with shared filters folds into N; a batch
+    of filters becomes `size` times the groups (images (N, B*C, H, W), filters (B*O, ...)),
+    so every example is still one convolution of the same kernel."""
+    groups = op.attrs["groups"] * size
+    if op.name == "gs.conv2d_filter_grad":          # sums over N: always the groups form
+        x, g = (_to_groups(with_batch(v, size), size) for v in operands)
+        dw = _emit(op, [x, g], groups=groups)
+        return O.reshape(dw, shape=(size, dw.shape[0] // size) + dw.shape[1:]), True
+    (images, _), (w, w_batched) = operands
+    images = with_batch(operands[0], size)
+    image_attrs = {}
+    if not w_batched:
+        if op.name == "gs.conv2d_input_grad":
+            image = op.attrs["image"]
+            image_attrs = {"image": (size * image[0],) + tuple(image[1:])}
+        result = _emit(op, [_fold_images(images), w], **image_attrs)
+        return O.reshape(result, shape=(size, images.shape[1]) + result.shape[1:]), True
+    if op.name == "gs.conv2d_input_grad":
+        n, c, h, width = op.attrs["image"]
+        image_attrs = {"image": (n, size * c, h, width)}
+    filters = O.reshape(w, shape=(size * w.shape[1],) + w.shape[2:])
+    result = _emit(op, [_to_groups(images, size), filters], groups=groups, **image_attrs)
+    return _from_groups(result, size), True
+
+
 def unrolled(op: Op, operands, size):
     """Rule 4: the op once per example on its slices, the results stacked on axis 0."""
     results = []
@@ -251,6 +294,8 @@ RULES.update({
     "gs.all_reduce": all_reduce, "gs.print": unrolled, "gs.update_row": unrolled,
     "gs.max_pool2d": pooling, "gs.max_pool2d_grad": pooling,
     "gs.im2col": unrolled, "gs.col2im": unrolled,     # the batch is inside their columns
+    "gs.conv2d": convolution, "gs.conv2d_input_grad": convolution,
+    "gs.conv2d_filter_grad": convolution,
 })
 # Region ops are unrolled over the batch by `batch_region_op` (their rows mark them handled).
 RULES.update({name: unrolled for name in ("gs.if", "gs.while", "gs.for")})

@@ -1,0 +1,474 @@
+"""Convolution kernels: conv2d, its input gradient and its weight gradient (`ir/ops/conv.py`)
+as per-image packing plus register-tiled matrix products, parallel over images.
+
+For image n and group g (C/g input channels, O/g outputs, K = C/g*kh*kw taps, P = Ho*Wo
+output pixels), with cols = im2col of that image's channels, a (K, P) matrix:
+
+    forward       y[n, g]  (O/g, P) = W_g (O/g, K) @ cols
+    input grad    dx[n, g]          = col2im(W_g.T @ dy[n, g])        (K, P) then summed back
+    weight grad   dW_g    (O/g, K) += dy[n, g] (O/g, P) @ cols.T
+
+Every operand is a contiguous block of an NCHW buffer, so nothing is transposed; cols (or
+W_g.T @ dy) lives in a scratch buffer of one image's size, which stays in cache between the
+packing loop (`lower_window`'s tap nests, unit-stride rows) and the product (`gemm_tiles`, or
+BLAS for large images). A 1x1 stride-1 convolution reads x itself as cols. Images are split
+into tasks on the thread pool (the products then run on their task's core); the weight
+gradient sums one partial per task at the end. A forward convolution takes its consumer's
+elementwise ops (bias, ReLU) as the tiles' epilogue, as a matrix product does (`fuse`).
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ..ir.core import Op, Value
+from ..ir.ops.conv import window_geometry
+from . import loops as L
+from .fuse import GATHERS, FusedKernel
+from .gemm_tiles import MAX_TASKS, MIN_TASK_FMAS, Epilogue
+from .lower_window import col2im_body, im2col_body
+from .matmul import choose_strategy, emit_matmul
+from .parallel import call_parallel_for, load_context, pointer_context, task_function
+from .simplify_index import simplify_body
+
+_I64 = ir.IntType(64)
+_I8 = ir.IntType(8)
+_PTR = ir.PointerType()
+_ELEMENTS = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
+_WINDOW_ATTRS = ("stride", "dilation", "pads", "groups")
+MAX_PARTIAL_BYTES = 4 << 20     # the weight gradient's per-task partials, all tasks together
+
+
+# ----------------------------------------------------------------------- graph -> loops
+
+def _shapes(op: Op) -> tuple[tuple, tuple, tuple]:
+    """(image, filter, output) shapes of a convolution op: x's, w's and y's."""
+    a, b = op.operands
+    if op.name == "gs.conv2d":
+        return a.shape, b.shape, op.result.shape
+    if op.name == "gs.conv2d_input_grad":
+        return tuple(op.attrs["image"]), b.shape, a.shape
+    return a.shape, op.result.shape, b.shape
+
+
+def _statement(lw, op: Op, out: L.Buffer | None, epilogue=None) -> L.Conv:
+    image, filter_, out_shape = _shapes(op)
+    a, b = op.operands
+    return L.Conv(op.name[3:], lw.buffer_of(a), lw.buffer_of(b), out, image, filter_,
+                  out_shape, {k: op.attrs[k] for k in _WINDOW_ATTRS}, epilogue)
+
+
+def lower_conv(lw, op: Op, out: L.Buffer) -> list:
+    return [_statement(lw, op, out)]
+
+
+def lower_conv_epilogue(lw, k: FusedKernel, out: L.Buffer) -> list:
+    """A forward convolution whose elements go through the kernel's elementwise ops: the
+    store is written over image `n`, channel `i0` and pixel `i1` (row-major Ho x Wo)."""
+    op = k.product.op
+    width = op.result.shape[3]
+    pixel = L.Var("i1")
+    index = [L.Var("n"), L.Var("i0"), L.idiv(pixel, width), L.imod(pixel, width)]
+    lw.in_registers[k.product] = L.Var("acc")
+    try:
+        store = L.Store(out, L.linear(index, out.shape), lw.op_at(k.value.op, index))
+    finally:
+        del lw.in_registers[k.product]
+    _fold_pixels(store, width)
+    return [_statement(lw, op, None, store)]
+
+
+def _fold_pixels(store: L.Store, width: int) -> None:
+    """Rewrite ``(i1 // width) * width + i1 % width`` back to ``i1`` in every index of the
+    epilogue (in place), so its loads and store step with i1 and vectorise."""
+    def index(e):
+        if not isinstance(e, L.Call) or e.op not in L.INDEX_OPS:
+            return e
+        if e.op != "+":
+            return L.Call(e.op, tuple(index(a) for a in e.args), e.dtype, e.attrs)
+        terms = _terms(e)
+        rows = [t for t in terms if _is_row(t, width)]
+        columns = [t for t in terms if _is_pixel_op(t, "%", width)]
+        if rows and columns:
+            terms.remove(rows[0])
+            terms.remove(columns[0])
+            terms.append(L.Var("i1"))
+        total = L.index_const(0)
+        for t in terms:
+            total = L.iadd(total, index(t))
+        return total
+
+    def value(e):
+        if isinstance(e, L.Load):
+            e.index = index(e.index)
+        elif isinstance(e, L.Call) and e.op not in L.INDEX_OPS:
+            e.args = tuple(value(a) for a in e.args)
+        return e
+    store.index = index(store.index)
+    store.value = value(store.value)
+
+
+def _terms(e) -> list:
+    if isinstance(e, L.Call) and e.op == "+":
+        return _terms(e.args[0]) + _terms(e.args[1])
+    return [e]
+
+
+def _is_pixel_op(e, op: str, width: int) -> bool:
+    return (isinstance(e, L.Call) and e.op == op and isinstance(e.args[0], L.Var)
+            and e.args[0].name == "i1" and isinstance(e.args[1], L.Const)
+            and e.args[1].value == width)
+
+
+def _is_row(e, width: int) -> bool:
+    return (isinstance(e, L.Call) and e.op == "*" and _is_pixel_op(e.args[0], "//", width)
+            and isinstance(e.args[1], L.Const) and e.args[1].value == width)
+
+
+class _Geometry:
+    """Sizes of one convolution: images, channels, groups, taps K and pixels P."""
+
+    def __init__(self, image, filter_, out_shape, attrs, dtype: str):
+        self.n, self.c, self.h, self.w = image
+        self.o, self.cg, self.kh, self.kw = filter_
+        self.ho, self.wo = out_shape[2:]
+        self.groups = attrs["groups"]
+        self.og = self.o // self.groups
+        self.k = self.cg * self.kh * self.kw
+        self.p = self.ho * self.wo
+        self.dtype = dtype
+        self.window = {"kernel": (self.kh, self.kw), **{a: attrs[a] for a in
+                                                          ("stride", "dilation", "pads")}}
+        self.identity = ((self.kh, self.kw) == (1, 1) and attrs["stride"] == (1, 1)
+                         and not any(attrs["pads"]))
+
+    def products(self, op: str) -> tuple[int, int, int, bool, bool]:
+        """(m, n, k, transpose_a, transpose_b) of the per-image, per-group product."""
+        if op == "conv2d":
+            return self.og, self.p, self.k, False, False
+        if op == "conv2d_input_grad":
+            return self.k, self.p, self.og, True, False
+        return self.og, self.k, self.p, False, True
+
+
+def _per_image_strategy(op: str, geometry: _Geometry) -> str:
+    m, n, k, ta, tb = geometry.products(op)
+    return choose_strategy(m, n, k, geometry.dtype, ta, tb)
+
+
+def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
+    """A forward convolution takes `kernel` as its epilogue when its per-image products are
+    register tiles and the kernel gathers nothing."""
+    op = product.op
+    if op.name != "gs.conv2d" or product.dtype.mlir not in _ELEMENTS:
+        return False
+    if any(o.name in GATHERS for o in kernel.ops):
+        return False
+    geometry = _Geometry(*_shapes(op), op.attrs, product.dtype.mlir)
+    return _per_image_strategy("conv2d", geometry) == "tiles"
+
+
+CONV_LOWERINGS = {name: lower_conv for name in
+                  ("gs.conv2d", "gs.conv2d_input_grad", "gs.conv2d_filter_grad")}
+
+
+# ------------------------------------------------------------------------ loops -> LLVM
+
+def emit_conv(emitter, stmt: L.Conv) -> None:
+    """Emit `stmt` at `emitter` (a KernelEmitter): per-image step, image loop, tasks."""
+    from .emit_llvm import _epilogue_buffers
+    dtype = stmt.a.dtype.mlir
+    if dtype not in _ELEMENTS:
+        from .scalar_ops import LoweringError
+        raise LoweringError(f"no lowering for gs.{stmt.op} on {dtype} operands")
+    geometry = _Geometry(stmt.image, stmt.filter, stmt.out_shape, stmt.attrs, dtype)
+    b = emitter.builder
+    element = _ELEMENTS[dtype]
+    itemsize = stmt.a.dtype.itemsize
+    out_elements = geometry.o * geometry.k if stmt.op == "conv2d_filter_grad" else (
+        geometry.n * (geometry.c * geometry.h * geometry.w if stmt.op == "conv2d_input_grad"
+                      else geometry.o * geometry.p))
+    if out_elements == 0:
+        return
+    if geometry.k == 0 or geometry.og == 0:          # no taps or no outputs: zeros
+        _memset(b, emitter.params[id(stmt.c)], out_elements * itemsize)
+        return
+    epilogue_buffers = _epilogue_buffers(stmt.epilogue) if stmt.epilogue is not None else []
+    pointers = [emitter.params[id(stmt.a)], emitter.params[id(stmt.b)],
+                ir.Constant(_PTR, None) if stmt.c is None else emitter.params[id(stmt.c)]]
+    pointers += [emitter.params[id(x)] for x in epilogue_buffers]
+    name = f"{emitter.function.name}.conv{_count(b.module, emitter.function.name + '.conv')}"
+
+    fmas = geometry.n * geometry.o * geometry.p * geometry.k
+    tasks = 1
+    if emitter.parallel and _per_image_strategy(stmt.op, geometry) == "tiles":
+        tasks = max(1, min(geometry.n, MAX_TASKS, fmas // MIN_TASK_FMAS))
+        if stmt.op == "conv2d_filter_grad":     # each task holds a partial weight gradient
+            partial_bytes = geometry.o * geometry.k * stmt.a.dtype.itemsize
+            tasks = min(tasks, max(2, MAX_PARTIAL_BYTES // partial_bytes))
+    chunk = -(-geometry.n // tasks)
+    tasks = -(-geometry.n // chunk)
+    inner_parallel = emitter.parallel and tasks == 1
+    step = _step_function(b.module, name, stmt, geometry, element, epilogue_buffers,
+                          inner_parallel)
+    images = _images_function(b.module, name, stmt, geometry, element, step,
+                              len(epilogue_buffers))
+    partial_elements = geometry.o * geometry.k
+    if tasks == 1:
+        b.call(images, pointers + [ir.Constant(_I64, 0), ir.Constant(_I64, geometry.n)])
+        return
+    if stmt.op == "conv2d_filter_grad":              # one partial weight gradient per task
+        partials = _malloc(b, tasks * partial_elements * itemsize)
+        pointers[2] = partials
+    task = task_function(b.module, f"{name}.task")
+    t = ir.IRBuilder(task.append_basic_block("entry"))
+    ctx, index = task.args
+    inside = load_context(t, ctx, len(pointers))
+    start = t.mul(index, ir.Constant(_I64, chunk))
+    end = t.add(start, ir.Constant(_I64, chunk))
+    count = ir.Constant(_I64, geometry.n)
+    end = t.select(t.icmp_unsigned("<", end, count), end, count)
+    if stmt.op == "conv2d_filter_grad":
+        inside[2] = t.gep(inside[2], [t.mul(index, ir.Constant(_I64, partial_elements))],
+                          inbounds=True, source_etype=element)
+    t.call(images, inside + [start, end])
+    t.ret_void()
+    call_parallel_for(b, task, pointer_context(b, pointers), tasks)
+    if stmt.op == "conv2d_filter_grad":
+        _sum_partials(b, partials, emitter.params[id(stmt.c)], tasks, partial_elements,
+                      element)
+        _free(b, partials)
+
+
+def _count(module: ir.Module, prefix: str) -> int:
+    return sum(1 for g in module.globals if g.startswith(prefix) and g[len(prefix):].isdigit())
+
+
+def _function(module, name, count, extra=()):
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR] * count + list(extra)),
+                           name)
+    function.linkage = "internal"
+    function.attributes.add("nounwind")
+    return function
+
+
+def _images_function(module, name, stmt, geometry, element, step, extra):
+    """`images(a, b, c, epilogue..., start, end)`: images [start, end) of every group, with
+    one scratch block for the packed taps; the weight gradient first zeroes its c."""
+    function = _function(module, f"{name}.images", 3 + extra, (_I64, _I64))
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    *pointers, start, end = function.args
+    scratch_bytes = 0 if geometry.identity else geometry.k * geometry.p * stmt.a.dtype.itemsize
+    scratch = _malloc(b, scratch_bytes) if scratch_bytes else ir.Constant(_PTR, None)
+    if stmt.op == "conv2d_filter_grad":
+        _memset(b, pointers[2], geometry.o * geometry.k * stmt.a.dtype.itemsize)
+
+    streamed, per_image = _streamed_operand(stmt.op, geometry, pointers)
+
+    def image(n):
+        following = b.add(n, ir.Constant(_I64, 1))
+        with b.if_then(b.icmp_unsigned("<", following, end)):
+            block = b.gep(streamed, [b.mul(following, ir.Constant(_I64, per_image))],
+                          inbounds=True, source_etype=element)
+            _prefetch(b, block, per_image * stmt.a.dtype.itemsize)
+        _loop(b, ir.Constant(_I64, 0), ir.Constant(_I64, geometry.groups),
+              lambda g: b.call(step, list(pointers) + [scratch, n, g]))
+    with b.if_then(b.icmp_unsigned("<", start, end)):
+        _loop(b, start, end, image)
+    if scratch_bytes:
+        _free(b, scratch)
+    b.ret_void()
+    return function
+
+
+def _streamed_operand(op: str, geometry, pointers):
+    """The operand read per image that is large (dy for the gradients, x forward) and its
+    elements per image."""
+    if op == "conv2d":
+        return pointers[0], geometry.c * geometry.h * geometry.w
+    if op == "conv2d_input_grad":
+        return pointers[0], geometry.o * geometry.p
+    return pointers[1], geometry.o * geometry.p
+
+
+def _prefetch(b, pointer, nbytes: int, line: int = 64) -> None:
+    """Software prefetches of `nbytes` from `pointer` into L2, one per cache line, in
+    address order: the next image streams in while this one computes (the products read
+    it a column panel at a time, an order the hardware prefetchers do not follow)."""
+    i32 = ir.IntType(32)
+    prefetch = _declare(b.module, "llvm.prefetch.p0", ir.VoidType(), [_PTR, i32, i32, i32])
+    lines = -(-nbytes // line)
+
+    def one(i):
+        at = b.gep(pointer, [b.mul(i, ir.Constant(_I64, line))], inbounds=True, source_etype=_I8)
+        b.call(prefetch, [at, ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+    _loop(b, ir.Constant(_I64, 0), ir.Constant(_I64, lines), one)
+
+
+def _step_function(module, name, stmt, geometry, element, epilogue_buffers, parallel):
+    """`step(a, b, c, epilogue..., scratch, n, g)`: one image's group (its own function, so
+    the product's context array is freed on return)."""
+    count = 3 + len(epilogue_buffers)
+    function = _function(module, f"{name}.step", count + 1, (_I64, _I64))
+    for arg in function.args[:count + 1]:
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    a, w, c, *extra = function.args[:count]
+    scratch, n, g = function.args[count:]
+    gm = geometry
+
+    def at(base, *terms):
+        offset = ir.Constant(_I64, 0)
+        for value, factor in terms:
+            offset = b.add(offset, b.mul(value, ir.Constant(_I64, factor)))
+        return b.gep(base, [offset], inbounds=True, source_etype=element)
+
+    image_plane = gm.h * gm.w
+    m, n_cols, k, ta, tb = gm.products(stmt.op)
+    if stmt.op == "conv2d":
+        x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
+        cols = x if gm.identity else _pack(module, name, b, gm, element, x, scratch)
+        weights = at(w, (g, gm.og * gm.k))
+        epilogue = None
+        if stmt.epilogue is not None:
+            epilogue = _forward_epilogue(b, stmt.epilogue, epilogue_buffers, extra, n,
+                                         b.mul(g, ir.Constant(_I64, gm.og)))
+            target = None
+        else:
+            target = at(c, (n, gm.o * gm.p), (g, gm.og * gm.p))
+        emit_matmul(b, weights, cols, target, m, n_cols, k, gm.dtype, ta, tb, parallel,
+                    epilogue)
+    elif stmt.op == "conv2d_input_grad":
+        dy = at(a, (n, gm.o * gm.p), (g, gm.og * gm.p))
+        weights = at(w, (g, gm.og * gm.k))
+        dx = at(c, (n, gm.c * image_plane), (g, gm.cg * image_plane))
+        emit_matmul(b, weights, dy, dx if gm.identity else scratch, m, n_cols, k, gm.dtype,
+                    ta, tb, parallel)
+        if not gm.identity:
+            _unpack(module, name, b, gm, element, scratch, dx)
+    else:
+        x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
+        dy = at(w, (n, gm.o * gm.p), (g, gm.og * gm.p))
+        cols = x if gm.identity else _pack(module, name, b, gm, element, x, scratch)
+        dw = at(c, (g, gm.og * gm.k))
+        if choose_strategy(m, n_cols, k, gm.dtype, ta, tb) == "tiles":
+            emit_matmul(b, dy, cols, None, m, n_cols, k, gm.dtype, ta, tb, parallel,
+                        _accumulating(dw, gm.k, element, stmt.a.dtype.itemsize))
+        else:
+            emit_matmul(b, dy, cols, dw, m, n_cols, k, gm.dtype, ta, tb, parallel,
+                        alpha=ir.Constant(element, 1.0), accumulate=True)
+    b.ret_void()
+    return function
+
+
+def _forward_epilogue(b, store, buffers, pointers, n, first_channel) -> Epilogue:
+    """The fused elementwise store on each output element; the image index and the group's
+    first channel ride in the product's context array as two pointer-sized integers."""
+    from .emit_llvm import emit_epilogue
+    carried = list(pointers) + [b.inttoptr(n, _PTR), b.inttoptr(first_channel, _PTR)]
+
+    def emit(builder, inside, i, j, acc):
+        image = builder.ptrtoint(inside[-2], _I64)
+        channel = builder.add(i, builder.ptrtoint(inside[-1], _I64))
+        params = {id(x): p for x, p in zip(buffers, inside[:-2])}
+        emit_epilogue(builder, params, store, channel, j, acc, {"n": image})
+    return Epilogue(carried, emit)
+
+
+def _accumulating(target, width: int, element, align: int) -> Epilogue:
+    """target[i, j] += acc (a scalar or consecutive columns): the weight gradient summed over
+    images in its task's partial."""
+    def emit(builder, inside, i, j, acc):
+        offset = builder.add(builder.mul(i, ir.Constant(_I64, width)), j)
+        address = builder.gep(inside[0], [offset], inbounds=True, source_etype=element)
+        old = builder.load(address, typ=acc.type, align=align)
+        builder.store(builder.fadd(old, acc), address, align=align)
+    return Epilogue([target], emit)
+
+
+def _window_kernel(module, name, body, buffers):
+    """An internal function over `buffers` (noalias) running the loop-IR `body`."""
+    from .emit_llvm import KernelEmitter, _name_buffers
+    kernel = L.Kernel(name, buffers, simplify_body(body))
+    function = _function(module, name, len(buffers))
+    _name_buffers(function, kernel)
+    emitter = KernelEmitter(function, kernel, parallel=False)
+    emitter.stmts(kernel.body)
+    emitter.builder.ret_void()
+    return function
+
+
+def _group_buffers(gm):
+    """Loop-IR buffers of one image's group (1, C/g, H, W) and its columns (K, P)."""
+    from ..ir.types import DType
+    dt = DType.f32 if gm.dtype == "f32" else DType.f64
+    image = L.Buffer("image", (1, gm.cg, gm.h, gm.w), dt, "in")
+    cols = L.Buffer("cols", (gm.k, gm.p), dt, "out", 1)
+    return image, cols
+
+
+def _pack(module, name, b, gm, element, x, scratch):
+    """scratch = im2col of one image's group (K x P); returns scratch."""
+    function = module.globals.get(f"{name}.pack")
+    if function is None:
+        image, cols = _group_buffers(gm)
+        body = im2col_body(image.shape, gm.window, cols,
+                           lambda ix: L.Load(image, L.linear(ix, image.shape)))
+        function = _window_kernel(module, f"{name}.pack", body, [image, cols])
+    b.call(function, [x, scratch])
+    return scratch
+
+
+def _unpack(module, name, b, gm, element, scratch, dx):
+    """dx (one image's group) = col2im of the scratch columns."""
+    image, cols = _group_buffers(gm)
+    body = col2im_body(gm.window, image, lambda ix: L.Load(cols, L.linear(ix, cols.shape)))
+    function = _window_kernel(module, f"{name}.unpack", body, [cols, image])
+    b.call(function, [scratch, dx])
+
+
+def _sum_partials(b, partials, out, tasks, size, element):
+    """out[i] = sum over tasks of partials[t * size + i]."""
+    def element_at(i):
+        total = None
+        for t in range(tasks):
+            at = b.gep(partials, [b.add(i, ir.Constant(_I64, t * size))], inbounds=True,
+                       source_etype=element)
+            value = b.load(at, typ=element)
+            total = value if total is None else b.fadd(total, value)
+        b.store(total, b.gep(out, [i], inbounds=True, source_etype=element))
+    _loop(b, ir.Constant(_I64, 0), ir.Constant(_I64, size), element_at)
+
+
+def _loop(b, start, end, body) -> None:
+    """``for i in range(start, end)`` (i64 values, start < end); ``body(i)`` emits code."""
+    function = b.function
+    before = b.block
+    loop = function.append_basic_block("conv.loop")
+    after = function.append_basic_block("conv.after")
+    b.branch(loop)
+    b.position_at_end(loop)
+    index = b.phi(_I64)
+    index.add_incoming(start, before)
+    body(index)
+    following = b.add(index, ir.Constant(_I64, 1), flags=("nuw", "nsw"))
+    index.add_incoming(following, b.block)
+    b.cbranch(b.icmp_unsigned("<", following, end), loop, after)
+    b.position_at_end(after)
+
+
+def _declare(module, name, returns, args):
+    return module.globals.get(name) or ir.Function(module, ir.FunctionType(returns, args), name)
+
+
+def _malloc(b, nbytes: int):
+    return b.call(_declare(b.module, "malloc", _PTR, [_I64]), [ir.Constant(_I64, nbytes)])
+
+
+def _free(b, pointer) -> None:
+    b.call(_declare(b.module, "free", ir.VoidType(), [_PTR]), [pointer])
+
+
+def _memset(b, pointer, nbytes: int) -> None:
+    memset = b.module.declare_intrinsic("llvm.memset", [_PTR, _I64])
+    b.call(memset, [pointer, ir.Constant(_I8, 0), ir.Constant(_I64, nbytes),
+                    ir.Constant(ir.IntType(1), 0)])

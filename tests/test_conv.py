@@ -1,0 +1,190 @@
+"""Compiled convolutions (gs.conv2d and its input/weight gradient primitives, codegen/
+lower_conv.py) against float64 numpy loops over the taps, and their gradients against float64
+central differences: groups, depthwise, strides, dilation, padding modes, 1x1, the fused
+bias/ReLU epilogue, batches split over threads, second order and vmap."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphspore as ms
+from graphspore import Tensor, grad, jit, nn, ops, value_and_grad
+
+vmap = ops.vmap
+from graphspore.codegen import compile_graph
+
+
+@pytest.fixture(autouse=True)
+def graph_mode():
+    ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def conv_reference(x, w, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """float64 cross-correlation by a loop over the taps (NCHW, weight (O, C/groups, kh, kw))."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n, c, h, width = x.shape
+    o, per, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[1]), (pads[2], pads[3])))
+    ho = (xp.shape[2] - (kh - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (xp.shape[3] - (kw - 1) * dilation[1] - 1) // stride[1] + 1
+    y = np.zeros((n, o, ho, wo))
+    outputs = o // groups
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                top, left = i * dilation[0], j * dilation[1]
+                patch = xp[:, g * per:(g + 1) * per,
+                           top:top + (ho - 1) * stride[0] + 1:stride[0],
+                           left:left + (wo - 1) * stride[1] + 1:stride[1]]
+                y[:, g * outputs:(g + 1) * outputs] += np.einsum(
+                    "nchw,oc->nohw", patch, w[g * outputs:(g + 1) * outputs, :, i, j])
+    return y
+
+
+# (input shape, weight shape, conv2d keyword arguments, explicit pads for the reference)
+CASES = {
+    "plain 3x3 valid": ((2, 3, 7, 6), (4, 3, 3, 3), dict(), (0, 0, 0, 0)),
+    "same": ((2, 3, 6, 7), (5, 3, 3, 3), dict(pad_mode="same"), (1, 1, 1, 1)),
+    "same stride 2 (extra row bottom)": ((2, 2, 8, 7), (3, 2, 3, 2),
+                                         dict(pad_mode="same", stride=2), (0, 1, 0, 1)),
+    "pad asymmetric, stride, dilation": ((2, 4, 9, 8), (6, 4, 3, 2),
+                                         dict(pad_mode="pad", padding=(1, 0, 2, 1),
+                                              stride=(2, 1), dilation=(1, 2)), (1, 0, 2, 1)),
+    "groups 2": ((3, 4, 6, 6), (6, 2, 3, 3), dict(pad_mode="pad", padding=1, groups=2),
+                 (1, 1, 1, 1)),
+    "depthwise x2": ((2, 4, 7, 7), (8, 1, 3, 3), dict(pad_mode="same", groups=4),
+                     (1, 1, 1, 1)),
+    "1x1": ((2, 6, 5, 4), (3, 6, 1, 1), dict(), (0, 0, 0, 0)),
+    "1x1 stride 2": ((2, 3, 5, 6), (4, 3, 1, 1), dict(stride=2), (0, 0, 0, 0)),
+}
+
+
+def _arguments(kwargs):
+    stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
+    pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
+    return pair(stride), pair(dilation), kwargs.get("groups", 1)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_forward_matches_loops(case):
+    shape, wshape, kwargs, pads = CASES[case]
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
+    stride, dilation, groups = _arguments(kwargs)
+    got = jit(lambda a, b: ops.conv2d(a, b, **kwargs))(Tensor(x), Tensor(w)).asnumpy()
+    np.testing.assert_allclose(got, conv_reference(x, w, stride, pads, dilation, groups),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_gradients_match_central_differences(case):
+    """d/dx and d/dw of sum(sin(conv(x, w)) * G) along random directions, float64."""
+    shape, wshape, kwargs, pads = CASES[case]
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
+    stride, dilation, groups = _arguments(kwargs)
+    weights = rng.standard_normal(conv_reference(x, w, stride, pads, dilation, groups).shape)
+
+    def loss_reference(a, b):
+        return float((np.sin(conv_reference(a, b, stride, pads, dilation, groups))
+                      * weights).sum())
+    step = jit(value_and_grad(lambda a, b: (ops.sin(ops.conv2d(a, b, **kwargs))
+                                            * Tensor(weights)).sum(), (0, 1)))
+    value, (dx, dw) = step(Tensor(x), Tensor(w))
+    assert abs(float(value.asnumpy()) - loss_reference(x, w)) < 1e-10
+    h = 1e-6
+    for _ in range(3):
+        u, v = rng.standard_normal(shape), rng.standard_normal(wshape)
+        along_x = (loss_reference(x + h * u, w) - loss_reference(x - h * u, w)) / (2 * h)
+        along_w = (loss_reference(x, w + h * v) - loss_reference(x, w - h * v)) / (2 * h)
+        assert abs((dx.asnumpy() * u).sum() - along_x) < 1e-6 * max(1.0, abs(along_x))
+        assert abs((dw.asnumpy() * v).sum() - along_w) < 1e-6 * max(1.0, abs(along_w))
+
+
+def test_second_order_gradient():
+    """grad of |d/dx L|^2 differentiates the input-gradient primitive (its VJP is conv2d and
+    the weight gradient); checked against central differences of the first-order gradient."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((4, 1, 3, 3))
+    kwargs = dict(pad_mode="pad", padding=1, stride=2, groups=2)
+
+    def loss(a, b):
+        return (ops.tanh(ops.conv2d(a, b, **kwargs)) ** 2).sum()
+    first = jit(grad(loss, 0))
+    second = jit(grad(lambda a, b: (grad(loss, 0)(a, b) ** 2).sum(), (0, 1)))
+    dx, dw = second(Tensor(x), Tensor(w))
+
+    def norm(a, b):
+        return float((first(Tensor(a), Tensor(b)).asnumpy() ** 2).sum())
+    h = 1e-5
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    along_x = (norm(x + h * u, w) - norm(x - h * u, w)) / (2 * h)
+    along_w = (norm(x, w + h * v) - norm(x, w - h * v)) / (2 * h)
+    np.testing.assert_allclose((dx.asnumpy() * u).sum(), along_x, rtol=1e-6)
+    np.testing.assert_allclose((dw.asnumpy() * v).sum(), along_w, rtol=1e-6)
+
+
+def test_bias_relu_is_the_convolution_epilogue():
+    """nn.Conv2d + ReLU compiles to one convolution kernel storing relu(acc + bias), and
+    matches the float64 reference on a batch split over the thread pool."""
+    rng = np.random.default_rng(4)
+    net = nn.Conv2d(8, 16, 3, pad_mode="same", has_bias=True)
+    forward = jit(lambda a: ops.relu(net(a)))
+    x = rng.standard_normal((16, 8, 12, 12)).astype(np.float32)
+    got = forward(Tensor(x)).asnumpy()
+    bias = net.bias.asnumpy().astype(np.float64)[None, :, None, None]
+    expected = np.maximum(conv_reference(x, net.weight.asnumpy(), pads=(1, 1, 1, 1)) + bias, 0)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
+    loops = compile_graph(forward.program_for(Tensor(x)).graph).loops_text
+    assert loops.count("kernel ") == 1, loops
+    assert "conv2d(" in loops and "relu(add(acc, load bias[i0]))" in loops, loops
+
+
+def test_cifar_sized_batch_float32():
+    """3->64 3x3 'same' over 64 images: every image's products and the per-task partial
+    weight gradients summed, float32 against float64 loops."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((64, 3, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((64, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((64, 64, 16, 16)).astype(np.float32)
+    step = jit(value_and_grad(lambda a, b: (ops.conv2d(a, b, pad_mode="same") * Tensor(g)).sum(),
+                              (0, 1)))
+    value, (dx, dw) = step(Tensor(x), Tensor(w))
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    y = conv_reference(x64, w64, pads=(1, 1, 1, 1))
+    np.testing.assert_allclose(float(value.asnumpy()), (y * g64).sum(), rtol=1e-4)
+    # exact adjoints: <dx, u> = <conv(u, w), g>, <dw, v> = <conv(x, v), g>
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    along_x = (conv_reference(u, w64, pads=(1, 1, 1, 1)) * g64).sum()
+    along_w = (conv_reference(x64, v, pads=(1, 1, 1, 1)) * g64).sum()
+    np.testing.assert_allclose((dx.asnumpy().astype(np.float64) * u).sum(), along_x, rtol=1e-4)
+    np.testing.assert_allclose((dw.asnumpy().astype(np.float64) * v).sum(), along_w, rtol=1e-4)
+
+
+def test_vmap_over_images_and_over_filters():
+    """Batched images with shared filters fold into N; batched filters become groups."""
+    rng = np.random.default_rng(6)
+    xs = rng.standard_normal((3, 2, 4, 6, 6))
+    ws = rng.standard_normal((3, 6, 2, 3, 3))
+    w = ws[0]
+
+    def conv(a, b):
+        return ops.conv2d(a, b, pad_mode="same", groups=2)
+    shared = jit(vmap(conv, in_axes=(0, None)))(Tensor(xs), Tensor(w)).asnumpy()
+    both = jit(vmap(conv, in_axes=(0, 0)))(Tensor(xs), Tensor(ws)).asnumpy()
+    for i in range(3):
+        np.testing.assert_allclose(shared[i], conv_reference(xs[i], w, pads=(1, 1, 1, 1),
+                                                             groups=2), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(both[i], conv_reference(xs[i], ws[i], pads=(1, 1, 1, 1),
+                                                           groups=2), rtol=1e-12, atol=1e-12)
+    grads = jit(vmap(grad(lambda a, b: (ops.sin(conv(a, b))).sum(), 1)))(Tensor(xs), Tensor(ws))
+    for i in range(3):
+        single = jit(grad(lambda a, b: (ops.sin(conv(a, b))).sum(), 1))(Tensor(xs[i]),
+                                                                        Tensor(ws[i]))
+        np.testing.assert_allclose(grads.asnumpy()[i], single.asnumpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_weight_that_does_not_fit_is_a_value_error():
+    x, w = Tensor(np.zeros((1, 4, 5, 5), np.float32)), Tensor(np.zeros((3, 3, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="does not fit"):
+        jit(lambda a, b: ops.conv2d(a, b, groups=2))(x, w)
