@@ -72,11 +72,6 @@ def conv2d_nchw(x, weight, bias, stride, pads, dilation, group):
     return out
 
 
-def _out_sizes(shape, kernel, stride, dilation, pads):
-    return (out_size(shape[2] + pads[0] + pads[1], kernel[0], stride[0], dilation[0]),
-            out_size(shape[3] + pads[2] + pads[3], kernel[1], stride[1], dilation[1]))
-
-
 def _image(x, what):
     if len(x.shape) != 4:
         raise ValueError(f"{what} expects an NCHW input of rank 4, got shape {tuple(x.shape)}")
