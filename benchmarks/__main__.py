@@ -1,4 +1,4 @@
-"""`python -m benchmarks [kernels|training|distributed|conv|half|control_flow]...`:
+"""`python -m benchmarks [kernels|training|distributed|conv|half|control_flow|first_call]...`:
 graphspore against numpy (and torch when installed, measured MindSpore figures), in one process."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from .timing import Table
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or ["kernels", "training", "distributed", "conv", "half", "control_flow"]
+    chosen = argv or ["kernels", "training", "distributed", "conv", "half", "control_flow",
+                      "first_call"]
     table = Table("graphspore vs numpy (same process; ratio > 1 means graphspore is faster "
                   "for throughput rows, slower for time rows)")
     if "kernels" in chosen:
@@ -33,6 +34,9 @@ def main(argv: list[str]) -> int:
     if "control_flow" in chosen:
         from . import control_flow
         control_flow.run(table)
+    if "first_call" in chosen:
+        from . import first_call
+        first_call.run(table)
     table.print()
     return 0
 

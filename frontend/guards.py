@@ -83,6 +83,11 @@ class Recorder:
     def __init__(self):
         self.entries: dict = {}
         self.written: set = set()
+        self.calls: list = []      # host callables run while parsing (their results folded in)
+
+    def note_call(self, fn) -> None:
+        """`fn` (numpy, math, a class...) was called while parsing."""
+        self.calls.append(fn)
 
     def note_store(self, owner, name: str) -> None:
         """`owner.name` is assigned while parsing: neither it nor later reads are guards."""
@@ -165,6 +170,41 @@ class Guards:
                     return False
                 self._checked_at = now
         return _hold(self.polled)
+
+
+# ---- for the on-disk program cache (graphspore/warm_start.py): guards saved and rebuilt
+MISSING = _MISSING
+plain = _plain
+same = _same
+
+
+def read(kind: str, where, name: str, source):
+    """The current value a guard entry watches (`MISSING` if it is gone)."""
+    if kind == "g":
+        return where.get(name, _MISSING)
+    if kind == "c":
+        try:
+            return where.cell_contents
+        except ValueError:
+            return _MISSING
+    owner = where()
+    if owner is None:
+        return _MISSING
+    if source is None:
+        return getattr(owner, name, _MISSING)
+    if source:
+        return owner.__dict__[source].get(name, _MISSING)
+    return owner.__dict__.get(name, _MISSING)
+
+
+def entry(kind: str, where, name: str, value, source) -> tuple:
+    """A guard entry as `Recorder` makes them, expecting `value` at `where`'s `name`."""
+    return (kind, where, name, *_expected(value), source)
+
+
+def expected_value(entry_: tuple):
+    """The value a guard entry expects."""
+    return entry_[3]() if entry_[4] else entry_[3]
 
 
 def _hold(entries) -> bool:

@@ -29,7 +29,7 @@ from ..ir import ops as ir_ops
 from ..ir.core import (GraphsporeError, GraphsporeNameError, GraphsporeTypeError,
                        GraphsporeValueError, Value, error_class, tracing)
 from ..ir.types import DType
-from . import operators as tables
+from . import guards, operators as tables
 from .builtins import GRAPH_BUILTINS as BUILTINS, iterable
 from .constants import construct_tensor
 from ..ir.core import GraphsporeUnboundLocalError
@@ -344,6 +344,9 @@ class Calls:
 
     def _call_foreign(self, node, fn, args, kwargs):
         name = _qualified(fn)
+        recorder = guards.current()
+        if recorder is not None:          # the program depends on what this call returned
+            recorder.note_call(fn)
         if isinstance(getattr(fn, "__self__", None), (list, dict)):
             # list.append(t), dict.update(...): parse-time containers that may hold tensors
             return fn(*args, **kwargs)

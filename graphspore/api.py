@@ -12,12 +12,11 @@ import functools
 import weakref
 
 from . import frontend
-from .frontend import guards
 from .ir import Graph, GraphsporeError, current_builder, EagerBuilder
 from .ir.core import inline_graph
 from .frontend.source import for_user
 from .signature import abstract, cache_key, flatten_tensors
-from .compiler import compile_program
+from . import warm_start
 from .pipeline import Source
 from .program_cache import ProgramCache
 from .runtime import ArgumentError
@@ -112,10 +111,9 @@ class _Compiled:
             program = None
         if program is None:
             abstract_args, abstract_kwargs = self._abstract(args, kwargs)
-            with guards.recording() as recorder:     # reads of the parse stage
-                program = compile_program(self._source(), abstract_args, abstract_kwargs,
-                                          _wrap_tensor)
-            program.guards = recorder.guards(_cell_epoch) if recorder.entries else None
+            # compiled, or loaded whole from the disk program cache (warm_start.py)
+            program = warm_start.compile(self, abstract_args, abstract_kwargs, _wrap_tensor,
+                                         _cell_epoch)
             variants.append(program)
         if not kwargs and all(hasattr(a, "_array") for a in args):
             self._last = (version, _guarded(program))

@@ -50,6 +50,7 @@ class CompileStats:
     workspace_bytes: int
     compile_ms: float
     cache_hit: bool
+    program_hit: bool = False       # loaded whole from the disk program cache (warm_start)
 
 
 STATS_LIMIT = 1000
@@ -68,29 +69,34 @@ def stats_since(mark: int) -> list[CompileStats]:
     return STATS[max(0, len(STATS) - (_compiles - mark)):]
 
 
-def _record(stats: CompileStats) -> None:
+def record(stats: CompileStats) -> None:
+    """Count one compilation (or program loaded from disk) and keep its statistics."""
     global _compiles
     STATS.append(stats)
     _compiles += 1
     if len(STATS) > STATS_LIMIT:
         del STATS[:len(STATS) - STATS_LIMIT]
+    ir_dump.record_stats(stats)
 
 
-@dataclass
-class Program:
+@dataclass(eq=False)        # programs are compared by identity (and a loaded one
+class Program:              # must not build its graph to be compared)
     """A compiled graph ready to run: `sources[i]` says where input i comes from (an int k =
     the k-th tensor argument; otherwise the bound Parameter object). `checks` are the index
-    sites of the hidden last output, if the graph has one."""
+    sites of the hidden last output, if the graph has one. `graph` may be given as a
+    function making it (a program loaded from the disk cache builds it only if asked);
+    `updates` says whether the program assigns Parameters (read from the graph if None)."""
 
     executable: Any
     sources: list
     out_tree: Any
-    graph: Graph
+    graph: Graph = field(repr=False)
     module: Any = None
     stats: CompileStats | None = None
     _wrap: Any = field(default=None, repr=False)
     checks: tuple = ()
     training_flags: tuple = ()      # ((cell, flag), ...): the Cell flags the graph was built with
+    updates: bool | None = None
 
     def matches_training_flags(self) -> bool:
         """Whether every Cell flag this program was built with still has that value."""
@@ -99,6 +105,8 @@ class Program:
     guards: Any = None      # frontend.guards.Guards of the Python values folded in, or None
 
     def __post_init__(self):
+        if self.updates is None:
+            self.updates = bool(self.graph.updates)
         self._plain = all(type(s) is int and s == i for i, s in enumerate(self.sources))
         self._n_args = sum(type(s) is int for s in self.sources)
         self._single = type(self.out_tree) is int
@@ -113,7 +121,7 @@ class Program:
             self.run_tensors = self.executable.fast_call(self._wrap, self.out_tree, check)
         else:
             self.run_tensors = lambda tensors: self.run([t._array for t in tensors])
-        if self.graph.updates:
+        if self.updates:
             self._serialise_updates()
 
     def _serialise_updates(self) -> None:
@@ -127,7 +135,7 @@ class Program:
     def _check_indices(self, hidden) -> None:
         """Raise IndexError if the hidden check output reports an out-of-range index."""
         if hidden[0]:
-            raise index_error(self.checks, hidden, bool(self.graph.updates))
+            raise index_error(self.checks, hidden, self.updates)
 
     def run(self, tensor_arrays: list) -> Any:
         """Run on the tensor arguments' host arrays; returns the Python-structured result."""
@@ -158,6 +166,20 @@ class Program:
         hidden = np.empty(*self.executable.output_specs[-1])
         self.executable.call_into(arrays, list(outputs) + [hidden])
         self._check_indices(hidden)
+
+
+def _graph_of(program: Program) -> Graph:
+    graph = program.__dict__["_graph"]
+    if not isinstance(graph, Graph):          # a loaded program's: made on first use
+        graph = program.__dict__["_graph"] = graph()
+    return graph
+
+
+def _set_graph(program: Program, graph) -> None:
+    program.__dict__["_graph"] = graph
+
+
+Program.graph = property(_graph_of, _set_graph, doc="The compiled graph (after simplify).")
 
 
 def _locked(lock, fn):
@@ -202,8 +224,7 @@ def compile_program(source: pipeline.Source, abstract_args: tuple, kwargs: dict,
                              len(c.program.kernels), c.plan.arena_size,
                              (time.perf_counter() - start) * 1e3,
                              getattr(c.native, "cache_hit", False))
-        _record(stats)
-        ir_dump.record_stats(stats)
+        record(stats)
         return Program(executable, sources_for(graph), c.out_tree, graph, c.native, stats,
                        wrap, c.checks, c.training_flags)
 

@@ -253,6 +253,9 @@ def split_at(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return names[:k], names[k:]
 
 
+STAGE_RUNS: dict[str, int] = {}     # stage name -> times run in this process (tests read it)
+
+
 def _dumped(stage: Stage) -> bool:
     return ir_dump.wants(stage.name) or any(ir_dump.wants(a) for a in stage.aliases)
 
@@ -266,6 +269,7 @@ def run(c: Compilation, names: tuple[str, ...] | None = None) -> Compilation:
     for stage in chosen:
         if getattr(c, stage.needs) is None:
             raise ValueError(_missing(stage))
+        STAGE_RUNS[stage.name] = STAGE_RUNS.get(stage.name, 0) + 1
         stage.run(c)
         if stage.graph:
             try:
@@ -306,6 +310,6 @@ def resolve_stages_in_order(names) -> list[str]:
     return [resolve_stages([n])[0] for n in names]
 
 
-__all__ = ["Compilation", "JitTarget", "STAGES", "Source", "Stage", "graph_stage", "run",
+__all__ = ["Compilation", "JitTarget", "STAGES", "STAGE_RUNS", "Source", "Stage", "graph_stage", "run",
            "run_on_graph", "split_at",
            "resolve_stages", "resolve_stages_in_order", "stage_names", "symbol_for"]

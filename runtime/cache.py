@@ -43,7 +43,8 @@ _HEADER = struct.Struct("<8sIQ32s")
 _SUFFIX = ".gso"
 
 _stats_lock = guard(threading.Lock(), hold=False)
-_stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0, "errors": 0}
+_stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0, "errors": 0,
+          "program_hits": 0, "program_misses": 0, "program_stores": 0}
 
 
 def _graphspore_version():
@@ -78,6 +79,29 @@ class EntryKey:
         return hashlib.sha256(self.record()).hexdigest()
 
 
+@dataclass(frozen=True)
+class ProgramKey:
+    """Everything a saved program (object code plus its calling convention) depends on:
+    the sha256 of the program's fingerprint (graphspore/program_key.py: the callable and
+    all it reaches, the signature, the global state, graphspore's source), the target, the
+    versions. Stored in the entry and compared on load like :class:`EntryKey`."""
+
+    program_sha256: str
+    triple: str
+    cpu: str
+    features: str
+    python: str
+    llvmlite: str = llvmlite.__version__
+    graphspore: str = GRAPHSPORE_VERSION
+    format: str = f"program-{FORMAT_VERSION}"
+
+    record = EntryKey.record
+    digest = EntryKey.digest
+
+
+_PROGRAM_META = struct.Struct("<I")
+
+
 def cache_dir():
     """The cache directory for this call (read from the environment each time)."""
     explicit = os.environ.get("GRAPHSPORE_CACHE_DIR")
@@ -104,7 +128,7 @@ def cache_key(ir_text, triple, cpu, features):
 
 def entry_path(key):
     """Path of the cache file for ``key`` (an EntryKey or its digest) in the current directory."""
-    name = key.digest if isinstance(key, EntryKey) else key
+    name = key.digest if isinstance(key, (EntryKey, ProgramKey)) else key
     return os.path.join(cache_dir(), name + _SUFFIX)
 
 
@@ -132,6 +156,16 @@ def load(key):
     A corrupt entry (bad magic, wrong length, digest mismatch), one whose stored record is
     not ``key``'s, or one whose object header is not for this host is deleted and is a miss.
     """
+    return _load(key, _unpack, "")
+
+
+def load_program(key):
+    """``(metadata bytes, object bytes)`` saved for ``key`` (a :class:`ProgramKey`), or
+    None; checked like :func:`load` (frame, full key, the object's header)."""
+    return _load(key, _unpack_program, "program_")
+
+
+def _load(key, unpack, counter):
     if not enabled():
         return None
     path = entry_path(key)
@@ -139,26 +173,44 @@ def load(key):
         with open(path, "rb") as handle:
             blob = handle.read()
     except FileNotFoundError:
-        _count("misses")
+        _count(counter + "misses")
         return None
     except OSError:
         _count("errors")
-        _count("misses")
+        _count(counter + "misses")
         return None
-    payload = _unpack(blob, key)
+    payload = unpack(blob, key)
     if payload is None:
         _count("corrupt")
-        _count("misses")
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        _count(counter + "misses")
+        delete(key)
         return None
-    _count("hits")
+    _count(counter + "hits")
     return payload
 
 
-def _unpack(blob, key):
+def delete(key):
+    """Remove the entry for ``key`` if there is one (a program whose saved state no longer
+    applies)."""
+    try:
+        os.remove(entry_path(key))
+    except OSError:
+        pass
+
+
+def _unpack_program(blob, key):
+    payload = _unpack(blob, key, check_object=False)
+    if payload is None or len(payload) < _PROGRAM_META.size:
+        return None
+    (meta_length,) = _PROGRAM_META.unpack_from(payload)
+    meta = payload[_PROGRAM_META.size:_PROGRAM_META.size + meta_length]
+    code = payload[_PROGRAM_META.size + meta_length:]
+    if len(meta) != meta_length or not object_matches_host(code, key.triple):
+        return None
+    return meta, code
+
+
+def _unpack(blob, key, check_object=True):
     """The payload of ``blob`` if it is a whole entry for exactly ``key`` and this host."""
     if len(blob) < _HEADER.size:
         return None
@@ -169,7 +221,9 @@ def _unpack(blob, key):
         return None
     if hashlib.sha256(record + payload).digest() != digest:
         return None
-    if record != key.record() or not object_matches_host(payload, key.triple):
+    if record != key.record():
+        return None
+    if check_object and not object_matches_host(payload, key.triple):
         return None
     return payload
 
@@ -210,7 +264,16 @@ def object_matches_host(payload, triple):
     return False
 
 
-def store(key, payload):
+def store_program(key, meta, object_code):
+    """Atomically write a program entry: ``meta`` (its calling convention, bytes) and its
+    object code, for ``key`` (a :class:`ProgramKey`). Returns success."""
+    if not object_code or not store(key, _PROGRAM_META.pack(len(meta)) + meta + object_code,
+                                    counter="program_stores"):
+        return False
+    return True
+
+
+def store(key, payload, counter="stores"):
     """Atomically write ``payload`` (object bytes) as the entry for ``key`` (an EntryKey).
     Returns success."""
     if not enabled() or not payload:
@@ -240,7 +303,7 @@ def store(key, payload):
                 os.remove(temp_path)
             except OSError:
                 pass
-    _count("stores")
+    _count(counter)
     return True
 
 

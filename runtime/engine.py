@@ -95,9 +95,12 @@ def prepare_ir(llvm_ir, entry_names):
 class CompiledModule:
     """Native code for one LLVM module; keeps its execution engine alive while referenced."""
 
-    def __init__(self, llvm_ir, entry_names, engine, module, cache_hit, compile_ms, key):
-        self.llvm_ir = llvm_ir
+    def __init__(self, llvm_ir, entry_names, engine, module, cache_hit, compile_ms, key,
+                 object_code=None, externals=()):
+        self._llvm_ir = llvm_ir
         self.entry_names = tuple(entry_names)
+        self.object_code = object_code  # the ELF object MCJIT loaded (program cache saves it)
+        self.externals = tuple(externals)  # external functions the module calls
         self.cache_hit = cache_hit
         self.compile_ms = compile_ms
         self.cache_key = key
@@ -119,8 +122,19 @@ class CompiledModule:
             self._addresses[name] = address
         return address
 
+    @property
+    def llvm_ir(self):
+        """The compiled IR text; a module loaded from an object (:func:`load_object`) gets
+        it from its ``llvm_ir`` callable, once."""
+        if callable(self._llvm_ir):
+            self._llvm_ir = self._llvm_ir()
+        return self._llvm_ir
+
     def has_trampoline(self, entry):
         """True if ``<entry>__py`` was generated for ``entry``."""
+        trampolines = getattr(self, "_trampolines", None)
+        if trampolines is not None:
+            return entry in trampolines
         return f'@"{entry}{TRAMPOLINE_SUFFIX}"(' in self.llvm_ir
 
     def _optimized_module(self):
@@ -216,6 +230,9 @@ def _optimize(module):
 
 
 def _check_symbols(module, entry_names, bind_external):
+    """Raise unless every entry is defined and every external resolves; returns the names
+    of the external functions."""
+    externals = []
     for entry in entry_names:
         try:
             function = module.get_function(entry)
@@ -227,11 +244,17 @@ def _check_symbols(module, entry_names, bind_external):
         name = function.name
         if not function.is_declaration or name.startswith("llvm."):
             continue
-        if bind_external is not None:
-            bind_external(name)
-        if not llvm.address_of_symbol(name):
-            raise CompileError(f"module declares external function {name!r}, "
-                               "which is not defined in this process")
+        externals.append(name)
+        _bind(name, bind_external)
+    return externals
+
+
+def _bind(name, bind_external):
+    if bind_external is not None:
+        bind_external(name)
+    if not llvm.address_of_symbol(name):
+        raise CompileError(f"module declares external function {name!r}, "
+                           "which is not defined in this process")
 
 
 def entry_key(text):
@@ -259,9 +282,10 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
     text = prepare_ir(llvm_ir, entry_names)
     key = entry_key(text)
     cached = cache.load(key)
+    produced = []
     with LLVM_LOCK:
         module = _parse(text)
-        _check_symbols(module, entry_names, bind_external)
+        externals = _check_symbols(module, entry_names, bind_external)
         if cached is None:
             try:
                 module.verify()
@@ -270,10 +294,39 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
             _optimize(module)
         engine = llvm.create_mcjit_compiler(module, target.create_target_machine())
         if cached is None:
-            engine.set_object_cache(notify_func=lambda _module, data: cache.store(key, data))
+            def notify(_module, data):
+                produced.append(bytes(data))
+                cache.store(key, data)
+            engine.set_object_cache(notify_func=notify)
         else:
             engine.set_object_cache(getbuffer_func=lambda _module: cached)
         engine.finalize_object()
     elapsed = (time.perf_counter() - start) * 1000.0
+    object_code = cached if cached is not None else (produced[0] if produced else None)
     return CompiledModule(text, entry_names, engine, module, cached is not None, elapsed,
-                          key.digest)
+                          key.digest, object_code, externals)
+
+
+def load_object(object_code, entry_names, externals, trampolines, llvm_ir,
+                bind_external=None):
+    """A :class:`CompiledModule` from object code saved by an earlier compile (the program
+    cache): no IR is parsed, optimised or generated. ``externals`` are bound first (a
+    missing one raises :class:`CompileError`, as MCJIT would abort on it); ``trampolines``
+    are the entries that have a ``__py`` trampoline; ``llvm_ir()`` rebuilds the IR text if
+    anyone asks for it. The caller has checked the object's header (:mod:`.cache`)."""
+    start = time.perf_counter()
+    target = host()
+    with LLVM_LOCK:
+        for name in externals:
+            _bind(name, bind_external)
+        module = llvm.parse_assembly("")
+        module.triple = target.triple
+        module.data_layout = target.data_layout
+        engine = llvm.create_mcjit_compiler(module, target.create_target_machine())
+        engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
+        engine.finalize_object()
+    elapsed = (time.perf_counter() - start) * 1000.0
+    compiled = CompiledModule(llvm_ir, entry_names, engine, None, True, elapsed, None,
+                              object_code, externals)
+    compiled._trampolines = frozenset(trampolines)
+    return compiled
