@@ -181,11 +181,26 @@ def _repeatable(fn, walk) -> bool:
     return root == "graphspore" or module in _PURE_MODULES
 
 
+def _stateless_external(name: str) -> bool:
+    """Whether another process binds external function `name` to the same behaviour: libc
+    and libm, BLAS, the thread pool, print and the collectives (their arguments are all in
+    the object). Not the gradient-hook callback: its hook ids index a registry the parse
+    filled in this process."""
+    from .runtime import blas, collective, print_callback, thread_pool
+    if name in blas.SYMBOLS + thread_pool.SYMBOLS + print_callback.SYMBOLS + \
+            collective.SYMBOLS:
+        return True
+    return not name.startswith(("gs_", "scipy_"))
+
+
 def _describe(walk, program, entries) -> dict:
     """The entry's metadata: everything `_load` needs, objects named by walk ordinals."""
     module, executable = program.module, program.executable
     if module.object_code is None:
         raise _Unnamed("no object code")
+    for name in module.externals:
+        if not _stateless_external(name):
+            raise _Unnamed(f"a call of {name}, which names this process' own state")
     guard_list = [_describe_guard(walk, entry) for entry in entries]
     sources = []
     for s in program.sources:

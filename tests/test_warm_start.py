@@ -215,3 +215,16 @@ def test_unfingerprintable_objects_make_the_call_unkeyable(tmp_path):
         handle.close()
     assert cache.ProgramKey("a", "t", "c", "f", "p").digest != \
         cache.ProgramKey("b", "t", "c", "f", "p").digest
+
+
+def test_a_program_calling_a_gradient_hook_is_not_saved(tmp_path, monkeypatch):
+    """Its hook ids index this process' registry: another process must parse again."""
+    from graphspore import ops, warm_start
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DIR", str(tmp_path))
+    warm_start.reset_stats()
+    hook = ops.HookBackward(lambda grad: grad[0] * 2)
+    grad = ms.grad(lambda x, y: hook(x * y) * y, grad_position=(0, 1))
+    dx, dy = grad(Tensor(1, ms.float32), Tensor(2, ms.float32))
+    assert (float(dx.asnumpy()), float(dy.asnumpy())) == (8.0, 6.0)
+    assert warm_start.stats()["unsaved"] == 1 and warm_start.stats()["saved"] == 0
+    assert not any(_is_program_entry(p) for p in tmp_path.iterdir())
