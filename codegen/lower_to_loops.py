@@ -546,33 +546,29 @@ def lower_concat(lw: Lowerer, op: Op, out: L.Buffer) -> list:
     return body
 
 
+def _into(lw: Lowerer, x: Value, out: L.Buffer) -> list:
+    """out = x, elementwise; nothing when x already lives in out."""
+    if lw.stored.get(x) is out:
+        return []
+    return _nest(out.shape, "i", lambda ix: [
+        L.Store(out, L.linear(ix, out.shape), lw.value_at(x, ix))])
+
+
 def lower_all_reduce(lw: Lowerer, op: Op, out: L.Buffer) -> list:
-    """out = x (skipped when x already lives in out), then out reduced over every process in
-    place: one native call, no second buffer for MPI."""
-    (x,) = op.operands
-    body = []
-    if lw.stored.get(x) is not out:
-        body += _nest(out.shape, "i", lambda ix: [
-            L.Store(out, L.linear(ix, out.shape), lw.value_at(x, ix))])
-    return body + [L.AllReduce(out, op.attrs["op"])]
+    """out = x, then out reduced over every process in place: one native call, no second
+    buffer for MPI."""
+    return _into(lw, op.operands[0], out) + [L.AllReduce(out, op.attrs["op"])]
 
 
 def lower_grad_hook(lw: Lowerer, op: Op, out: L.Buffer) -> list:
     """out = x: a gradient hook's mark (simplify drops it; this copy runs only when a graph
     is compiled without simplify)."""
-    (x,) = op.operands
-    return _nest(out.shape, "i", lambda ix: [
-        L.Store(out, L.linear(ix, out.shape), lw.value_at(x, ix))])
+    return _into(lw, op.operands[0], out)
 
 
 def lower_host_hook(lw: Lowerer, op: Op, out: L.Buffer) -> list:
-    """out = g (skipped when g already lives in out), then the Python hook's call on out."""
-    (g,) = op.operands
-    body = []
-    if lw.stored.get(g) is not out:
-        body += _nest(out.shape, "i", lambda ix: [
-            L.Store(out, L.linear(ix, out.shape), lw.value_at(g, ix))])
-    return body + [L.HostHook(out, op.attrs["hook"])]
+    """out = g, then the Python hook's call on out, which may overwrite it."""
+    return _into(lw, op.operands[0], out) + [L.HostHook(out, op.attrs["hook"])]
 
 
 KERNEL_LOWERINGS = {

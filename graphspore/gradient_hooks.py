@@ -10,6 +10,8 @@ where MindSpore runs them in PYNATIVE_MODE only.
 """
 from __future__ import annotations
 
+import threading
+
 from .ir import ops as ir_ops
 from .ir.core import EagerBuilder, Value, current_builder
 from .ir.ops.hooks import grad_hook, register_hook, run_hook
@@ -17,6 +19,18 @@ from .runtime import hook_callback
 from .tensor_type import Tensor
 
 hook_callback.set_hook_runner(run_hook)
+_unfinished = threading.local()     # `.calls`: Cell hooks whose output side ran, input not
+
+
+def _finish(failed: bool) -> None:
+    """After a run: a Cell hook whose input gradient was never computed (only the weights'
+    gradients were asked for) still runs, with grad_output (None,); nothing to replace."""
+    calls, _unfinished.calls = getattr(_unfinished, "calls", {}), {}
+    for call in () if failed else calls.values():
+        call()
+
+
+hook_callback.add_finisher(_finish)
 
 
 def _array(value, like):
@@ -58,7 +72,8 @@ def run_with_backward_hooks(cell, hooks: dict, args: tuple, construct):
     """`construct(*args)` with the Cell's backward hooks around it: each hook gets
     `(cell_id, grad_input, grad_output)` (MindSpore 2.x: grad_input the gradient passed to
     the Cell's output, grad_output the one computed for its input, both 1-tuples) and may
-    return a new grad_output."""
+    return a new grad_output. When the input's gradient is not computed (only the weights'
+    are asked for) the hooks run after the backward pass with grad_output (None,)."""
     if isinstance(current_builder(), EagerBuilder):
         return construct(*args)
     if len(args) != 1 or not isinstance(args[0], Value):
@@ -67,18 +82,23 @@ def run_with_backward_hooks(cell, hooks: dict, args: tuple, construct):
                          f"{len(args)} inputs")
     seen = {}
 
-    def at_output(array):
-        seen["grad"] = Tensor(array.copy())
-        return None
-
-    def at_input(array):
-        grad_output = (Tensor(array),)
+    def run_hooks(grad_output):
         for hook in tuple(hooks.values()):
             replaced = hook(cell_id(cell), (seen.get("grad"),), grad_output)
             if replaced is not None:
                 grad_output = (replaced if isinstance(replaced, (tuple, list))
                                else (replaced,))
-        return _array(grad_output, array)
+        return grad_output
+
+    def at_output(array):
+        seen["grad"] = Tensor(array.copy())
+        calls = _unfinished.__dict__.setdefault("calls", {})
+        calls[id(seen)] = lambda: run_hooks((None,))
+        return None
+
+    def at_input(array):
+        getattr(_unfinished, "calls", {}).pop(id(seen), None)
+        return _array(run_hooks((Tensor(array),)), array)
 
     out = construct(mark(args[0], at_input))
     if not isinstance(out, Value):

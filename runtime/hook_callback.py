@@ -33,6 +33,7 @@ def set_signature(hook: int, shape: tuple, dtype) -> None:
 
 
 def _call(hook: int, buffer: int, count: int) -> None:
+    _pending.depth = getattr(_pending, "depth", 0) + 1   # programs a hook runs are nested
     try:
         shape, dtype = SHAPES[hook]
         raw = (ctypes.c_char * (int(count) * dtype.itemsize)).from_address(buffer)
@@ -43,13 +44,29 @@ def _call(hook: int, buffer: int, count: int) -> None:
     except BaseException as exc:          # noqa: BLE001 - re-raised after the program
         if getattr(_pending, "error", None) is None:
             _pending.error = exc
+    finally:
+        _pending.depth -= 1
+
+
+_FINISHERS: list = []                # `finish(failed)` after every run that may hold hooks
+
+
+def add_finisher(finish) -> None:
+    """Call `finish(failed: bool)` after each run of a program that may call hooks (Cell
+    hooks whose input side never ran are completed there)."""
+    _FINISHERS.append(finish)
 
 
 def raise_pending() -> None:
-    """Re-raise the first exception a hook raised during the last run on this thread."""
+    """End a run: the finishers, then re-raise the first exception a hook raised during it
+    on this thread. A program run by a hook (inside the callback) ends nothing."""
+    if getattr(_pending, "depth", 0):
+        return
     error = getattr(_pending, "error", None)
+    _pending.error = None
+    for finish in _FINISHERS:
+        finish(error is not None)
     if error is not None:
-        _pending.error = None
         raise error
 
 
@@ -65,5 +82,5 @@ def ensure_hook_callback() -> bool:
     return True
 
 
-__all__ = ["SYMBOLS", "SHAPES", "ensure_hook_callback", "raise_pending", "set_hook_runner",
-           "set_signature"]
+__all__ = ["SYMBOLS", "SHAPES", "add_finisher", "ensure_hook_callback", "raise_pending",
+           "set_hook_runner", "set_signature"]

@@ -147,3 +147,27 @@ def test_errors():
     assert "test_hooks.py" in str(info.value)
     ms.set_context(mode=ms.PYNATIVE_MODE)
     assert _value(hook(Tensor(5.0, ms.float32))) == 5.0   # eagerly the identity
+
+
+def test_cell_hook_without_an_input_gradient_runs_after_the_backward_pass():
+    """Only the weights' gradients are asked for: the Dense's input gradient is never
+    computed, so its hook sees grad_output (None,) once the backward pass has run. With
+    w = (1, 1), x = (1, 2): dL/dw = x, dL/db = 1; the hook's grad_input is the sensitivity."""
+    calls = []
+    dense = nn.Dense(2, 1, weight_init="ones", bias_init="zeros")
+    dense.register_backward_hook(lambda cell_id, grad_input, grad_output: calls.append(
+        (grad_input[0].asnumpy(), grad_output)))
+    x = Tensor(np.array([[1.0, 2.0]], np.float32))
+    dw, db = ms.grad(lambda v: dense(v).sum(), None, dense.trainable_params())(x)
+    np.testing.assert_array_equal(dw.asnumpy(), [[1.0, 2.0]])
+    np.testing.assert_array_equal(db.asnumpy(), [1.0])
+    (grad_input, grad_output), = calls
+    np.testing.assert_array_equal(grad_input, [[1.0]])
+    assert grad_output == (None,)
+
+
+def test_a_hook_may_run_graphspore_ops_itself():
+    """Eager ops inside the hook (their own compiled programs) run nested in the callback:
+    dL/dx of hook(3x) with the hook returning exp(0) * g * 2 is 6."""
+    hook = ops.HookBackward(lambda g: ops.exp(g[0] * 0.0) * g[0] * 2.0)
+    assert _value(ms.grad(lambda x: hook(x * 3.0))(Tensor(1.0, ms.float32))) == 6.0
