@@ -281,8 +281,23 @@ def _unsqueeze(x: Value, dim=None, *, axis=None) -> Value:
     return op("expand_dims")(x, axis=dim if axis is None else axis)
 
 
+def _truth_reduction(name: str):
+    """`x.all()` / `x.any()` (MindSpore's `axis`, `keep_dims`): whether every / some element
+    along the axes is non-zero, as a bool tensor; an empty reduction is True / False (numpy)."""
+    def truth(x: Value, axis=None, keep_dims=False, *, keepdims=None) -> Value:
+        keep = bool(keep_dims if keepdims is None else keepdims)
+        flags = x if x.dtype.is_bool else op("not_equal")(x, 0)
+        if name == "all":
+            flags = op("logical_not")(flags)
+        axes = normalize_axes(x, axis)
+        count = op("cast")(flags, dtype=DType.i32)
+        count = op("reduce_sum")(count, axes=axes, keep_dims=keep) if axes else count
+        return op("equal" if name == "all" else "greater")(count, 0)
+    return truth
+
+
 TENSOR_METHODS = {
-    **_DERIVED_METHODS, "div": divide, "clip": composite.clamp, "permute": _permute,
+    **_DERIVED_METHODS, "all": _truth_reduction("all"), "any": _truth_reduction("any"), "div": divide, "clip": composite.clamp, "permute": _permute,
     "unsqueeze": _unsqueeze, "matmul": _forward("matmul_nd"),
     "argmin": argmin, "amax": _reduction("reduce_max"), "amin": _reduction("reduce_min"),
     "sum": tensor_sum, "mean": tensor_mean, "max": _reduction("reduce_max"),
