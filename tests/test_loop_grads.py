@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import graphspore as ms
-from graphspore import Tensor, ops
-from graphspore.compiler import compile_program
+from graphspore import Parameter, Tensor, nn, ops
+from graphspore.compiler import compile_count, compile_program, stats_since
 from graphspore import pipeline
 from graphspore.ir import TensorType
 from graphspore.ir import ops as ir_ops
@@ -19,7 +19,8 @@ from graphspore.ir.passes.autodiff import vjp_graph
 from graphspore.ir.types import DType
 from graphspore.ir.verify import verify
 
-from test_control_flow import _marked, halve_or_square, nested, powers, scalar, value
+from against_interpreter import marked_line, scalar, value
+from test_control_flow import halve_or_square, nested, powers
 
 
 def grads(fn, order: int):
@@ -117,6 +118,71 @@ def test_a_body_the_backward_does_not_read_is_not_taped():
 def _count_ops(graph: Graph, name: str) -> int:
     return sum((op.name == name) + sum(_count_ops(r, name) for r in op.regions)
                for op in graph.ops)
+
+
+def sines_in_range(x, n):                            # range(tensor): a while on a counter
+    for _ in range(n):
+        x = ops.sin(x) * 1.5
+    return x
+
+
+def fori_squares(x, lo, hi):                         # x^(2^(hi - lo)) * 0.5^(2^(hi-lo) - 1)
+    return ops.ForiLoop()(lo, hi, lambda i, v: v * v * 0.5, x)
+
+
+def returns_a_square(x):                             # W10 with a nonlinear return
+    while x < 100:
+        if x > 20:
+            return x * x
+        x = 2 * x
+    return x
+
+
+def squares_until(x):                                # W8 with a nonlinear body
+    i = Tensor(np.float32(0))
+    while i < 10:
+        x = x * x
+        if x > 50:
+            break
+        i = i + 1
+    return x
+
+
+@pytest.mark.parametrize("x", [0.7, 2.0])
+def test_range_of_a_tensor_up_to_third_order(x):
+    n = Tensor(np.array(4, np.int64))
+    for order in (1, 2, 3):
+        compiled = ms.grad(sines_in_range, grad_position=0)
+        for _ in range(order - 1):
+            compiled = ms.grad(compiled, grad_position=0)
+        assert value(compiled, scalar(x), n) == pytest.approx(
+            derivatives(lambda t: sines64(t, 4), x, order), rel=2e-3, abs=1e-4)
+
+
+def test_fori_loop_with_tensor_bounds_second_order():
+    lo, hi = Tensor(np.array(1, np.int64)), Tensor(np.array(4, np.int64))   # 3 squarings
+    first = ms.grad(fori_squares, grad_position=0)
+    second = ms.grad(first, grad_position=0)
+    x = 1.5                                          # f = x^8 / 2^7
+    assert value(ms.jit(fori_squares), scalar(x), lo, hi) == pytest.approx(x ** 8 / 128)
+    assert value(first, scalar(x), lo, hi) == pytest.approx(8 * x ** 7 / 128)
+    assert value(second, scalar(x), lo, hi) == pytest.approx(56 * x ** 6 / 128)
+
+
+@pytest.mark.parametrize("x, want", [
+    (2.0, [1024.0, 512.0]),                          # returns (16 x)^2: 512 x, 512
+    (200.0, [1.0, 0.0]),                             # zero trips: x
+])
+def test_second_order_through_a_return_inside_a_while(x, want):
+    first = ms.grad(returns_a_square)
+    assert [value(first, scalar(x)), value(ms.grad(first), scalar(x))] == want
+
+
+def test_second_order_through_a_break():
+    # x = 3: 9, 81 > 50 -> break after two squarings: x^4, 4x^3 = 108, 12x^2 = 108
+    first = ms.grad(squares_until)
+    assert value(first, scalar(3.0)) == pytest.approx(108.0)
+    assert value(ms.grad(first), scalar(3.0)) == pytest.approx(108.0)
 
 
 # -------------------------------------------------------------------------- gs.for itself
@@ -333,6 +399,53 @@ def test_the_two_paddle_loop_gradient_bugs_in_nested_loops():
         derivatives(per_iteration64, x, 1, 1e-5), rel=1e-4)
 
 
+def test_nested_range_loops_with_a_taped_body():
+    def f(x, n, m):
+        for _ in range(n):
+            for _ in range(m):
+                x = ops.sin(x) * 1.5
+        return x
+    n, m = Tensor(np.array(2, np.int64)), Tensor(np.array(3, np.int64))
+    first = ms.grad(f, grad_position=0)
+    for order, compiled in ((1, first), (2, ms.grad(first, grad_position=0))):
+        assert value(compiled, scalar(0.7), n, m) == pytest.approx(
+            derivatives(lambda t: sines64(t, 6), 0.7, order), rel=2e-3, abs=1e-4)
+
+
+class NestedGrowth(nn.Cell):                         # y = x w^4 through 2 x 2 multiplications
+    def __init__(self):
+        super().__init__()
+        self.w = Parameter(Tensor(np.float32(0.9)), name="w")
+
+    def construct(self, x):
+        y = x
+        i = Tensor(np.float32(0))
+        while i < 2:
+            j = Tensor(np.float32(0))
+            while j < 2:
+                y = y * self.w
+                j = j + 1
+            i = i + 1
+        return y
+
+
+def test_a_training_step_with_nested_tensor_loops_is_one_program():
+    net = NestedGrowth()
+    opt = nn.SGD(net.trainable_params(), learning_rate=0.01)
+    grad_fn = ms.value_and_grad(net, None, opt.parameters)
+
+    @ms.jit
+    def step(x):
+        loss, grads = grad_fn(x)
+        opt(grads)
+        return loss
+
+    mark = compile_count()
+    assert float(step(scalar(2.0))) == pytest.approx(2.0 * 0.9 ** 4)
+    assert float(net.w.asnumpy()) == pytest.approx(0.9 - 0.01 * 4 * 2.0 * 0.9 ** 3)
+    assert [s.name for s in stats_since(mark)] == ["step"]      # one native program
+
+
 def test_an_inner_loop_longer_than_its_tape_raises_naming_it():
     def f(x):
         k = Tensor(np.float32(0))
@@ -352,7 +465,7 @@ def test_an_inner_loop_longer_than_its_tape_raises_naming_it():
         ms.set_context(max_loop_iterations=1 << 17)
     text = str(info.value)
     assert "more than 16 iterations" in text and "max_loop_iterations" in text, text
-    assert f"test_loop_grads.py:{_marked(f)}:" in text, text
+    assert f"test_loop_grads.py:{marked_line(f)}:" in text, text
 
 
 def test_a_loop_in_an_if_longer_than_its_tape_raises_naming_it():
@@ -370,4 +483,4 @@ def test_a_loop_in_an_if_longer_than_its_tape_raises_naming_it():
             grad(scalar(1.0001))
     finally:
         ms.set_context(max_loop_iterations=1 << 17)
-    assert f"test_loop_grads.py:{_marked(f)}:" in str(info.value), str(info.value)
+    assert f"test_loop_grads.py:{marked_line(f)}:" in str(info.value), str(info.value)
