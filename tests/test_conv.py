@@ -188,3 +188,35 @@ def test_weight_that_does_not_fit_is_a_value_error():
     x, w = Tensor(np.zeros((1, 4, 5, 5), np.float32)), Tensor(np.zeros((3, 3, 3, 3), np.float32))
     with pytest.raises(ValueError, match="does not fit"):
         jit(lambda a, b: ops.conv2d(a, b, groups=2))(x, w)
+
+
+def test_gradient_of_a_weighted_sum_reads_the_weights_directly():
+    """d/dy sum(y * G) is G: the broadcast 1 of the sum's cotangent folds away (simplify sees
+    splats through broadcasts), so both gradient kernels read G itself, with no copy."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((5, 3, 3, 3))
+    g = rng.standard_normal((4, 5, 8, 8))
+    step = jit(value_and_grad(lambda a, b, c: (ops.conv2d(a, b, pad_mode="same") * c).sum(),
+                              (0, 1)))
+    args = (Tensor(x), Tensor(w), Tensor(g))
+    _, (dx, dw) = step(*args)
+    loops = compile_graph(step.program_for(*args).graph).loops_text
+    assert loops.count("kernel ") == 4, loops        # conv, weighted sum, two gradients
+    assert "mul(1.0" not in loops, loops
+    v = rng.standard_normal(w.shape)
+    np.testing.assert_allclose((dw.asnumpy() * v).sum(),
+                               (conv_reference(x, v, pads=(1, 1, 1, 1)) * g).sum(), rtol=1e-12)
+
+
+def test_float16_convolution_accumulates_in_float32():
+    """float16 operands are widened to float32 for the kernel and rounded once, as the
+    primitive's reference computes."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float16)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float16)
+    got = jit(lambda a, b: ops.conv2d(a, b, pad_mode="same", groups=2))(Tensor(x), Tensor(w))
+    assert got.dtype == ms.float16
+    expected = conv_reference(x.astype(np.float32), w.astype(np.float32), pads=(1, 1, 1, 1),
+                              groups=2).astype(np.float32).astype(np.float16)
+    np.testing.assert_allclose(got.asnumpy().astype(np.float32), expected.astype(np.float32),
+                               rtol=2e-3, atol=2e-3)

@@ -43,7 +43,10 @@ def constant_of(value: Value) -> np.ndarray | None:
 
 
 def splat_of(value: Value):
-    """The single element of a constant whose elements are all equal, else None."""
+    """The single element of a constant whose elements are all equal (also seen through
+    broadcasts and reshapes: the cotangent of a sum is a broadcast 1), else None."""
+    while value.op is not None and value.op.name in ("gs.broadcast_to", "gs.reshape"):
+        value = value.op.operands[0]
     data = constant_of(value)
     if data is None or data.size == 0:
         return None
