@@ -360,7 +360,11 @@ def _emit_split_kernel(function: ir.Function, kernel: L.Kernel, tasks: int, chun
     body.attributes.add("nounwind")
     _name_buffers(body, kernel)
     emitter = KernelEmitter(body, kernel)
-    emitter.loop(loop, start=body.args[count], end=body.args[count + 1])
+    from .streaming import emit_streaming_loop, streams   # (imports this module)
+    if streams(loop):
+        emit_streaming_loop(emitter, loop, body.args[count], body.args[count + 1])
+    else:
+        emitter.loop(loop, start=body.args[count], end=body.args[count + 1])
     emitter.builder.ret_void()
 
     task = task_function(module, f"{kernel.name}.task")
