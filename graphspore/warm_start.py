@@ -71,19 +71,26 @@ def _count(name: str) -> None:
 # ---------------------------------------------------------------------------- the key
 
 def _global_state() -> list:
-    """The process state a compilation reads besides the callable: context options, the
-    parallel context, communication, threads, GRAPHSPORE_* settings, versions."""
+    """The process state a compilation reads besides the callable: context options (the loop
+    tape size among them), the parallel context, communication, threads, GRAPHSPORE_*
+    settings, versions."""
     from .communication import management
-    from .ir.passes.loop_vjp import LOOP_TAPE
     from .runtime.engine import PIPELINE
     from .runtime.target import usable_cpus
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith("GRAPHSPORE_")
                  and k not in ("GRAPHSPORE_CACHE_DIR", "GRAPHSPORE_MAX_PROGRAMS"))
     return [sorted(context._context.items(), key=lambda kv: kv[0]),
             sorted(parallel_context._context.items(), key=lambda kv: kv[0]),
-            dict(LOOP_TAPE), management.get_group_size(), management.get_rank(),
+            _loop_tape(), management.get_group_size(), management.get_rank(),
             usable_cpus(), env, sys.version, np.__version__, PIPELINE,
             program_key.package_fingerprint()]
+
+
+def _loop_tape():
+    """The loop-tape limits in force (set_context, or `graphspore compile` setting them
+    directly); "default" while the module holding them is not imported yet."""
+    loop_vjp = sys.modules.get("graphspore.ir.passes.loop_vjp")
+    return "default" if loop_vjp is None else dict(loop_vjp.LOOP_TAPE)
 
 
 def key_for(compiled, abstract_args: tuple, abstract_kwargs: dict):

@@ -19,6 +19,10 @@ byte order before LLVM sees it. Any mismatch deletes the file, counts as ``corru
 a miss: the caller recompiles and rewrites the entry. Writes are atomic: the bytes go to a
 temporary file in the same directory, are fsync'ed, then ``os.replace``'d onto the final name.
 
+Program entries (:class:`ProgramKey`, :func:`load_program`/:func:`store_program`) use the
+same frame and checks; their payload is a u32 metadata length, the metadata (the calling
+convention graphspore/warm_start.py saves) and the object code, whose header is checked.
+
 The directory is resolved at every call (``GRAPHSPORE_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/graphspore``, else ``~/.cache/graphspore``) so tests can redirect it with
 monkeypatch. ``GRAPHSPORE_CACHE_DISABLE=1`` turns the cache off. Any OS error while reading or

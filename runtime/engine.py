@@ -72,15 +72,23 @@ call:
 
 
 def _has_kernel_signature(ir_text, entry):
-    """True when ``entry`` is defined as ``void @entry(ptr ...)`` (one pointer parameter)."""
-    pattern = re.compile(r"^define\b([^\n@]*)@\"?" + re.escape(entry) + r"\"?\(([^)]*)\)",
-                         re.MULTILINE)
-    match = pattern.search(ir_text)
-    if match is None:
-        return False
-    returns_void = re.search(r"\bvoid\s*$", match.group(1).strip() + " ") is not None
-    params = [p.strip() for p in match.group(2).split(",") if p.strip()]
-    return returns_void and len(params) == 1 and params[0].startswith("ptr")
+    """True when ``entry`` is defined as ``void @entry(ptr ...)`` (one pointer parameter).
+
+    Plain string search, not a regular expression per entry name: compiling one costs about
+    a millisecond, paid by every process's first compile (the thread pool's included)."""
+    for name in (f'@"{entry}"(', f"@{entry}("):
+        at = ir_text.find(name)
+        while at >= 0:
+            line_start = ir_text.rfind("\n", 0, at) + 1
+            head = ir_text[line_start:at]
+            if head.startswith("define") and "\n" not in head:
+                close = ir_text.find(")", at + len(name))
+                params = [p.strip() for p in ir_text[at + len(name):close].split(",")
+                          if p.strip()]
+                returns_void = head.split()[-1:] == ["void"]
+                return returns_void and len(params) == 1 and params[0].startswith("ptr")
+            at = ir_text.find(name, at + 1)
+    return False
 
 
 def prepare_ir(llvm_ir, entry_names):
