@@ -140,12 +140,14 @@ class LoopControl:
             templates.append(found[0])
             inits += found[1]
         params: list = []
+        returned = False                  # whether a trace reached a return
         self.loop_returns.append([])
         try:
             for _ in range(4):
                 carried = _Carried(names, templates, [_leaf_type(v) for v in inits], params)
                 cond, body, assigned = self._trace_loop(node, before, carried)
                 more = [obj for obj in assigned if all(obj is not p for p in params)]
+                returned = returned or bool(self.loop_returns[-1])
                 slot = self._return_slot(node, names)
                 if not more and slot is None:
                     break
@@ -159,7 +161,7 @@ class LoopControl:
                 self.error(node, "the Parameters this loop assigns and its return value "
                                  "could not be determined")
         finally:
-            returned = self.loop_returns.pop()
+            self.loop_returns.pop()
         scope.vars = before
         self.at(node)
         values = [v if isinstance(v, Value) else ir_ops.zeros_of(v) if isinstance(
@@ -190,10 +192,9 @@ class LoopControl:
                     f"before the loop")
         flags = {n: scope.vars.pop(n) for n in FLAGS if n in scope.vars}
         scope.vars.update(outer_flags)
-        if not returns:
+        if not returned:                  # no return, or only under false constants
             return None
-        if RETURNED in flags and RETVAL not in flags:
-            flags[RETVAL] = returned[0] if returned else None      # `return` / `return None`
+        flags.setdefault(RETVAL, None)    # `return` / `return None`
         return self._return_after_loop(node, flags)
 
     def _return_slot(self, node, names):
@@ -215,6 +216,10 @@ class LoopControl:
     def _return_after_loop(self, node, flags: dict):
         """After a loop with a return inside: `if returned: return value`, the rest of the
         function running in the other branch (control.py joins it like an early return)."""
+        if self.continuation() is UNKNOWN and self.loop_continuation() is None:
+            self.error(node, "a return inside a loop whose condition is a tensor is not "
+                             "supported inside a loop unrolled while parsing",
+                       "assign a result and return it after the loops")
         key = f"{node.lineno}:{node.col_offset}"
         hidden = {f"returned {key}": flags[RETURNED], f"return value {key}": flags[RETVAL]}
         scope = self.frame.scope
@@ -322,6 +327,7 @@ class LoopControl:
 
     def _bind_arguments(self, builder, before: dict, carried: _Carried):
         args = [builder.argument(t, None) for t in carried.types]
+        args += [builder.argument(p.ir_type, None) for p in carried.params]
         scope = self.frame.scope
         scope.vars = dict(before)
         it = iter(args)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphspore as ms
-from graphspore import GraphsporeError, Tensor, ops
+from graphspore import GraphsporeError, Parameter, Tensor, nn, ops
 
 from against_interpreter import both, marked_line, scalar, value
 
@@ -272,3 +272,56 @@ def break_both_loops(x):
 @pytest.mark.parametrize("x", [2.0, 0.0, 60.0])
 def test_return_and_break_in_nested_tensor_whiles(fn, x):
     assert value(ms.jit(fn), scalar(x)) == fn(x)
+
+
+class Counting(nn.Cell):
+    """Counts the trips of a tensor while in a Parameter (assigned in the body), and
+    returns from inside the loop."""
+
+    def __init__(self, returns: bool):
+        super().__init__()
+        self.returns = returns
+        self.w = Parameter(Tensor(np.float32(1.5)), name="w")
+        self.trips = Parameter(Tensor(np.float32(0)), name="trips")
+
+    def construct(self, x):
+        while x < 100:
+            ops.assign(self.trips, self.trips + 1)
+            if self.returns and x > 20:
+                return x * self.w
+            x = x * self.w
+        return x
+
+
+@pytest.mark.parametrize("returns", [False, True])
+def test_parameter_assigned_in_a_tensor_while_body(returns):
+    x, w, trips = 2.0, 1.5, 0
+    while x < 100:                                   # the same loop in Python
+        trips += 1
+        if returns and x > 20:
+            x = x * w
+            break
+        x = x * w
+    net = Counting(returns)
+    assert float(ms.jit(net)(scalar(2.0))) == pytest.approx(x)
+    assert float(net.trips.asnumpy()) == trips
+    dx, (dw, _) = ms.grad(net, grad_position=0, weights=net.trainable_params())(scalar(2.0))
+    assert float(dx) == pytest.approx(w ** trips)                # x = 2 w^trips
+    assert float(dw) == pytest.approx(trips * 2.0 * w ** (trips - 1))
+
+
+def return_in_an_unrolled_loop(x):
+    for _ in range(2):
+        while x < 100:  # <-
+            if x > 20:
+                return x * 10
+            x = x * 2
+    return x
+
+
+def test_return_in_a_tensor_while_inside_an_unrolled_loop_is_refused_at_its_line():
+    with pytest.raises(GraphsporeError) as info:
+        ms.jit(return_in_an_unrolled_loop)(scalar(2.0))
+    text = str(info.value)
+    assert f"test_control_flow_loops.py:{marked_line(return_in_an_unrolled_loop)}:" in text
+    assert "not supported inside a loop unrolled while parsing" in text, text
