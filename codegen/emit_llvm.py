@@ -16,7 +16,8 @@ Loops are simple counted loops with an i64 induction variable starting at 0 (`nu
 increment, exit test at the bottom), which is the form the loop vectoriser widens. Scalar
 accumulators live in allocas that SROA turns into phis. Bools are i1 in registers and i8 in
 memory; float16 is half in memory and float in registers (`fpext` on load, `fptrunc` on
-store), each float16 op's result rounded to half (`round_half`).
+store), each float16 op's result rounded to half (`round_half`); bfloat16 is i16 in memory
+(its bits) and float in registers, rounded likewise (`round_bf16`).
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from .gemm_tiles import Epilogue
 from .matmul import emit_matmul
 from .parallel import (call_parallel_for, load_context, outer_split, pointer_context,
                        task_function)
-from .scalar_ops import LoweringError, emit_scalar, register_type, round_half
+from .scalar_ops import (LoweringError, bf16_bits, emit_scalar, from_bf16_bits, register_type,
+                         round_bf16, round_half)
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
@@ -41,6 +43,8 @@ def memory_type(dtype: DType) -> ir.Type:
     """The LLVM type of one element in a buffer: i8 for bool, half for float16."""
     if dtype is DType.f16:
         return ir.HalfType()
+    if dtype is DType.bf16:
+        return ir.IntType(16)
     return _I8 if dtype is DType.bool else register_type(dtype)
 
 
@@ -52,6 +56,8 @@ def _to_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Value
     if dtype is DType.f16:
         return builder.fptrunc(value, ir.VectorType(ir.HalfType(), value.type.count)
                                if isinstance(value.type, ir.VectorType) else ir.HalfType())
+    if dtype is DType.bf16:
+        return bf16_bits(builder, value)
     return value
 
 
@@ -63,7 +69,15 @@ def _from_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Val
     if dtype is DType.f16:
         return builder.fpext(value, ir.VectorType(ir.FloatType(), value.type.count)
                              if isinstance(value.type, ir.VectorType) else ir.FloatType())
+    if dtype is DType.bf16:
+        return from_bf16_bits(builder, value)
     return value
+
+
+# Ops whose result is one of their 16-bit float operands, or exactly representable when the
+# operands are (every f16/bf16 register value is already rounded): no rounding after them.
+EXACT_ON_16_BIT = frozenset({"stop_gradient", "maximum", "minimum", "neg", "abs", "relu",
+                             "select", "sign", "floor"})
 
 
 def _dtype_of(e: L.Expr) -> DType:
@@ -108,8 +122,8 @@ class ExprEmitter:
         b = self.builder
         if isinstance(e, L.Const):
             value = e.value
-            if e.dtype is DType.f16:
-                value = float(np.float16(value))
+            if e.dtype in (DType.f16, DType.bf16):
+                value = float(np.asarray(value).astype(e.dtype.np))
             elif e.dtype.is_float:
                 value = float(value)
             else:
@@ -136,8 +150,8 @@ class ExprEmitter:
             return b.urem(*args)
         value = emit_scalar(b, e.op, args, e.attrs,
                             unsigned=bool(e.args) and _dtype_of(e.args[0]).is_unsigned)
-        if e.dtype is DType.f16 and e.op != "stop_gradient":
-            value = round_half(b, value)
+        if e.op not in EXACT_ON_16_BIT and e.dtype in (DType.f16, DType.bf16):
+            value = (round_half if e.dtype is DType.f16 else round_bf16)(b, value)
         return value
 
 

@@ -1,5 +1,5 @@
-"""Narrow matrix products and sums computed in a wider dtype: `matmul(a, b)` on float16
-operands becomes `cast(matmul(cast(a, f32), cast(b, f32)), f16)` before fusion (likewise
+"""Narrow matrix products and sums computed in a wider dtype: `matmul(a, b)` on float16 (or
+bfloat16) operands becomes `cast(matmul(cast(a, f32), cast(b, f32)), f16)` before fusion (likewise
 reduce_sum), so the product takes the float32 kernels (register tiles, BLAS), a sum does not
 stall at 2048 in a half accumulator, and each result is rounded to half once, as the ops'
 references compute. Products of 8/16-bit and unsigned integers run in the i32/i64 kernels and
@@ -13,9 +13,9 @@ from ..ir.types import DType
 _INTEGER_PRODUCT = {DType.i8: DType.i32, DType.i16: DType.i32, DType.u8: DType.i32,
                     DType.u16: DType.i32, DType.u32: DType.i32, DType.u64: DType.i64}
 # op name -> {narrow result dtype: the dtype it is computed in}
-WIDENED = {"gs.matmul": {DType.f16: DType.f32, **_INTEGER_PRODUCT},
-           "gs.reduce_sum": {DType.f16: DType.f32},
-           **{name: {DType.f16: DType.f32} for name in (
+_HALVES = {DType.f16: DType.f32, DType.bf16: DType.f32}
+WIDENED = {"gs.matmul": {**_HALVES, **_INTEGER_PRODUCT}, "gs.reduce_sum": _HALVES,
+           **{name: _HALVES for name in (
                "gs.conv2d", "gs.conv2d_input_grad", "gs.conv2d_filter_grad")}}
 
 

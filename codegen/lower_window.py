@@ -16,7 +16,7 @@ from ..ir.ops.conv import valid_range, window_geometry
 from ..ir.types import DType
 from . import loops as L
 
-_ZERO = {DType.f32: 0.0, DType.f64: 0.0}
+_ZERO = dict.fromkeys((DType.f16, DType.bf16, DType.f32, DType.f64), 0.0)   # float kinds only
 
 
 def _loop(var: str, extent: int, body_of) -> list:

@@ -233,14 +233,76 @@ def round_half(b, x):
     return b.fpext(b.fptrunc(x, half), x.type)
 
 
+class _BFloatType(ir.Type):
+    """LLVM's `bfloat` (llvmlite.ir has no such type)."""
+
+    def _to_string(self) -> str:
+        return "bfloat"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _BFloatType)
+
+    def __hash__(self) -> int:
+        return hash("bfloat")
+
+
+def _like(x, element: ir.Type) -> ir.Type:
+    return ir.VectorType(element, x.type.count) if isinstance(x.type, ir.VectorType) else element
+
+
+def native_bf16() -> bool:
+    """True when the host has AVX-512 BF16: float -> bfloat16 is then LLVM's `fptrunc` to
+    `bfloat`, selected as vcvtneps2bf16 (16 values per instruction; float32 denormal inputs
+    become signed zeros, as the instruction defines). Without it an integer
+    round-to-nearest-even sequence (any x86-64, AVX2 vectorised) computes what ml_dtypes does;
+    `fptrunc` to bfloat would be a libcall there."""
+    from ..runtime.target import host
+    return "+avx512bf16" in host().features.split(",")
+
+
+def bf16_bits(b, x):
+    """float register `x` -> its bfloat16 bits (i16), rounded to nearest even; NaN stays a
+    (quiet) NaN of the same sign."""
+    i16 = _like(x, ir.IntType(16))
+    if native_bf16():
+        return b.bitcast(b.fptrunc(x, _like(x, _BFloatType())), i16)
+    bits = _rounded_bf16(b, x)
+    return b.trunc(b.lshr(bits, const_like(bits, 16)), i16)
+
+
+def _rounded_bf16(b, x):
+    """float bits of `x` with the upper 16 bits rounded to nearest even (the lower 16 are
+    garbage): bits + 0x7FFF + (bit 16), or the bits with the quiet bit set for NaN."""
+    bits = b.bitcast(x, _like(x, ir.IntType(32)))
+    odd = b.and_(b.lshr(bits, const_like(bits, 16)), const_like(bits, 1))
+    rounded = b.add(bits, b.add(odd, const_like(bits, 0x7FFF)))
+    quiet = b.or_(bits, const_like(bits, 0x400000))
+    return b.select(b.fcmp_unordered("uno", x, x), quiet, rounded)
+
+
+def from_bf16_bits(b, h):
+    """bfloat16 bits (i16) -> float, exact: the bits are the float's upper half."""
+    wide = b.zext(h, _like(h, ir.IntType(32)))
+    return b.bitcast(b.shl(wide, const_like(wide, 16)), _like(h, ir.FloatType()))
+
+
+def round_bf16(b, x):
+    """A bfloat16 value in its float register: `x` rounded to bfloat16 (nearest even) and
+    widened back, so each bfloat16 op is computed in float32 and rounded once."""
+    if native_bf16():
+        return b.fpext(b.fptrunc(x, _like(x, _BFloatType())), x.type)
+    bits = _rounded_bf16(b, x)
+    return b.bitcast(b.and_(bits, const_like(bits, -65536)), x.type)
+
+
 def register_type(dtype: DType, like=None) -> ir.Type:
     """The LLVM register type of `dtype` (bool is i1, float16 is float), a vector if `like`
     is one."""
     if dtype.is_int or dtype.is_bool:
         scalar = ir.IntType(dtype.bits)
     else:
-        scalar = {DType.f16: ir.FloatType(), DType.f32: ir.FloatType(),
-                  DType.f64: ir.DoubleType()}[dtype]
+        scalar = {DType.f16: ir.FloatType(), DType.bf16: ir.FloatType(),
+                  DType.f32: ir.FloatType(), DType.f64: ir.DoubleType()}[dtype]
     if like is not None and isinstance(like.type, ir.VectorType):
         return ir.VectorType(scalar, like.type.count)
     return scalar
@@ -257,6 +319,20 @@ def _float_to_int(b, x, dtype: DType):
     return (b.fptoui if dtype.is_unsigned else b.fptosi)(x, target)
 
 
+def _round_to_odd(b, x):
+    """double -> float rounded to odd (truncate, then set the last bit if inexact): a later
+    rounding to float16/bfloat16 then equals the direct double -> 16-bit rounding (no double
+    rounding), as numpy and ml_dtypes convert."""
+    near = b.fptrunc(x, _like(x, ir.FloatType()))
+    bits = b.bitcast(near, _like(x, ir.IntType(32)))
+    back = b.fpext(near, x.type)
+    away = b.fcmp_ordered(">", _intrinsic(b, "llvm.fabs", back), _intrinsic(b, "llvm.fabs", x))
+    bits = b.select(away, b.sub(bits, const_like(bits, 1)), bits)
+    inexact = b.fcmp_unordered("!=", back, x)
+    bits = b.select(inexact, b.or_(bits, const_like(bits, 1)), bits)
+    return b.bitcast(bits, near.type)
+
+
 def _cast(b, x, *, dtype: DType, unsigned: bool = False):
     """`x` (unsigned: of an unsigned dtype) converted to `dtype`."""
     target = register_type(dtype, x)
@@ -267,11 +343,16 @@ def _cast(b, x, *, dtype: DType, unsigned: bool = False):
         if dtype.is_float:
             width = 64 if dtype is DType.f64 else 32
             have = 32 if isinstance(source, ir.FloatType) else 64
+            if dtype in (DType.f16, DType.bf16) and have == 64:
+                return _round_to_odd(b, x)       # the caller rounds the float to 16 bits
             return x if width == have else (b.fpext if width > have else b.fptrunc)(x, target)
         return _float_to_int(b, x, dtype)
     zero_extends = unsigned or is_bool(x)
     if dtype.is_float:
-        return (b.uitofp if zero_extends else b.sitofp)(x, target)
+        convert = b.uitofp if zero_extends else b.sitofp
+        if dtype is DType.bf16 and source.width >= 32:    # through double: rounds once
+            return _round_to_odd(b, convert(x, _like(x, ir.DoubleType())))
+        return convert(x, target)
     if source.width == _element(target).width:
         return x
     if source.width > _element(target).width:

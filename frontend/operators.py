@@ -209,7 +209,10 @@ def argmax(x: Value, axis=None, keepdims=False) -> Value:
 
 
 def argmin(x: Value, axis=None, keepdims=False) -> Value:
-    """Index of the minimum (the first one on ties), int64: the argmax of -x."""
+    """Index of the minimum (the first one on ties), int64: the argmax of -x (of ~x for
+    integers: exact and order-reversing, signed or unsigned)."""
+    if x.dtype.is_int:
+        return argmax(composite.invert(x), axis, keepdims)
     x = x if x.dtype.is_float else op("cast")(x, dtype=DType.f32)
     return argmax(op("neg")(x), axis, keepdims)
 

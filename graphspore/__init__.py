@@ -6,8 +6,8 @@
 __version__ = "0.1.0"
 
 from . import dtype
-from .dtype import (float16, half, float32, float64, int8, int16, int32, int64, uint8, uint16,
-                    uint32, uint64, bool_, single, double)
+from .dtype import (float16, half, bfloat16, float32, float64, int8, int16, int32, int64, uint8,
+                    uint16, uint32, uint64, bool_, single, double)
 from .tensor_type import Tensor, Parameter, tensor
 from .context import (set_context, get_context, GRAPH_MODE, PYNATIVE_MODE, STRICT,
                       COMPATIBLE, LAX)
@@ -33,7 +33,7 @@ float_ = float32
 
 def __getattr__(name: str):
     """`mindspore.Model`, `mindspore.LossMonitor`... (the `train` names, looked up when read);
-    `mindspore.bfloat16` and other dtypes graphspore lacks: a clear AttributeError."""
+    `mindspore.complex64` and other dtypes graphspore lacks: a clear AttributeError."""
     if name in dtype._UNSUPPORTED:
         return getattr(dtype, name)
     if name in train.NAMES:
@@ -41,8 +41,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'graphspore' has no attribute {name!r}")
 
 
-__all__ = ["Tensor", "Parameter", "tensor", "dtype", "float16", "half", "float32", "float64",
-           "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool_",
+__all__ = ["Tensor", "Parameter", "tensor", "dtype", "float16", "half", "bfloat16", "float32",
+           "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool_",
            "single", "double", "float_", "ops", "nn", "grad", "value_and_grad", "get_grad",
            "mutable", "jit", "jit_class", "set_context",
            "get_context",

@@ -11,7 +11,9 @@ the old checkpoint or the new one, never a mix. The temporary is `<name>.<pid>.<
 a save deletes the temporaries of the same target left by processes that no longer run (a
 killed save), so they never pile up; those of a save still running elsewhere are kept.
 
-bfloat16 entries (written by other tools; numpy has no such dtype) load as float32, exactly.
+Every dtype round-trips: bfloat16 (which safetensors.numpy does not know) is written as its
+16-bit patterns under safetensors' `BF16` dtype and loads as `ml_dtypes.bfloat16` Parameters,
+as do `BF16` entries written by other tools.
 
 Every error names the file, and for a mismatch the parameter, the expected and the found
 shape or dtype.
@@ -23,8 +25,10 @@ import json
 import os
 import tempfile
 
+import ml_dtypes
 import numpy as np
 
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 _DIGEST_KEY = "graphspore.sha256"
 _FORMAT_KEY = "format"
 _ORDER_KEY = "graphspore.order"   # the saved names in save order (safetensors sorts them)
@@ -159,7 +163,6 @@ def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
     every rank holds the same parameters, so only rank 0 writes (`rank_zero_only=False`
     makes every rank write, to paths of its own).
     """
-    from safetensors.numpy import save
     from .communication import get_rank
     if kwargs.pop("rank_zero_only", True) and get_rank() != 0:
         return
@@ -184,7 +187,25 @@ def save_checkpoint(save_obj, ckpt_file_name: str, integrated_save: bool = True,
             raise TypeError(f"save_checkpoint: '{name}' is not numeric data")
     metadata = {_FORMAT_KEY: "graphspore", _DIGEST_KEY: _digest(tensors),
                 _ORDER_KEY: json.dumps(list(tensors))}
-    _write_atomic(path, save(tensors, metadata=metadata))
+    _write_atomic(path, _save_bytes(tensors, metadata))
+
+
+def _save_bytes(tensors: dict[str, np.ndarray], metadata: dict) -> bytes:
+    """safetensors bytes of `tensors`; bfloat16 arrays are saved as their uint16 bits and
+    their header entries relabelled `BF16` (same sizes, so the data offsets hold)."""
+    from safetensors.numpy import save
+    bf16 = {name for name, array in tensors.items() if array.dtype == BFLOAT16}
+    data = save({k: v.view(np.uint16) if k in bf16 else v for k, v in tensors.items()},
+                metadata=metadata)
+    if not bf16:
+        return data
+    end = _header_end(data)
+    header = json.loads(data[8:end])
+    for name in bf16:
+        header[name]["dtype"] = "BF16"
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[end:]
 
 
 def _header_end(data: bytes) -> int:
@@ -193,7 +214,7 @@ def _header_end(data: bytes) -> int:
 
 
 def _load_with_bfloat16(data: bytes, path: str) -> dict:
-    """safetensors entries by hand, bfloat16 ones widened to float32 (its upper 16 bits)."""
+    """safetensors entries by hand: BF16 ones as ml_dtypes.bfloat16 arrays of their bits."""
     import json
     from safetensors.numpy import load
     end = _header_end(data)
@@ -207,7 +228,7 @@ def _load_with_bfloat16(data: bytes, path: str) -> dict:
         if raw.size != int(np.prod(entry["shape"], dtype=np.int64)):
             raise CheckpointError(f"load_checkpoint: '{path}' is corrupt: entry '{name}' "
                                   f"(bfloat16) has {raw.size} values for shape {entry['shape']}")
-        out[name] = (raw.astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])
+        out[name] = raw.astype(np.uint16).view(BFLOAT16).reshape(entry["shape"])
     rest = {k: v for k, v in header.items() if k == "__metadata__" or v.get("dtype") != "BF16"}
     offset, blobs, fixed = 0, [], {}
     for name, entry in rest.items():

@@ -3,10 +3,11 @@
 A public dtype is a small singleton that prints with MindSpore's name (`Float32`, `Int64`,
 `Bool`) and carries the IR dtype it stands for in `ir_dtype`; the frontend reads that attribute
 (`frontend.operators.to_dtype`), so this module is the only place the two spellings meet.
-graphspore computes in float16 (stored as half, computed in float32 and rounded after each
-op), float32, float64, the signed and unsigned integers of 8 to 64 bits, and bool. Names
-MindSpore has beyond those (`bfloat16`, `complex64`, ...) raise an AttributeError that lists
-what is supported, rather than silently standing in for another dtype.
+graphspore computes in float16 and bfloat16 (stored in 16 bits, computed in float32 and
+rounded after each op; bfloat16 host arrays are `ml_dtypes.bfloat16`), float32, float64, the
+signed and unsigned integers of 8 to 64 bits, and bool. Names MindSpore has beyond those
+(`complex64`, `complex128`, `string`) raise an AttributeError that lists what is supported,
+rather than silently standing in for another dtype.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class DataType:
 
 float16 = DataType("Float16", DType.f16)
 half = float16
+bfloat16 = DataType("BFloat16", DType.bf16)
 float32 = DataType("Float32", DType.f32)
 float64 = DataType("Float64", DType.f64)
 int8 = DataType("Int8", DType.i8)
@@ -55,16 +57,16 @@ single, double = float32, float64
 byte, short, intc, intp = int8, int16, int32, int64
 ubyte, ushort, uintc, uintp = uint8, uint16, uint32, uint64
 
-_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
-        bool_)
+_ALL = (float16, bfloat16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32,
+        uint64, bool_)
 _FROM_IR = {d.ir_dtype: d for d in _ALL}
 _PYTHON_TYPES = {float: float32, int: int64, bool: bool_}
-_UNSUPPORTED = ("bfloat16", "complex64", "complex128", "string")
+_UNSUPPORTED = ("complex64", "complex128", "string")
 _SUPPORTED_NAMES = ", ".join(("bool_" if d is bool_ else np.dtype(d.np).name) for d in _ALL)
 
 int_type = (int8, int16, int32, int64)
 uint_type = (uint8, uint16, uint32, uint64)
-float_type = (float16, float32, float64)
+float_type = (float16, bfloat16, float32, float64)
 number_type = (*int_type, *uint_type, *float_type)
 
 
@@ -113,8 +115,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DataType", "float16", "half", "float32", "float64", "int8", "int16", "int32",
-           "int64", "uint8", "uint16", "uint32", "uint64", "bool_", "single", "double", "byte",
+__all__ = ["DataType", "float16", "half", "bfloat16", "float32", "float64", "int8", "int16",
+           "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool_", "single", "double", "byte",
            "short", "intc", "intp", "ubyte", "ushort", "uintc", "uintp", "number_type",
            "int_type", "uint_type", "float_type", "from_ir", "to_ir", "to_public", "dtype_to_nptype",
            "pytype_to_dtype"]

@@ -454,6 +454,8 @@ def _float(text: str, dtype: DType):
     """A float literal, or MLIR's hexadecimal bit form, in `dtype`'s precision."""
     if text.lstrip("-").startswith("0x"):
         bits = int(text, 16)
+        if dtype in (DType.f16, DType.bf16):
+            return np.array(bits, np.uint16).view(dtype.np)[()]
         if dtype is DType.f32:
             return np.frombuffer(struct.pack("<I", bits), np.float32)[0]
         return struct.unpack("<d", struct.pack("<Q", bits))[0]

@@ -234,6 +234,8 @@ def _element(x, dtype: DType) -> str:
 def _float(x, dtype: DType) -> str:
     """A float literal that parses back to the same bits in `dtype`."""
     if not math.isfinite(float(x)):
+        if dtype in (DType.f16, DType.bf16):          # MLIR's hex form has the type's width
+            return f"0x{int(np.asarray(x, dtype.np).view(np.uint16)):04X}"
         if dtype is DType.f32:
             bits = struct.unpack("<I", struct.pack("<f", float(x)))[0]
             return f"0x{bits:08X}"

@@ -2,18 +2,19 @@
 
 Every SSA value is a tensor (a scalar is a rank-0 tensor), so one `TensorType` covers all values.
 Promotion follows MindSpore's table (`mindspore.dtype`, "type promotion rules"): bool < integer <
-float; signed integers widen to the larger; uint8 with int8/int16 gives int16, with int32/int64
-the signed type; an integer with a float gives the float (int64 + float16 -> float16); float16
-with bfloat16 gives float32. MindSpore has no rule for uint16/32/64 with a signed integer: that
-is a TypeError naming both (cast one first); two unsigned types give the wider. Python scalars
-are *weak* (they take the tensor's dtype when the kinds agree, and the default dtype of their
-kind otherwise).
+float; bfloat16 and float16 rank below float32; signed integers widen to the larger; uint8
+with int8/int16 gives int16, with int32/int64 the signed type; an integer with a float gives
+the float (int64 + float16 -> float16); float16 with bfloat16 gives float32. MindSpore has no
+rule for uint16/32/64 with a signed integer: that is a TypeError naming both (cast one first);
+two unsigned types give the wider. Python scalars are *weak* (they take the tensor's dtype when
+the kinds agree, and the default dtype of their kind otherwise).
 """
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 
@@ -21,6 +22,7 @@ class DType(enum.Enum):
     """Element types; the value is the MLIR spelling."""
 
     f16 = "f16"
+    bf16 = "bf16"
     f32 = "f32"
     f64 = "f64"
     i8 = "i8"
@@ -43,7 +45,7 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
-        return self in (DType.f16, DType.f32, DType.f64)
+        return self in (DType.f16, DType.bf16, DType.f32, DType.f64)
 
     @property
     def is_int(self) -> bool:
@@ -95,7 +97,8 @@ class DType(enum.Enum):
 
 _INTEGERS = frozenset({DType.i8, DType.i16, DType.i32, DType.i64,
                        DType.u8, DType.u16, DType.u32, DType.u64})
-_TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.f32: np.dtype(np.float32),
+_TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.bf16: np.dtype(ml_dtypes.bfloat16),
+             DType.f32: np.dtype(np.float32),
              DType.f64: np.dtype(np.float64),
              DType.i8: np.dtype(np.int8), DType.i16: np.dtype(np.int16),
              DType.i32: np.dtype(np.int32), DType.i64: np.dtype(np.int64),
@@ -103,10 +106,11 @@ _TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.f32: np.dtype(np.float32),
              DType.u32: np.dtype(np.uint32), DType.u64: np.dtype(np.uint64),
              DType.bool: np.dtype(np.bool_)}
 _FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
+HALF_FLOATS = (_TO_NUMPY[DType.f16], _TO_NUMPY[DType.bf16])   # numpy dtypes summed in float32
 SUPPORTED_NAMES = ", ".join(_TO_NUMPY[d].name for d in DType)
 
 
-_HALVES = frozenset({DType.f16})   # float16 with bfloat16 -> float32 (bf16 joins with the dtype)
+_HALVES = frozenset({DType.f16, DType.bf16})      # float16 with bfloat16 -> float32
 
 MAX_BYTES = 2 ** 63          # sizes and byte offsets are int64 in kernels and numpy
 

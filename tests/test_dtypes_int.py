@@ -7,34 +7,15 @@ import pytest
 
 import graphspore as ms
 from graphspore import Tensor, ops
-from graphspore import codegen
-from graphspore.ir import core
 from graphspore.ir import ops as gs
 from graphspore.ir.ops import composite
 from graphspore.ir.interpreter import run as interpret
-from graphspore.ir.types import DType, TensorType, promote
+
+from compiled_graph import build, run_compiled
+from graphspore.ir.types import DType, promote
 
 NEW_INTS = [DType.i8, DType.i16, DType.u8, DType.u16, DType.u32, DType.u64]
 ALL_INTS = NEW_INTS + [DType.i32, DType.i64]
-
-
-def build(fn, *specs):
-    graph = core.Graph("g")
-    with core.building(core.Builder(graph)):
-        inputs = [core.current_builder().input(TensorType(shape, dtype), f"x{i}")
-                  for i, (shape, dtype) in enumerate(specs)]
-        out = fn(*inputs)
-        graph.outputs = list(out) if isinstance(out, (tuple, list)) else [out]
-    return graph
-
-
-def run_compiled(graph, arrays):
-    from graphspore import runtime
-    result = codegen.compile_graph(graph, entry="main")
-    module = runtime.compile_module(result.llvm_ir, ["main"])
-    executable = runtime.Executable(module, "main", result.input_specs, result.output_specs,
-                                    result.workspace_bytes)
-    return executable(*[a.copy() for a in arrays])
 
 
 def full_range(rng, dtype, shape):
@@ -118,7 +99,7 @@ def test_binary_ops_wrap_and_compare_like_numpy(dtype, rng):
     a, b = full_range(rng, dtype, (5, 19)), full_range(rng, dtype, (5, 19))[::-1].copy()
     graph = build(lambda x, y: tuple(getattr(gs, name)(x, y) for name, _ in BINARY),
                   ((5, 19), dtype), ((5, 19), dtype))
-    got = run_compiled(graph, [a, b])
+    got = run_compiled(graph, [a, b])[0]
     eager = interpret(graph, [a, b])
     with np.errstate(over="ignore"):
         for (name, fn), value, reference in zip(BINARY, got, eager):
@@ -138,7 +119,7 @@ def test_floor_division_and_modulo_like_python(dtype, rng):
         b[16:24] = -3
     graph = build(lambda x, y: (gs.floor_div(x, y), gs.floor_mod(x, y)),
                   ((64,), dtype), ((64,), dtype))
-    quotient, remainder = run_compiled(graph, [a, b])
+    quotient, remainder = run_compiled(graph, [a, b])[0]
     with np.errstate(divide="ignore", over="ignore"):
         np.testing.assert_array_equal(quotient, np.floor_divide(a, b))
         np.testing.assert_array_equal(remainder, np.remainder(a, b))
@@ -151,7 +132,7 @@ def test_unary_ops_like_numpy(dtype, rng):
             lambda v: np.where(v <= 0, dtype.np.type(0), v))]
     graph = build(lambda x: tuple(getattr(gs, name)(x) for name, _ in ops_), ((40,), dtype))
     with np.errstate(over="ignore"):
-        for (name, fn), value in zip(ops_, run_compiled(graph, [a])):
+        for (name, fn), value in zip(ops_, run_compiled(graph, [a])[0]):
             np.testing.assert_array_equal(value, fn(a), err_msg=name)
 
 
@@ -160,7 +141,7 @@ def test_integer_power_by_squaring(dtype, rng):
     a = small(rng, dtype, (30,), low=-4, high=5)
     b = small(rng, dtype, (30,), low=0, high=9)
     graph = build(gs.pow, ((30,), dtype), ((30,), dtype))
-    (got,) = run_compiled(graph, [a, b])
+    (got,) = run_compiled(graph, [a, b])[0]
     np.testing.assert_array_equal(got, np.power(a, b))            # wraps modulo 2**bits
 
 
@@ -172,7 +153,7 @@ def test_casts_from_each_integer_to_every_dtype(source, rng):
     a = full_range(rng, source, (24,))
     graph = build(lambda x: tuple(gs.cast(x, dtype=t) for t in CAST_TARGETS), ((24,), source))
     with np.errstate(over="ignore"):
-        for target, value in zip(CAST_TARGETS, run_compiled(graph, [a])):
+        for target, value in zip(CAST_TARGETS, run_compiled(graph, [a])[0]):
             np.testing.assert_array_equal(value, a.astype(target.np),
                                           err_msg=f"{source} -> {target}")
 
@@ -186,7 +167,7 @@ def test_casts_from_floats_truncate_towards_zero(target):
     for source in (DType.f32, DType.f64):
         a = values.astype(source.np)
         graph = build(lambda x: gs.cast(x, dtype=target), ((a.size,), source))
-        (got,) = run_compiled(graph, [a])
+        (got,) = run_compiled(graph, [a])[0]
         np.testing.assert_array_equal(got, a.astype(target.np), err_msg=f"{source}")
 
 
@@ -197,7 +178,7 @@ def test_reductions_like_numpy(dtype, rng):
                              gs.reduce_max(x, axes=(1,)), composite.reduce_min(x, axes=(1,)),
                              gs.reduce_max(x, axes=(0,)), gs.argmax(x, axis=1)),
                   ((6, 33), dtype))
-    sums, column_sums, maxima, minima, column_maxima, positions = run_compiled(graph, [a])
+    sums, column_sums, maxima, minima, column_maxima, positions = run_compiled(graph, [a])[0]
     np.testing.assert_array_equal(sums, a.sum(axis=1, dtype=dtype.np))     # wraps
     np.testing.assert_array_equal(column_sums, a.sum(axis=0, dtype=dtype.np))
     np.testing.assert_array_equal(maxima, a.max(axis=1))
@@ -210,7 +191,7 @@ def test_reductions_like_numpy(dtype, rng):
 def test_matmul_wraps_like_numpy(dtype, rng):
     a, b = full_range(rng, dtype, (9, 17)), full_range(rng, dtype, (17, 5))
     graph = build(gs.matmul, ((9, 17), dtype), ((17, 5), dtype))
-    (got,) = run_compiled(graph, [a, b])
+    (got,) = run_compiled(graph, [a, b])[0]
     assert got.dtype == dtype.np
     np.testing.assert_array_equal(got, np.matmul(a, b))
     np.testing.assert_array_equal(interpret(graph, [a, b])[0], np.matmul(a, b))
@@ -267,3 +248,15 @@ def test_checkpoints_keep_every_integer_dtype(tmp_path, rng):
     for name, array in data.items():
         assert loaded[name].asnumpy().dtype == array.dtype, name
         np.testing.assert_array_equal(loaded[name].asnumpy(), array)
+
+
+@pytest.mark.parametrize("dtype", [DType.i64, DType.u64, DType.u8, DType.i8])
+def test_argmin_and_min_are_exact_beyond_float32(dtype, rng):
+    a = full_range(rng, dtype, (3, 25))
+    a[1, 3], a[1, 7] = np.iinfo(dtype.np).min + 1, np.iinfo(dtype.np).min   # near-ties at the edge
+    f = ms.jit(lambda x: (x.argmin(axis=1), x.min(axis=1), x.argmax(axis=1)))
+    for fn in (f, lambda x: (x.argmin(axis=1), x.min(axis=1), x.argmax(axis=1))):
+        where, smallest, top = fn(Tensor(a))
+        np.testing.assert_array_equal(where.asnumpy(), a.argmin(axis=1))
+        np.testing.assert_array_equal(smallest.asnumpy(), a.min(axis=1))
+        np.testing.assert_array_equal(top.asnumpy(), a.argmax(axis=1))

@@ -7,32 +7,14 @@ import pytest
 import graphspore as ms
 from graphspore import Tensor, ops
 from graphspore import codegen
-from graphspore.ir import core
 from graphspore.ir import ops as gs
 from graphspore.ir.interpreter import run as interpret
-from graphspore.ir.types import DType, TensorType
+
+from compiled_graph import build, run_compiled
+from graphspore.ir.types import DType
 
 F16 = DType.f16
 HALF_ULP = dict(rtol=2 ** -10, atol=2 ** -14)   # one float16 step (tanh etc. round either way)
-
-
-def build(fn, *specs):
-    graph = core.Graph("g")
-    with core.building(core.Builder(graph)) as b:
-        inputs = [b.input(TensorType(shape, dtype), f"x{i}") for i, (shape, dtype) in
-                  enumerate(specs)]
-        out = fn(*inputs)
-        graph.outputs = list(out) if isinstance(out, (tuple, list)) else [out]
-    return graph
-
-
-def run_compiled(graph, arrays):
-    from graphspore import runtime
-    result = codegen.compile_graph(graph, entry="main")
-    module = runtime.compile_module(result.llvm_ir, ["main"])
-    executable = runtime.Executable(module, "main", result.input_specs, result.output_specs,
-                                    result.workspace_bytes)
-    return executable(*[a.copy() for a in arrays]), result
 
 
 def halves(rng, shape, positive=False):
@@ -121,6 +103,17 @@ def test_float32_to_half_rounds_to_nearest_even():
     (got,), _ = run_compiled(graph, [a])
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(got, a.astype(np.float16))  # ties to even, inf, zeros
+
+
+def test_float64_to_half_rounds_once():
+    wide = np.array([1 + 2 ** -11 + 2 ** -40, -(1 + 2 ** -11 + 2 ** -30), 1 + 2 ** -11,
+                     65519.9, 1e300, 3e-8, 2 ** -24 * 1.5000001], np.float64)
+    graph = build(lambda x: gs.cast(x, dtype=F16), ((wide.size,), DType.f64))
+    (got,), _ = run_compiled(graph, [wide])
+    with np.errstate(over="ignore"):
+        direct = wide.astype(np.float16)                    # numpy rounds double -> half once
+        assert direct[0] != wide.astype(np.float32).astype(np.float16)[0]
+    np.testing.assert_array_equal(got.view(np.uint16), direct.view(np.uint16))
 
 
 @pytest.mark.parametrize("m, k, n", [(3, 5, 4), (64, 96, 48)])

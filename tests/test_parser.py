@@ -156,7 +156,7 @@ GOOD = """func.func @f(%x: tensor<3xf32>) -> (tensor<3xf32>) {
     ("(%x) :", "(%x, %x) :", "operand types of gs.exp do not match"),
     ("%y = ", "%x = ", "%x is defined twice"),
     ("return %y", "return", "expected the returned values"),
-    ("tensor<3xf32>) {", "tensor<3xbf16>) {", "unknown element type 'bf16'"),
+    ("tensor<3xf32>) {", "tensor<3xf8E4M3>) {", "unknown element type 'f8E4M3'"),
     ("@f(", "@f{", "expected '('"),
     ("m.py\":2:5)", "m.py\":2:5) ?", "unexpected character '?'"),
 ])

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import TensorType
+from ..types import HALF_FLOATS, TensorType
 from .opdef import register, as_value, LINALG
 from .shape import AttrOpDef
 
@@ -195,8 +195,9 @@ def _infer_conv(x: TensorType, w: TensorType, *, stride, dilation, pads, groups)
 
 
 def _wide(*arrays):
-    """float16 is computed in float32 (rounded once at the end, as codegen does)."""
-    return [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
+    """float16 and bfloat16 are computed in float32 (rounded once at the end, as codegen
+    does)."""
+    return [a.astype(np.float32) if a.dtype in HALF_FLOATS else a for a in arrays]
 
 
 def _group_columns(x, kernel, stride, dilation, pads, groups):
