@@ -446,6 +446,97 @@ def test_a_training_step_with_nested_tensor_loops_is_one_program():
     assert [s.name for s in stats_since(mark)] == ["step"]      # one native program
 
 
+def if_and_break_in_nested_whiles(x):
+    i = Tensor(np.float32(0))
+    while i < 3:
+        j = Tensor(np.float32(0))
+        while j < 4:
+            if x > 1.2:
+                x = ops.sin(x) * 0.9
+            else:
+                x = x * 1.3 + 0.1 * x * x
+            j = j + 1
+            if j > 2:
+                break
+        i = i + 1
+    return x
+
+
+def if_and_break64(x: float) -> float:
+    for _ in range(3 * 3):
+        x = np.sin(x) * 0.9 if x > 1.2 else x * 1.3 + 0.1 * x * x
+    return x
+
+
+def while_in_if_in_while(x):
+    i = Tensor(np.float32(0))
+    while i < 2:
+        if x < 3:
+            while x < 3:
+                x = x * x + 0.5
+        else:
+            x = ops.sqrt(x)
+        i = i + 1
+    return x
+
+
+def while_in_if64(x: float) -> float:
+    for _ in range(2):
+        if x < 3:
+            while x < 3:
+                x = x * x + 0.5
+        else:
+            x = np.sqrt(x)
+    return x
+
+
+@pytest.mark.parametrize("fn, fn64, x", [
+    (if_and_break_in_nested_whiles, if_and_break64, 0.9),
+    (if_and_break_in_nested_whiles, if_and_break64, 1.5),
+    (while_in_if_in_while, while_in_if64, 1.1),
+])
+def test_nested_control_flow_to_second_order_matches_central_differences(fn, fn64, x):
+    for order in (1, 2):                 # 3rd order works too, but compiles ~1000 kernels
+        assert value(grads(fn, order), scalar(x)) == pytest.approx(
+            derivatives(fn64, x, order), rel=2e-3, abs=1e-4)
+
+
+def tanh_sums(x, w):                                 # an inner loop reading a capture w
+    s = x * 0
+    i = Tensor(np.float32(0))
+    while i < 3:
+        y = x
+        j = Tensor(np.float32(0))
+        while j < 2:
+            y = ops.tanh(y * w)
+            j = j + 1
+        s = s + y * y
+        x = x + 0.1
+        i = i + 1
+    return s
+
+
+def tanh_sums64(x: float, w: float) -> float:
+    s = 0.0
+    for _ in range(3):
+        y = x
+        for _ in range(2):
+            y = np.tanh(y * w)
+        s, x = s + y * y, x + 0.1
+    return s
+
+
+def test_mixed_second_derivative_through_nested_loops():
+    d_w = ms.grad(tanh_sums, grad_position=1)
+    d_xw = ms.grad(d_w, grad_position=0)
+    x, w = 0.4, 1.2
+    assert value(d_w, scalar(x), scalar(w)) == pytest.approx(
+        derivatives(lambda v: tanh_sums64(x, v), w, 1), rel=1e-4)
+    assert value(d_xw, scalar(x), scalar(w)) == pytest.approx(
+        derivatives(lambda u: derivatives(lambda v: tanh_sums64(u, v), w, 1, 1e-4), x, 1),
+        rel=1e-3)
+
+
 def test_an_inner_loop_longer_than_its_tape_raises_naming_it():
     def f(x):
         k = Tensor(np.float32(0))

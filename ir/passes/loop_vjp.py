@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Graph, GraphsporeError, current_builder, inline_graph
+from ..core import Graph, GraphsporeError, Value, current_builder, inline_graph
 from ..types import DType, TensorType
 from .. import ops
 from .autodiff import add_cotangents, vjp_graph
@@ -140,7 +140,7 @@ def vjp_while(gs, outs, *operands, regions, active, carried):
     back, read, sites = body_backward(body, floats + [carried + k for k in wrt_consts])
     taped = [j for j in range(carried) if j in read]
     rows = tape_rows([inits[j] for j in taped], current_builder().loc) if taped else None
-    tapes, count = _taped_while(cond, body, inits, consts, taped, rows)
+    tapes, count = _taped_while(cond, body, inits, consts, taped, rows, outs)
     sweep = _Sweep(back, sites, inits, consts, floats, wrt_consts, taped, indexed=False)
     return sweep.run(count, gs, tapes, reverse=True, clamp=None)
 
@@ -164,7 +164,7 @@ def vjp_for(gs, outs, count, *operands, regions, active, carried, reverse=False)
     rows = tape_rows([inits[j] for j in taped], current_builder().loc, static) \
         if taped else None
     clamp = rows if taped and static is None else None
-    tapes = _taped_for(count, body, inits, consts, taped, rows, clamp, reverse)
+    tapes = _taped_for(count, body, inits, consts, taped, rows, clamp, reverse, outs)
     sweep = _Sweep(back, sites, inits, consts, floats, wrt_consts, taped, indexed=True)
     return (None,) + sweep.run(count, gs, tapes, reverse=not reverse, clamp=clamp)
 
@@ -244,9 +244,34 @@ class _Sweep:
                 + tuple(ops.logical_or(f, new) for f, new in zip(flags, result[n_f + n_k:])))
 
 
-def _taped_while(cond, body, inits, consts, taped, rows):
-    """The augmented while (step 2) and its overflow check; (tapes, trip count)."""
+def _merged(forward, first: int, results) -> tuple:
+    """Make the forward loop (whose results are `forward`, in the graph being built) the
+    augmented loop just built from op `first` on, so the loop runs once, not twice: the
+    forward op takes the augmented op's operands, regions and attributes and gains its extra
+    results, and the ops building the new operands (zero tapes, the counter's 0) move before
+    it. Its old results keep their identity, so every user stays valid. Returns the
+    augmented results (`forward` first)."""
+    graph = current_builder().graph
+    loop, augmented = forward[0].op, results[0].op
+    at = next((k for k, op in enumerate(graph.ops) if op is loop), None)
+    if at is None or at >= first or graph.ops[-1] is not augmented:
+        return results
+    built = graph.ops[first:-1]
+    del graph.ops[first:]
+    graph.ops[at:at] = built
+    loop.operands, loop.regions, loop.attrs = augmented.operands, augmented.regions, \
+        augmented.attrs
+    extras = tuple(Value(r.type, loop, r.name, index=len(forward) + k)
+                   for k, r in enumerate(results[len(forward):]))
+    loop.results = tuple(forward) + extras
+    return loop.results
+
+
+def _taped_while(cond, body, inits, consts, taped, rows, forward):
+    """The augmented while (step 2), merged into the `forward` loop, and its overflow check;
+    (tapes, trip count)."""
     carried, n_t = len(inits), len(taped)
+    first = len(current_builder().graph.ops)
 
     def augmented_cond(*state):
         c, k, cs = state[:carried], state[carried], state[carried + 1 + n_t:]
@@ -261,8 +286,8 @@ def _taped_while(cond, body, inits, consts, taped, rows):
         return tuple(new_c) + (k + _index(1),) + tuple(new_tapes)
 
     tapes0 = _empty_tapes(inits, taped, rows) if taped else []
-    state = ops.while_op(list(inits) + [_index(0)] + tapes0, consts, augmented_cond,
-                         augmented_body)
+    state = _merged(forward, first, ops.while_op(list(inits) + [_index(0)] + tapes0, consts,
+                                                  augmented_cond, augmented_body))
     final, count, tapes = state[:carried], state[carried], state[carried + 1:]
     if taped:
         (still,) = inline_graph(cond, list(final) + list(consts))
@@ -270,11 +295,13 @@ def _taped_while(cond, body, inits, consts, taped, rows):
     return tapes, count
 
 
-def _taped_for(count, body, inits, consts, taped, rows, clamp, reverse):
-    """The augmented for (step 2) and, for a dynamic count, its overflow check; the tapes."""
+def _taped_for(count, body, inits, consts, taped, rows, clamp, reverse, forward):
+    """The augmented for (step 2), merged into the `forward` loop, and, for a dynamic count,
+    its overflow check; the tapes."""
     if not taped:
         return []
     carried, n_t = len(inits), len(taped)
+    first = len(current_builder().graph.ops)
 
     def augmented_body(i, *state):
         c, tps, cs = state[:carried], state[carried:carried + n_t], state[carried + n_t:]
@@ -283,8 +310,9 @@ def _taped_for(count, body, inits, consts, taped, rows, clamp, reverse):
         new_c = inline_graph(body, [i] + list(c) + list(cs))
         return tuple(new_c) + tuple(new_tapes)
 
-    state = ops.for_op(count, list(inits) + _empty_tapes(inits, taped, rows), consts,
-                       augmented_body, reverse=reverse)
+    tapes0 = _empty_tapes(inits, taped, rows)
+    state = _merged(forward, first, ops.for_op(count, list(inits) + tapes0, consts,
+                                               augmented_body, reverse=reverse))
     tapes = state[carried:]
     if clamp is not None:
         _overflow_check(rows, ops.greater(count, _index(rows)))
