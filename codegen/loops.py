@@ -149,6 +149,8 @@ class Conv:
     out_shape: tuple
     attrs: dict
     epilogue: Store | None = None
+    w: Buffer | None = None        # conv2d_backward: the filter, and dx written beside dW
+    dx: Buffer | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -369,8 +371,10 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
             lines.append(f"{pad}host_hook_{stmt.hook}({stmt.buffer.name}) in place")
         elif isinstance(stmt, Conv):
             attrs = ", ".join(f"{k}={v}" for k, v in stmt.attrs.items())
-            _print_product(f"{stmt.op}({stmt.a.name}, {stmt.b.name}, {attrs})", stmt,
-                           "n, i0, i1", depth, lines)
+            operands = ", ".join(x.name for x in (stmt.a, stmt.b, stmt.w) if x is not None)
+            target = f", {stmt.dx.name} (input gradient)" if stmt.dx is not None else ""
+            _print_product(f"{stmt.op}({operands}, {attrs}){target}", stmt, "n, i0, i1",
+                           depth, lines)
         elif isinstance(stmt, Matmul):
             product = (f"matmul({stmt.a.name}, {stmt.b.name}, m={stmt.m}, n={stmt.n}, "
                        f"k={stmt.k}, transpose_a={stmt.transpose_a}, "

@@ -14,7 +14,10 @@ packing loop (`lower_window`'s tap nests, unit-stride rows) and the product (`ge
 BLAS for large images). A 1x1 stride-1 convolution reads x itself as cols. Images are split
 into tasks on the thread pool (the products then run on their task's core); the weight
 gradient sums one partial per task at the end. A forward convolution takes its consumer's
-elementwise ops (bias, ReLU) as the tiles' epilogue, as a matrix product does (`fuse`).
+elementwise ops (bias, ReLU) as the tiles' epilogue, as a matrix product does (`fuse`). The
+input and weight gradients of one convolution, when their kernels are adjacent, run as one
+`conv2d_backward` kernel (`backward_pairs`): each image's dy is read from memory once, while
+it is in cache, by both products.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ _I8 = ir.IntType(8)
 _PTR = ir.PointerType()
 _ELEMENTS = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 _WINDOW_ATTRS = ("stride", "dilation", "pads", "groups")
+BACKWARD = "conv2d_backward"    # input and weight gradient in one pass over dy (`backward_pairs`)
 MAX_PARTIAL_BYTES = 4 << 20     # the weight gradient's per-task partials, all tasks together
 
 
@@ -151,8 +155,12 @@ class _Geometry:
 
 
 def _per_image_strategy(op: str, geometry: _Geometry) -> str:
-    m, n, k, ta, tb = geometry.products(op)
-    return choose_strategy(m, n, k, geometry.dtype, ta, tb)
+    """'tiles' when every per-image product of `op` uses register tiles."""
+    strategies = {choose_strategy(*geometry.products(one)[:3], geometry.dtype,
+                                  *geometry.products(one)[3:])
+                  for one in ((op,) if op != BACKWARD else
+                              ("conv2d_input_grad", "conv2d_filter_grad"))}
+    return strategies.pop() if len(strategies) == 1 else "mixed"
 
 
 def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
@@ -165,6 +173,52 @@ def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
         return False
     geometry = _Geometry(*_shapes(op), op.attrs, product.dtype.mlir)
     return _per_image_strategy("conv2d", geometry) == "tiles"
+
+
+def backward_pairs(fused) -> dict[int, tuple | None]:
+    """Adjacent input- and weight-gradient kernels of one convolution (the same dy, window
+    and filter), to run as one kernel at the later one's place, each image's dy read once
+    for both products: {later index: (input_grad op, filter_grad op), earlier index: None}.
+    Skipped when the earlier kernel is the last reader of an arena value the later one does
+    not read (the later kernel's result may have been placed over it)."""
+    kernels = fused.kernels
+    last_read: dict = {}
+    for index, kernel in enumerate(kernels):
+        for v in kernel.reads:
+            last_read[v] = index
+    pairs: dict[int, tuple | None] = {}
+    for i in range(len(kernels) - 1):
+        first, second = kernels[i], kernels[i + 1]
+        if (i in pairs or first.kind != "matmul" or second.kind != "matmul"
+                or first.product is not None or second.product is not None):
+            continue
+        ops = {k.value.op.name if k.value.op is not None else None: k.value.op
+               for k in (first, second)}
+        dgrad, wgrad = ops.get("gs.conv2d_input_grad"), ops.get("gs.conv2d_filter_grad")
+        if dgrad is None or wgrad is None or dgrad.operands[0] is not wgrad.operands[1]:
+            continue
+        if (any(dgrad.attrs[a] != wgrad.attrs[a] for a in _WINDOW_ATTRS)
+                or tuple(dgrad.attrs["image"]) != wgrad.operands[0].shape
+                or dgrad.operands[1].shape != wgrad.result.shape):
+            continue
+        if any(v not in second.reads and fused.homes.get(v, ("",))[0] == "ws"
+               and last_read.get(v, -1) <= i for v in first.reads):
+            continue
+        geometry = _Geometry(*_shapes(wgrad), wgrad.attrs, wgrad.result.dtype.mlir)
+        if wgrad.result.dtype.mlir not in _ELEMENTS or _per_image_strategy(
+                BACKWARD, geometry) != "tiles":
+            continue
+        pairs[i], pairs[i + 1] = None, (dgrad, wgrad)
+    return pairs
+
+
+def lower_conv_backward(lw, dgrad: Op, wgrad: Op) -> list:
+    """One `L.Conv` computing both gradients: a = x, b = dy, c = dW, w and dx."""
+    image, filter_, out_shape = _shapes(wgrad)
+    x, dy = wgrad.operands
+    return [L.Conv(BACKWARD, lw.buffer_of(x), lw.buffer_of(dy), lw.buffer_of(wgrad.result),
+                   image, filter_, out_shape, {k: wgrad.attrs[k] for k in _WINDOW_ATTRS},
+                   None, lw.buffer_of(dgrad.operands[1]), lw.buffer_of(dgrad.result))]
 
 
 CONV_LOWERINGS = {name: lower_conv for name in
@@ -184,25 +238,30 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     b = emitter.builder
     element = _ELEMENTS[dtype]
     itemsize = stmt.a.dtype.itemsize
-    out_elements = geometry.o * geometry.k if stmt.op == "conv2d_filter_grad" else (
-        geometry.n * (geometry.c * geometry.h * geometry.w if stmt.op == "conv2d_input_grad"
-                      else geometry.o * geometry.p))
-    if out_elements == 0:
+    weights = stmt.op in ("conv2d_filter_grad", BACKWARD)      # c is a weight gradient
+    sizes = {"c": geometry.o * geometry.k if weights else geometry.n * (
+        geometry.c * geometry.h * geometry.w if stmt.op == "conv2d_input_grad"
+        else geometry.o * geometry.p), "dx": geometry.n * geometry.c * geometry.h * geometry.w}
+    if sizes["c"] == 0 or (stmt.op == BACKWARD and sizes["dx"] == 0):
         return
     if geometry.k == 0 or geometry.og == 0:          # no taps or no outputs: zeros
-        _memset(b, emitter.params[id(stmt.c)], out_elements * itemsize)
+        _memset(b, emitter.params[id(stmt.c)], sizes["c"] * itemsize)
+        if stmt.op == BACKWARD:
+            _memset(b, emitter.params[id(stmt.dx)], sizes["dx"] * itemsize)
         return
     epilogue_buffers = _epilogue_buffers(stmt.epilogue) if stmt.epilogue is not None else []
     pointers = [emitter.params[id(stmt.a)], emitter.params[id(stmt.b)],
                 ir.Constant(_PTR, None) if stmt.c is None else emitter.params[id(stmt.c)]]
+    if stmt.op == BACKWARD:
+        pointers += [emitter.params[id(stmt.w)], emitter.params[id(stmt.dx)]]
     pointers += [emitter.params[id(x)] for x in epilogue_buffers]
     name = f"{emitter.function.name}.conv{_count(b.module, emitter.function.name + '.conv')}"
 
-    fmas = geometry.n * geometry.o * geometry.p * geometry.k
+    fmas = geometry.n * geometry.o * geometry.p * geometry.k * (2 if stmt.op == BACKWARD else 1)
     tasks = 1
     if emitter.parallel and _per_image_strategy(stmt.op, geometry) == "tiles":
         tasks = max(1, min(geometry.n, MAX_TASKS, fmas // MIN_TASK_FMAS))
-        if stmt.op == "conv2d_filter_grad":     # each task holds a partial weight gradient
+        if weights:                             # each task holds a partial weight gradient
             partial_bytes = geometry.o * geometry.k * stmt.a.dtype.itemsize
             tasks = min(tasks, max(2, MAX_PARTIAL_BYTES // partial_bytes))
     chunk = -(-geometry.n // tasks)
@@ -210,13 +269,12 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     inner_parallel = emitter.parallel and tasks == 1
     step = _step_function(b.module, name, stmt, geometry, element, epilogue_buffers,
                           inner_parallel)
-    images = _images_function(b.module, name, stmt, geometry, element, step,
-                              len(epilogue_buffers))
+    images = _images_function(b.module, name, stmt, geometry, element, step, len(pointers))
     partial_elements = geometry.o * geometry.k
     if tasks == 1:
         b.call(images, pointers + [ir.Constant(_I64, 0), ir.Constant(_I64, geometry.n)])
         return
-    if stmt.op == "conv2d_filter_grad":              # one partial weight gradient per task
+    if weights:                                      # one partial weight gradient per task
         partials = _malloc(b, tasks * partial_elements * itemsize)
         pointers[2] = partials
     task = task_function(b.module, f"{name}.task")
@@ -227,13 +285,13 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     end = t.add(start, ir.Constant(_I64, chunk))
     count = ir.Constant(_I64, geometry.n)
     end = t.select(t.icmp_unsigned("<", end, count), end, count)
-    if stmt.op == "conv2d_filter_grad":
+    if weights:
         inside[2] = t.gep(inside[2], [t.mul(index, ir.Constant(_I64, partial_elements))],
                           inbounds=True, source_etype=element)
     t.call(images, inside + [start, end])
     t.ret_void()
     call_parallel_for(b, task, pointer_context(b, pointers), tasks)
-    if stmt.op == "conv2d_filter_grad":
+    if weights:
         _sum_partials(b, partials, emitter.params[id(stmt.c)], tasks, partial_elements,
                       element)
         _free(b, partials)
@@ -251,15 +309,18 @@ def _function(module, name, count, extra=()):
     return function
 
 
-def _images_function(module, name, stmt, geometry, element, step, extra):
-    """`images(a, b, c, epilogue..., start, end)`: images [start, end) of every group, with
-    one scratch block for the packed taps; the weight gradient first zeroes its c."""
-    function = _function(module, f"{name}.images", 3 + extra, (_I64, _I64))
+def _images_function(module, name, stmt, geometry, element, step, count):
+    """`images(a, b, c, [w, dx,] epilogue..., start, end)`: images [start, end) of every
+    group, with one scratch block for the packed taps (two for the combined backward); a
+    weight gradient first zeroes its c."""
+    function = _function(module, f"{name}.images", count, (_I64, _I64))
     b = ir.IRBuilder(function.append_basic_block("entry"))
     *pointers, start, end = function.args
-    scratch_bytes = 0 if geometry.identity else geometry.k * geometry.p * stmt.a.dtype.itemsize
+    blocks = 2 if stmt.op == BACKWARD else 1
+    scratch_bytes = 0 if geometry.identity else (
+        blocks * geometry.k * geometry.p * stmt.a.dtype.itemsize)
     scratch = _malloc(b, scratch_bytes) if scratch_bytes else ir.Constant(_PTR, None)
-    if stmt.op == "conv2d_filter_grad":
+    if stmt.op in ("conv2d_filter_grad", BACKWARD):
         _memset(b, pointers[2], geometry.o * geometry.k * stmt.a.dtype.itemsize)
 
     streamed, per_image = _streamed_operand(stmt.op, geometry, pointers)
@@ -287,7 +348,7 @@ def _streamed_operand(op: str, geometry, pointers):
         return pointers[0], geometry.c * geometry.h * geometry.w
     if op == "conv2d_input_grad":
         return pointers[0], geometry.o * geometry.p
-    return pointers[1], geometry.o * geometry.p
+    return pointers[1], geometry.o * geometry.p          # filter grad, backward: dy
 
 
 def _prefetch(b, pointer, nbytes: int, line: int = 64) -> None:
@@ -305,14 +366,14 @@ def _prefetch(b, pointer, nbytes: int, line: int = 64) -> None:
 
 
 def _step_function(module, name, stmt, geometry, element, epilogue_buffers, parallel):
-    """`step(a, b, c, epilogue..., scratch, n, g)`: one image's group (its own function, so
-    the product's context array is freed on return)."""
-    count = 3 + len(epilogue_buffers)
+    """`step(a, b, c, [w, dx,] epilogue..., scratch, n, g)`: one image's group (its own
+    function, so the product's context array is freed on return)."""
+    count = 3 + len(epilogue_buffers) + (2 if stmt.op == BACKWARD else 0)
     function = _function(module, f"{name}.step", count + 1, (_I64, _I64))
     for arg in function.args[:count + 1]:
         arg.add_attribute("noalias")
     b = ir.IRBuilder(function.append_basic_block("entry"))
-    a, w, c, *extra = function.args[:count]
+    a, w, c, *extra = function.args[:count]         # extra: [w, dx] of the backward, epilogue
     scratch, n, g = function.args[count:]
     gm = geometry
 
@@ -345,7 +406,7 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
                     ta, tb, parallel)
         if not gm.identity:
             _unpack(module, name, b, gm, element, scratch, dx)
-    else:
+    else:                                   # weight gradient (and, combined, input gradient)
         x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
         dy = at(w, (n, gm.o * gm.p), (g, gm.og * gm.p))
         cols = x if gm.identity else _pack(module, name, b, gm, element, x, scratch)
@@ -356,6 +417,16 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
         else:
             emit_matmul(b, dy, cols, dw, m, n_cols, k, gm.dtype, ta, tb, parallel,
                         alpha=ir.Constant(element, 1.0), accumulate=True)
+        if stmt.op == BACKWARD:             # dy of this image is in cache: dx from it now
+            weights, dx_image = extra[0], extra[1]
+            dx = at(dx_image, (n, gm.c * image_plane), (g, gm.cg * image_plane))
+            columns = None if gm.identity else b.gep(
+                scratch, [ir.Constant(_I64, gm.k * gm.p)], inbounds=True, source_etype=element)
+            m2, n2, k2, ta2, tb2 = gm.products("conv2d_input_grad")
+            emit_matmul(b, at(weights, (g, gm.og * gm.k)), dy, dx if gm.identity else columns,
+                        m2, n2, k2, gm.dtype, ta2, tb2, parallel)
+            if not gm.identity:
+                _unpack(module, name, b, gm, element, columns, dx)
     b.ret_void()
     return function
 

@@ -20,7 +20,8 @@ from .memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
 from .lower_window import WINDOW_LOWERINGS
-from .lower_conv import CONV_LOWERINGS, lower_conv_epilogue
+from .lower_conv import (CONV_LOWERINGS, backward_pairs, lower_conv_backward,
+                         lower_conv_epilogue)
 from .simplify_index import simplify_body
 from .lower_indexing import lower_update_row, gather_at, gather_elements_at, lower_scatter_add
 from .lower_matmul import (lower_matmul, lower_matmul_accumulate, lower_matmul_epilogue,
@@ -158,9 +159,17 @@ class Lowerer:
         `self.kernels`. Region kernels become `If`/`While`/`For` steps (`lower_regions`)."""
         from .lower_regions import lower_region
         steps = []
-        for k in self.fused.kernels:
+        pairs = backward_pairs(self.fused)      # conv gradients sharing one pass over dy
+        for index, k in enumerate(self.fused.kernels):
             if k.regions:
                 steps.extend(lower_region(self, k))
+            elif index in pairs:
+                if pairs[index] is None:
+                    continue
+                body = lower_conv_backward(self, *pairs[index])
+                kernel = L.Kernel(self.prefix + k.name, _buffers_in(body), body)
+                self.kernels.append(kernel)
+                steps.append(kernel)
             else:
                 kernel = self.kernel(k)
                 self.kernels.append(kernel)
@@ -255,7 +264,8 @@ def _buffers_in(body: list) -> list[L.Buffer]:
             elif isinstance(s, L.AllReduce):
                 seen.setdefault(id(s.buffer), s.buffer)
             elif isinstance(s, (L.Matmul, L.Conv)):
-                for b in (s.c, s.a, s.b):
+                extra = (s.w, s.dx) if isinstance(s, L.Conv) else ()
+                for b in (s.c, s.a, s.b) + extra:
                     if b is not None:
                         seen.setdefault(id(b), b)
                 if s.epilogue is not None:
