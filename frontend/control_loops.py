@@ -55,26 +55,28 @@ def stored_names(body: list) -> list[str]:
     return list(out)
 
 
-def _has_break(body: list) -> bool:
-    """Whether `body` has a `break` of this loop (not of a nested loop or function)."""
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _has(body: list, kind: type, barriers: tuple) -> bool:
+    """Whether `body` has a statement of `kind` outside nodes of the `barriers` types."""
     def visit(node) -> bool:
-        if isinstance(node, ast.Break):
+        if isinstance(node, kind):
             return True
-        if isinstance(node, (ast.For, ast.While, ast.FunctionDef, ast.Lambda)):
+        if isinstance(node, barriers):
             return False
         return any(visit(child) for child in ast.iter_child_nodes(node))
     return any(visit(stmt) for stmt in body)
+
+
+def _has_break(body: list) -> bool:
+    """Whether `body` has a `break` of this loop (not of a nested loop or function)."""
+    return _has(body, ast.Break, (ast.For, ast.While) + _FUNCTIONS)
 
 
 def _has_return(body: list) -> bool:
     """Whether `body` has a `return` (also inside nested loops; not in nested functions)."""
-    def visit(node) -> bool:
-        if isinstance(node, ast.Return):
-            return True
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            return False
-        return any(visit(child) for child in ast.iter_child_nodes(node))
-    return any(visit(stmt) for stmt in body)
+    return _has(body, ast.Return, _FUNCTIONS)
 
 
 def _template(value):

@@ -67,7 +67,6 @@ class IndexSite:
 
 def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
     """`graph` with the hidden check output appended, and its sites (see the module doc)."""
-    _refuse_nested_tapes(graph)
     if not _has_sites(graph):
         return graph, ()
     result, sites, pairs = _with_checks(graph)
@@ -209,20 +208,6 @@ def _checked_loop(op, operands, builder):
 
 
 REGION_CHECKS = {"gs.if": _checked_if, "gs.while": _checked_loop, "gs.for": _checked_loop}
-
-
-def _refuse_nested_tapes(graph: Graph) -> None:
-    """The tape check of a while loop's gradient inside a region: refused until nested
-    loop gradients hoist it (ir/passes/loop_vjp.py)."""
-    for op in graph.ops:
-        for region in op.regions:
-            for inner in region.ops:
-                if inner.result is not None and inner.result.name == TAPE_CHECK:
-                    raise GraphsporeIndexError(
-                        "the gradient of a while loop inside another loop or if whose "
-                        "condition is a tensor is not supported yet (its tape could not be "
-                        "checked)", inner.loc or op.loc)
-            _refuse_nested_tapes(region)
 
 
 def _can_fail(op) -> bool:
