@@ -44,7 +44,7 @@ from .ir.passes.index_checks import IndexSite
 from .runtime import cache, engine, host, linker
 from .runtime.llvm_lock import CompileError
 
-META_VERSION = 1
+META_VERSION = 2          # 2: dtypes by name (bfloat16's `.str` is the anonymous '<V2')
 LAST_REFUSAL = [""]           # why the latest program was not saved (for `graphspore` users)
 _stats_lock = threading.Lock()
 _stats = {"hits": 0, "misses": 0, "saved": 0, "unkeyable": 0, "unsaved": 0, "stale": 0}
@@ -234,8 +234,8 @@ def _describe(walk, program, entries) -> dict:
     stats = program.stats
     return {
         "version": META_VERSION, "entry": executable.entry,
-        "inputs": [(shape, dtype.str) for shape, dtype in executable.input_specs],
-        "outputs": [(shape, dtype.str) for shape, dtype in executable.output_specs],
+        "inputs": [(shape, np.dtype(dtype).name) for shape, dtype in executable.input_specs],
+        "outputs": [(shape, np.dtype(dtype).name) for shape, dtype in executable.output_specs],
         "input_names": list(executable.input_names or ()),
         "workspace": executable.workspace_bytes,
         "trampoline": module.has_trampoline(executable.entry),
@@ -361,7 +361,7 @@ def _rebuild_state(walk, meta):
             continue
         param = objects[s[1]] if s[0] == "w" else guards.expected_value(entries[s[1]])
         if not getattr(param, "__gs_parameter__", False) or param._array.shape != \
-                tuple(shape) or param._array.dtype.str != dtype:
+                tuple(shape) or param._array.dtype.name != dtype:
             return None
         sources.append(param)
     return tuple(entries), tuple(flags), sources

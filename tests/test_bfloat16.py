@@ -313,3 +313,25 @@ def test_pooling_and_its_gradient_in_16_bits(dtype, cell, rng):
                                rtol=2 ** -6)
     np.testing.assert_allclose(dx.asnumpy().astype(np.float32), dx32.asnumpy(), rtol=2 ** -7,
                                atol=2 ** -7)
+
+
+def test_a_warm_started_bfloat16_program_takes_bfloat16_arrays(tmp_path):
+    """The on-disk program of a second process must describe its inputs as bfloat16 (numpy's
+    `dtype.str` of it is the anonymous '<V2')."""
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "warm.py"
+    script.write_text(
+        "import numpy as np, graphspore as ms\n"
+        "@ms.jit\n"
+        "def scaled(a, b):\n"
+        "    return a * 0.25 + b\n"
+        "x = ms.Tensor(np.arange(4, dtype=np.float32), ms.bfloat16)\n"
+        "print(scaled(x, x).asnumpy().astype(np.float32).tolist())\n")
+    env = dict(os.environ, GRAPHSPORE_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                           text=True, timeout=300) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert run.stdout.strip() == "[0.0, 1.25, 2.5, 3.75]"
