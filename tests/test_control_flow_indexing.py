@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import graphspore as ms
-from graphspore import GraphsporeError, Tensor
+from graphspore import GraphsporeError, Tensor, ops
 from graphspore.ir import TensorType
 from graphspore.ir.passes.index_checks import add_index_checks
 from graphspore.ir.printer import print_graph
@@ -150,3 +150,36 @@ def test_checked_region_dumps_parse_in_mlir_opt(tmp_path):
     done = subprocess.run(["mlir-opt-22", "--allow-unregistered-dialect", str(path)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def rnn(x, w, n):
+    h = x[0] * 0
+    for t in range(n):
+        h = ops.tanh(ops.matmul(h, w) + x[t])  # <-
+    return (h * h).sum()
+
+
+def rnn_float64(x, w, n):
+    h = np.zeros_like(x[0])
+    for t in range(n):
+        h = np.tanh(h @ w + x[t])
+    return (h * h).sum()
+
+
+def test_a_recurrent_loop_over_gathered_steps_against_central_differences():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 1, 4)).astype(np.float32)
+    w = (rng.standard_normal((4, 4)) * 0.5).astype(np.float32)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    n = Tensor(np.int32(5))
+    assert value(ms.jit(rnn), Tensor(x), Tensor(w), n) == pytest.approx(
+        rnn_float64(x64, w64, 5), rel=1e-5)
+    got = value(ms.grad(rnn, grad_position=1), Tensor(x), Tensor(w), n)
+    want = np.zeros_like(w64)
+    for k in np.ndindex(w.shape):
+        step = np.zeros_like(w64)
+        step[k] = 1e-6
+        want[k] = (rnn_float64(x64, w64 + step, 5) - rnn_float64(x64, w64 - step, 5)) / 2e-6
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    raises_at(ms.grad(rnn, grad_position=1), Tensor(x), Tensor(w), Tensor(np.int32(7)),
+              line=marked_line(rnn), words=["index 6 is out of bounds for axis 0 with size 6"])
