@@ -575,3 +575,36 @@ def test_a_loop_in_an_if_longer_than_its_tape_raises_naming_it():
     finally:
         ms.set_context(max_loop_iterations=1 << 17)
     assert f"test_loop_grads.py:{marked_line(f)}:" in str(info.value), str(info.value)
+
+
+def sines_n(w, n):
+    i = Tensor(np.float32(0))
+    while i < n:  # <-
+        w = ops.sin(w) * 1.5
+        i = i + 1
+    return w
+
+
+d_sines_n = ms.grad(sines_n, grad_position=0)
+
+
+def descend(w, n):                                   # a loop gradient inside a tensor loop
+    k = Tensor(np.float32(0))
+    while k < 4:
+        w = w - 0.1 * d_sines_n(w, n)
+        k = k + 1
+    return w
+
+
+def test_gradient_descent_on_a_loop_inside_a_tensor_loop():
+    w = 0.7
+    for _ in range(4):
+        w -= 0.1 * derivatives(lambda t: sines64(t, 3), w, 1, 1e-6)
+    assert value(ms.jit(descend), scalar(0.7), scalar(3.0)) == pytest.approx(w, rel=1e-5)
+    ms.set_context(max_loop_iterations=16)
+    try:
+        with pytest.raises(IndexError) as info:
+            ms.jit(descend)(scalar(0.7), scalar(20.0))
+    finally:
+        ms.set_context(max_loop_iterations=1 << 17)
+    assert f"test_loop_grads.py:{marked_line(sines_n)}:" in str(info.value), str(info.value)
