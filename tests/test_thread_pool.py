@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from graphspore.runtime import CompileError, compile_module, thread_pool
+from graphspore.runtime.target import usable_cpus
 
 # Tasks: count_task bumps counters[t]; fill_task writes row t of a table; whoami_task records
 # the thread (pthread_self) and spins a little; outer_task starts a nested parallel_for.
@@ -433,3 +434,18 @@ def test_thread_counts_follow_the_affinity_mask_not_cpu_count():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=env, check=True).stdout.split()
     assert out == ["1", "1", "1", "1"]
+
+
+def test_openblas_runs_one_thread_unless_asked_and_never_more_than_the_cpus():
+    """Products are split over the runtime's pool, so OpenBLAS's own pool stays at one thread;
+    GRAPHSPORE_BLAS_THREADS raises it, capped at the usable CPUs (run in children)."""
+    script = ("from graphspore.runtime import blas\n"
+              "print(blas._default_threads(), blas.get_num_threads() if blas.ensure_blas() "
+              "else 1)\n")
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("GRAPHSPORE_NUM_THREADS", "GRAPHSPORE_BLAS_THREADS")}
+    run = lambda env: subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                     text=True, env=env, check=True).stdout.split()
+    assert run(base) == ["1", "1"]
+    asked = run({**base, "GRAPHSPORE_BLAS_THREADS": "1000"})
+    assert asked[0] == str(usable_cpus())

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from ..ir.ops import collective as collective_ops
-from ..runtime import blas, collective, thread_pool
+from ..runtime import collective, thread_pool
 
 
 class GlobalComm:
@@ -86,9 +86,7 @@ def init(backend_name=None) -> None:
     GlobalComm.INITED = True
     if not os.environ.get("GRAPHSPORE_NUM_THREADS") and local.Get_size() > 1:
         threads = max(1, thread_pool.get_num_threads() // local.Get_size())
-        thread_pool.set_num_threads(threads)
-        os.environ.setdefault("GRAPHSPORE_BLAS_THREADS", str(threads))   # BLAS loads lazily
-        blas.set_num_threads(threads)
+        thread_pool.set_num_threads(threads)   # BLAS products run on this pool (blas.py)
     if comm.Get_size() > 1:
         _install_abort_hook(comm)
 
