@@ -29,7 +29,7 @@ from ..ir import ops as ir_ops
 from ..ir.core import (GraphsporeError, GraphsporeNameError, GraphsporeTypeError,
                        GraphsporeValueError, Value, error_class, tracing)
 from ..ir.types import DType
-from . import guards, operators as tables
+from . import guards, mixed_precision, operators as tables
 from .builtins import GRAPH_BUILTINS as BUILTINS, iterable
 from .constants import construct_tensor
 from ..ir.core import GraphsporeUnboundLocalError
@@ -265,12 +265,21 @@ class Calls:
             if replaced is not None:
                 args = tuple(replaced) if isinstance(replaced, tuple) else (replaced,)
         construct = cell.construct
+        dtype = mixed_precision.cell_dtype(cell)
 
-        def run(*inputs):
+        def inline(inputs, keywords):
             if inspect.ismethod(construct) and isinstance(construct.__func__,
                                                           types.FunctionType):
-                return self._inline_host(node, construct.__func__, (cell,) + inputs, kwargs)
-            return self.call(node, construct, inputs, kwargs)
+                return self._inline_host(node, construct.__func__, (cell,) + inputs, keywords)
+            return self.call(node, construct, inputs, keywords)
+
+        def run(*inputs):
+            if dtype is None:
+                return inline(inputs, kwargs)
+            self.at(node)                       # Cell.to_float(dtype): compute in dtype
+            inputs = mixed_precision.cast_floats(inputs, dtype)
+            with mixed_precision.parameters_read_as(self.builder, cell, dtype):
+                return inline(inputs, mixed_precision.cast_floats(kwargs, dtype))
         backward_hooks = getattr(cell, "_backward_hooks", None)
         if backward_hooks:                 # Python callbacks in the compiled backward pass
             from ..gradient_hooks import run_with_backward_hooks

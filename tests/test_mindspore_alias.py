@@ -154,6 +154,7 @@ def test_amp_loss_scalers_follow_mindspore():
     assert float(dynamic.scale_value.asnumpy()) == 2 ** 11   # window reached: times 2
     dynamic.adjust(Tensor(False))
     assert float(dynamic.scale_value.asnumpy()) == 2 ** 10   # overflow: divided by 2
-    assert amp.auto_mixed_precision("net", "O0") == "net"
-    with pytest.raises(ValueError, match="float16"):
+    net = graphspore.nn.Dense(2, 2)
+    assert amp.auto_mixed_precision(net, "O0") is net
+    with pytest.raises(TypeError, match="must be a Cell"):       # as MindSpore
         amp.auto_mixed_precision("net", "O2")

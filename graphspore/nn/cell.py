@@ -265,6 +265,23 @@ class Cell:
     def phase(self) -> str:
         return "train" if self.training else "predict"
 
+    def to_float(self, dst_type) -> "Cell":
+        """MindSpore's mixed precision flag on this Cell and every sub-Cell: their float
+        inputs and Parameters are cast to `dst_type` (float16, float32 or bfloat16) where
+        `construct` reads them, so their ops compute in it (frontend/mixed_precision.py);
+        outputs stay in `dst_type`. A flagged Cell called eagerly runs compiled. Returns
+        self."""
+        from .. import dtype as dtypes
+        allowed = [d for d in (dtypes.float16, dtypes.float32,
+                               getattr(dtypes, "__dict__", {}).get("bfloat16")) if d is not None]
+        if not any(dst_type is d for d in allowed):
+            raise ValueError(f"{type(self).__name__}.to_float: dst_type must be one of "
+                             f"{', '.join(map(str, allowed))}, got {dst_type!r}")
+        for _, cell in self.cells_and_names():
+            object.__setattr__(cell, "_mixed_precision_type", dst_type)
+        _bump_state_version()          # compiled programs that inlined these Cells are stale
+        return self
+
     # -------------------------------------------------------------------------- calls
     def construct(self, *inputs, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define construct()")
@@ -287,7 +304,8 @@ class Cell:
         if declared is not None:
             from ..input_signature import check_inputs
             check_inputs(self, declared, args)
-        if (context.get_context("mode") == context.GRAPH_MODE
+        if ((context.get_context("mode") == context.GRAPH_MODE
+             or self.__dict__.get("_mixed_precision_type") is not None)
                 and isinstance(current_builder(), EagerBuilder)):
             from ..api import call_compiled
             try:
