@@ -159,12 +159,12 @@ def _result_shape(a, b):
 
 
 @st.composite
-def recipes(draw, max_steps=6):
-    """A recipe: 1-2 inputs of rank 0-3, then up to `max_steps` well-typed steps."""
+def recipes(draw, max_steps=6, min_steps=1):
+    """A recipe: 1-2 inputs of rank 0-3, then `min_steps` to `max_steps` well-typed steps."""
     shapes = [tuple(draw(st.lists(DIMS, min_size=0, max_size=3)))
               for _ in range(draw(st.integers(1, 2)))]
     recipe = {"inputs": [list(s) for s in shapes], "steps": []}
-    for _ in range(draw(st.integers(1, max_steps))):
+    for _ in range(draw(st.integers(min_steps, max_steps))):
         i = draw(st.integers(0, len(shapes) - 1))
         shape = shapes[i]
         kind = draw(st.sampled_from(["unary", "binary", "binary", "select", "cast_int",
@@ -548,6 +548,9 @@ def main(argv=None) -> int:
                              "checked and counted on its own)")
     parser.add_argument("--out", default="fuzz-failures")
     parser.add_argument("--max-steps", type=int, default=8)
+    parser.add_argument("--min-steps", type=int, default=1,
+                        help="a second run with --min-steps above another's --max-steps "
+                             "draws graphs the first cannot, so their counts add up")
     parser.add_argument("--progress", type=float, default=60.0,
                         help="seconds between progress lines")
     args = parser.parse_args(argv)
@@ -562,7 +565,8 @@ def main(argv=None) -> int:
 
     @settings(max_examples=10 ** 9, deadline=None, database=None, derandomize=False,
               suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-    @given(recipes(max_steps=args.max_steps), st.integers(0, 2 ** 16))
+    @given(recipes(max_steps=args.max_steps, min_steps=args.min_steps),
+           st.integers(0, 2 ** 16))
     def draw(recipe, seed):         # hypothesis only draws; Run checks, shrinks and reports
         if out_of_budget():
             raise _Stop
