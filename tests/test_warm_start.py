@@ -228,3 +228,33 @@ def test_a_program_calling_a_gradient_hook_is_not_saved(tmp_path, monkeypatch):
     assert (float(dx.asnumpy()), float(dy.asnumpy())) == (8.0, 6.0)
     assert warm_start.stats()["unsaved"] == 1 and warm_start.stats()["saved"] == 0
     assert not any(_is_program_entry(p) for p in tmp_path.iterdir())
+
+
+def _triple(x):
+    return x * 3.0 + 1.0
+
+
+def test_dumps_and_the_disable_switch_bypass_the_program_cache(tmp_path, monkeypatch):
+    """A dump needs the stages to run, so with dumps on a saved program is not loaded;
+    GRAPHSPORE_CACHE_DISABLE=1 neither loads nor saves."""
+    from graphspore import pipeline, warm_start
+    from graphspore.ir import dump as ir_dump
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DIR", str(cache_dir))
+    x = Tensor(np.arange(4, dtype=np.float32))
+    warm_start.reset_stats()
+    np.testing.assert_array_equal(ms.jit(_triple)(x).asnumpy(), np.arange(4) * 3.0 + 1.0)
+    assert warm_start.stats()["saved"] == 1
+    parses = pipeline.STAGE_RUNS.get("parse", 0)
+    ir_dump.configure("parse", str(tmp_path / "dumps"))
+    try:
+        ms.jit(_triple)(x)
+    finally:
+        ir_dump.configure(None)
+    assert pipeline.STAGE_RUNS["parse"] == parses + 1 and warm_start.stats()["hits"] == 0
+    assert any(p.name.endswith("_parse.mlir") for p in (tmp_path / "dumps").iterdir())
+    ms.jit(_triple)(x)                                   # dumps off again: loaded
+    assert warm_start.stats()["hits"] == 1
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DISABLE", "1")
+    ms.jit(_triple)(x)
+    assert pipeline.STAGE_RUNS["parse"] == parses + 2 and warm_start.stats()["hits"] == 1
