@@ -149,6 +149,11 @@ def _code_names(code: types.CodeType, out: list) -> list:
     return out
 
 
+def _dtype_text(dtype: np.dtype) -> str:
+    """numpy's code and name: bfloat16 and other extension types all have code "<V2"."""
+    return f"{dtype.str}/{dtype.name}"
+
+
 class Fingerprint:
     """One walk: `digest` (hex) of the token stream and `objects` by ordinal."""
 
@@ -179,9 +184,10 @@ class Fingerprint:
         if self.bytes > MAX_BYTES:
             raise Unkeyable(f"more than {MAX_BYTES} bytes of constant data reachable")
         data = np.ascontiguousarray(array)
-        self.tokens.append(f"{data.dtype.str}{data.shape}"
+        kind = _dtype_text(data.dtype)
+        self.tokens.append(f"{kind}{data.shape}"
                            f"{hashlib.sha256(data.view(np.uint8).reshape(-1)).hexdigest()}"
-                           if data.size else f"{data.dtype.str}{data.shape}")
+                           if data.size else f"{kind}{data.shape}")
 
     @property
     def digest(self) -> str:
@@ -202,10 +208,10 @@ class Fingerprint:
             self.tokens.append(f"c:{v.real.hex()},{v.imag.hex()}")
             return
         if isinstance(v, (np.generic,)):
-            self.tokens.append(f"np:{v.dtype.str}:{v.tobytes().hex()}")
+            self.tokens.append(f"np:{_dtype_text(v.dtype)}:{v.tobytes().hex()}")
             return
         if isinstance(v, np.dtype):
-            self.tokens.append(f"dtype:{v.str}")
+            self.tokens.append(f"dtype:{_dtype_text(v)}")
             return
         if isinstance(v, enum.Enum):
             self.tokens.append(f"enum:{t.__module__}.{t.__qualname__}.{v.name}")
@@ -219,7 +225,7 @@ class Fingerprint:
         if self._seen(v):
             return
         if getattr(t, "__gs_parameter__", False):
-            self.tokens.append(f"P:{v.name}:{v._array.shape}:{v._array.dtype.str}:"
+            self.tokens.append(f"P:{v.name}:{v._array.shape}:{_dtype_text(v._array.dtype)}:"
                                f"{getattr(v, 'requires_grad', None)}")
         elif getattr(t, "__gs_tensor__", False) and hasattr(v, "_array"):
             self.tokens.append("T")

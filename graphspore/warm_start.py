@@ -39,12 +39,14 @@ import numpy as np
 from . import compiler, context, parallel_context, pipeline, program_key
 from .frontend import guards
 from .ir import dump as ir_dump
+from .ir import DType
 from .ir.core import Loc
 from .ir.passes.index_checks import IndexSite
 from .runtime import cache, engine, host, linker
 from .runtime.llvm_lock import CompileError
 
-META_VERSION = 2          # 2: dtypes by name (bfloat16's `.str` is the anonymous '<V2')
+META_VERSION = 3          # 3: buffer dtypes by graphspore DType name (bfloat16's `.str`
+                          # is the anonymous '<V2'; 2 saved numpy names)
 LAST_REFUSAL = [""]           # why the latest program was not saved (for `graphspore` users)
 _stats_lock = threading.Lock()
 _stats = {"hits": 0, "misses": 0, "saved": 0, "unkeyable": 0, "unsaved": 0, "stale": 0}
@@ -234,8 +236,8 @@ def _describe(walk, program, entries) -> dict:
     stats = program.stats
     return {
         "version": META_VERSION, "entry": executable.entry,
-        "inputs": [(shape, np.dtype(dtype).name) for shape, dtype in executable.input_specs],
-        "outputs": [(shape, np.dtype(dtype).name) for shape, dtype in executable.output_specs],
+        "inputs": [(shape, _dtype_name(dtype)) for shape, dtype in executable.input_specs],
+        "outputs": [(shape, _dtype_name(dtype)) for shape, dtype in executable.output_specs],
         "input_names": list(executable.input_names or ()),
         "workspace": executable.workspace_bytes,
         "trampoline": module.has_trampoline(executable.entry),
@@ -245,6 +247,19 @@ def _describe(walk, program, entries) -> dict:
         "stats": (stats.name, stats.signature, stats.ops_before, stats.ops_after,
                   stats.kernels),
     }
+
+
+def _dtype_name(dtype) -> str:
+    """A buffer's dtype by its graphspore DType name: numpy's own code (`dtype.str`) is the
+    same "<V2" for bfloat16 and any other 2-byte extension type."""
+    found = DType.exactly(dtype)
+    if found is None:
+        raise _Unnamed(f"a buffer of numpy dtype {dtype}")
+    return found.name
+
+
+def _specs(saved) -> list:
+    return [(tuple(shape), DType[name].np) for shape, name in saved]
 
 
 def _describe_guard(walk, entry) -> tuple:
@@ -291,7 +306,7 @@ def _load(key, walk, source, abstract_args, abstract_kwargs, wrap, epoch):
             raise ValueError("another metadata version")
         rebuilt = _rebuild_state(walk, meta)
     except (KeyError, IndexError, TypeError, ValueError, EOFError):
-        rebuilt = None
+        rebuilt = None              # (a DType name this graphspore does not know: KeyError)
     if rebuilt is None:
         _count("stale")
         return None
@@ -306,7 +321,7 @@ def _load(key, walk, source, abstract_args, abstract_kwargs, wrap, epoch):
         _count("stale")
         return None
     executable = compiler.runtime.Executable(
-        module, entry, meta["inputs"], meta["outputs"], meta["workspace"],
+        module, entry, _specs(meta["inputs"]), _specs(meta["outputs"]), meta["workspace"],
         input_names=meta["input_names"] or None)
     name, signature, ops_before, ops_after, kernels = meta["stats"]
     stats = compiler.CompileStats(name, signature, ops_before, ops_after, kernels,
@@ -355,13 +370,13 @@ def _rebuild_state(walk, meta):
             return None
         flags.append((cell, flag))
     sources = []
-    for s, (shape, dtype) in zip(meta["sources"], meta["inputs"]):
+    for s, (shape, dtype) in zip(meta["sources"], _specs(meta["inputs"])):
         if type(s) is int:
             sources.append(s)
             continue
         param = objects[s[1]] if s[0] == "w" else guards.expected_value(entries[s[1]])
-        if not getattr(param, "__gs_parameter__", False) or param._array.shape != \
-                tuple(shape) or param._array.dtype.name != dtype:
+        if not getattr(param, "__gs_parameter__", False) or param._array.shape != shape \
+                or param._array.dtype != dtype:
             return None
         sources.append(param)
     return tuple(entries), tuple(flags), sources

@@ -258,3 +258,22 @@ def test_dumps_and_the_disable_switch_bypass_the_program_cache(tmp_path, monkeyp
     monkeypatch.setenv("GRAPHSPORE_CACHE_DISABLE", "1")
     ms.jit(_triple)(x)
     assert pipeline.STAGE_RUNS["parse"] == parses + 2 and warm_start.stats()["hits"] == 1
+
+
+def _halve(x, w):
+    return x * w + 0.5
+
+
+def test_a_bfloat16_program_loads_with_its_dtypes(tmp_path, monkeypatch):
+    """Buffer dtypes are saved by graphspore name: numpy codes bfloat16 as a bare "<V2"."""
+    from graphspore import warm_start
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DIR", str(tmp_path))
+    warm_start.reset_stats()
+    x = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3)).astype(ms.bfloat16)
+    w = ms.Parameter(Tensor(np.full((2, 3), 2.0, np.float32)).astype(ms.bfloat16), name="w")
+    first = ms.jit(_halve)(x, w)
+    again = ms.jit(_halve)(x, w)                     # a new function object: from disk
+    assert warm_start.stats()["saved"] == 1 and warm_start.stats()["hits"] == 1
+    assert again.dtype == ms.bfloat16 and first.dtype == ms.bfloat16
+    expected = np.arange(6, dtype=np.float32).reshape(2, 3) * 2.0 + 0.5   # exact in bf16
+    np.testing.assert_array_equal(again.asnumpy().astype(np.float32), expected)
