@@ -260,3 +260,12 @@ def test_argmin_and_min_are_exact_beyond_float32(dtype, rng):
         np.testing.assert_array_equal(where.asnumpy(), a.argmin(axis=1))
         np.testing.assert_array_equal(smallest.asnumpy(), a.min(axis=1))
         np.testing.assert_array_equal(top.asnumpy(), a.argmax(axis=1))
+
+
+def test_a_python_number_out_of_the_tensors_range_is_named_at_the_users_line():
+    x = Tensor(np.array([1, 2], np.uint8))
+    with pytest.raises(ValueError, match="300 is out of range for uint8"):
+        x + 300
+    with pytest.raises(ValueError, match=r"test_dtypes_int.py:\d+.*-1 is out of range for uint8"):
+        ms.jit(lambda v: v * -1)(x)
+    np.testing.assert_array_equal((x - 1).asnumpy(), np.array([1, 2], np.uint8) - 1)  # fits

@@ -94,7 +94,13 @@ def evaluated_in_place(name: str) -> bool:
 
 def constant(value, dtype: DType | None = None) -> Value:
     """A constant value (`gs.constant`); Python numbers default to their kind's dtype."""
-    array = np.asarray(value, dtype=(dtype.np if dtype else None))
+    try:
+        array = np.asarray(value, dtype=(dtype.np if dtype else None))
+    except OverflowError:
+        where = dtype.np.name if dtype else "its dtype"
+        raise ValueError(f"the Python number {value!r} is out of range for {where} "
+                         f"(a number takes the tensor's dtype, as in MindSpore and numpy; "
+                         f"cast the tensor to a wider dtype first)") from None
     if dtype is None:
         if array.dtype == np.float64 and not isinstance(value, np.ndarray):
             array = array.astype(np.float32)          # Python float -> float32
