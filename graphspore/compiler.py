@@ -4,7 +4,7 @@
 dumps included) for the JIT target and wraps the result: a `Program` maps host objects onto
 the executable's buffers and rebuilds the Python structure of the result. A graph with gathers
 or scatters has one hidden last output (`ir.passes.index_checks`); its program raises
-IndexError after a call that met an out-of-range index. Programs without one check nothing.
+IndexError after a call that met an out-of-range index (having written no Parameter). Programs without one check nothing.
 Prints (`gs.print`) become hidden outputs before the check output and a callback at the end of
 the native entry (`ir.passes.prints`, the pipeline's `prints` stage).
 """
@@ -135,7 +135,7 @@ class Program:              # must not build its graph to be compared)
     def _check_indices(self, hidden) -> None:
         """Raise IndexError if the hidden check output reports an out-of-range index."""
         if hidden[0]:
-            raise index_error(self.checks, hidden, self.updates)
+            raise index_error(self.checks, hidden)
 
     def run(self, tensor_arrays: list) -> Any:
         """Run on the tensor arguments' host arrays; returns the Python-structured result."""

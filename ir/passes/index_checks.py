@@ -5,12 +5,15 @@ to never give a silent wrong answer either, `add_index_checks` appends one outpu
 that has such ops: an i64 vector `[any bad, key_0, value_0, key_1, value_1, ...]` with, per
 checked op (a *site*), a key that is non-zero when some index is out of range and the value
 of the first such index (row-major). The program raises `index_error(...)` after the native
-call when the first element is non-zero. Graphs without gathers are
-returned unchanged: their calls do no extra work.
+call when the first element is non-zero. Every Parameter update of
+such a graph is made conditional on all checks passing (`_guard`): a call that
+raises has written no state. Graphs without gathers are returned unchanged: their calls do
+no extra work.
 
 Expects a verified graph; runs before `simplify`, so that a gather whose result is dead (the
 forward copy inside a gradient graph) still has its indices checked, as eager mode would.
-Guarantees a new graph sharing the input's values, with one more output, and the sites in
+Guarantees a new graph sharing the input's values (cloned when it has updates or checked
+regions), with one more output and guarded updates, and the sites in
 the order of their ops.
 
 Per site, with `flat` the indices as a vector of length m and n the axis size:
@@ -66,21 +69,11 @@ class IndexSite:
 
 
 def add_index_checks(graph: Graph) -> tuple[Graph, tuple[IndexSite, ...]]:
-    """`graph` with the hidden check output appended, and its sites (see the module doc)."""
+    """`graph` with the hidden check output appended and its updates guarded, and its sites
+    (see the module doc)."""
     if not _has_sites(graph):
         return graph, ()
-    result, sites, pairs = _with_checks(graph)
-    builder = Builder(result)
-    with building(builder):
-        builder.loc = graph.loc
-        any_bad = None
-        for key in pairs[::2]:
-            bad = ops.greater(key, 0)
-            any_bad = bad if any_bad is None else ops.logical_or(any_bad, bad)
-        parts = [ops.cast(any_bad, dtype=DType.i64)] + pairs
-        hidden = ops.concat(*[ops.reshape(v, shape=(1,)) for v in parts], axis=0)
-        hidden.name = "index_check"
-    result.outputs.append(hidden)
+    result, sites, _ = _with_checks(graph, top=True)
     return result, tuple(sites)
 
 
@@ -96,20 +89,27 @@ def _regions_have_sites(op) -> bool:
     return any(_has_sites(region) for region in op.regions)
 
 
-def _with_checks(graph: Graph) -> tuple[Graph, list[IndexSite], list[Value]]:
+def _with_checks(graph: Graph, top: bool = False
+                 ) -> tuple[Graph, list[IndexSite], list[Value]]:
     """A new graph computing `graph`'s outputs and, per site of it or of its regions (in op
     order), an i64 scalar pair (key, value) (module docstring); the sites and the pairs.
     Region ops with sites inside are rebuilt to yield their regions' pairs as extra
     results (`_checked_if`, `_checked_loop`), so the graph is cloned; otherwise it keeps
-    the input's ops and values."""
-    regional = any(_regions_have_sites(op) for op in graph.ops)
+    the input's ops and values. `top`: `graph` is the whole program; its updates are
+    guarded (`_guard`) and the hidden check output is appended."""
+    last = max((k for k, op in enumerate(graph.ops)
+                if _is_site(op) or _regions_have_sites(op)), default=-1)
+    writes = {id(new): weight for weight, new in graph.updates if new is not weight} \
+        if top else {}
+    regional = bool(writes) or any(_regions_have_sites(op) for op in graph.ops)
     result = Graph(graph.name, list(graph.inputs), [] if regional else list(graph.ops),
                    list(graph.outputs), graph.bindings, list(graph.updates), graph.loc)
     builder = Builder(result)
     env: dict[Value, Value] = {v: v for v in graph.inputs}
     sites, pairs = [], []
+    failed, guarded = None, set()
     with building(builder):
-        for op in graph.ops:
+        for k, op in enumerate(graph.ops):
             builder.loc = op.loc
             if regional:
                 operands = [env[v] for v in op.operands]
@@ -134,10 +134,44 @@ def _with_checks(graph: Graph) -> tuple[Graph, list[IndexSite], list[Value]]:
                 what = _SPECIAL_SITES.get(op.result.name, op.name.split(".", 1)[1])
                 sites.append(IndexSite(what, axis, size, indices.type.size, op.loc))
                 pairs += _first_out_of_range(indices, size)
-    if regional:
-        result.outputs = [env[v] for v in graph.outputs]
-        result.updates = [(w, env[v]) for w, v in graph.updates]
+            if top and k == last:
+                failed = _any_failed(pairs)
+            elif writes and k > last:
+                for old in op.results:
+                    if id(old) in writes:
+                        env[old] = _guard(failed, env[writes[id(old)]], env[old])
+                        guarded.add(id(old))
+        if regional:
+            result.outputs = [env[v] for v in graph.outputs]
+            result.updates = [(w, env[v]) for w, v in graph.updates]
+        if top:
+            builder.loc = graph.loc
+            result.updates = [(w, v if v is w or id(old) in guarded else _guard(failed, w, v))
+                              for (w, v), (_, old) in zip(result.updates, graph.updates)]
+            parts = [ops.cast(failed, dtype=DType.i64)] + pairs
+            hidden = ops.concat(*[ops.reshape(v, shape=(1,)) for v in parts], axis=0)
+            hidden.name = "index_check"
+            result.outputs.append(hidden)
     return result, sites, pairs
+
+
+def _any_failed(pairs: list[Value]) -> Value:
+    """Bool scalar: some site's key is non-zero."""
+    failed = None
+    for key in pairs[::2]:
+        bad = ops.greater(key, 0)
+        failed = bad if failed is None else ops.logical_or(failed, bad)
+    return failed
+
+
+def _guard(failed: Value, weight: Value, new: Value) -> Value:
+    """A Parameter's new value written only if every check passed: `select(failed, weight,
+    new)`, so a call that raises leaves the program's state (weights, optimizer moments,
+    step counters, BatchNorm statistics) bit-identical. Placed right after `new` when that
+    comes after the last check, its uses read the guarded value too, so a new value read
+    again (a momentum buffer) is still computed in place in its weight's buffer; otherwise
+    (a step counter that a checked gather reads) it guards only the final write."""
+    return ops.select(failed, weight, new)
 
 
 def _zero() -> Value:
@@ -242,9 +276,10 @@ def drop_static_checks(graph: Graph, sites: tuple) -> tuple[Graph, tuple]:
                  graph.updates, graph.loc), ()
 
 
-def index_error(sites: tuple, hidden: np.ndarray, updated: bool) -> GraphsporeIndexError:
+def index_error(sites: tuple, hidden: np.ndarray) -> GraphsporeIndexError:
     """The error for a check output whose first element is non-zero: the first site (in op
-    order) with an index out of range, with that index, its axis and the axis size."""
+    order) with an index out of range, with that index, its axis and the axis size. (No
+    Parameter was written: the updates are guarded, `_guard`.)"""
     for k, site in enumerate(sites):
         key, value = int(hidden[1 + 2 * k]), int(hidden[2 + 2 * k])
         if key > 0 and site.op == TAPE_SITE:
@@ -256,8 +291,6 @@ def index_error(sites: tuple, hidden: np.ndarray, updated: bool) -> GraphsporeIn
         if key > 0 and site.op == RANGE_STEP_SITE:
             return GraphsporeValueError("range() arg 3 must not be zero", site.loc)
         if key > 0:
-            note = (" (the compiled program ran with clamped indices; parameters it updates "
-                    "in place may hold wrong values)") if updated else ""
             return GraphsporeIndexError(f"{site.op}: index {value} is out of bounds for axis "
-                                        f"{site.axis} with size {site.size}{note}", site.loc)
+                                        f"{site.axis} with size {site.size}", site.loc)
     return GraphsporeIndexError(f"an index check failed: {hidden.tolist()}")
