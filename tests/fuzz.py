@@ -363,8 +363,12 @@ def _check_cases(cases):
             _close(g, w, 1e-4, 1e-5, f"output {k}: compiled f32 vs interpreter f32")
         case.done.append("forward")
         if not case.names & DISCONTINUOUS:
-            for k, (g, w) in enumerate(zip(mine, case.want64)):
-                _close(g, w, 2e-3, 1e-4, f"output {k}: compiled f32 vs float64 numpy")
+            for k, (g, w, w32) in enumerate(zip(mine, case.want64, case.want32)):
+                # where numpy's own float32 evaluation overflowed (a float64 value beyond
+                # float32's range), float32 and float64 cannot agree; check 1 covers it
+                comparable = np.isfinite(w32) | ~np.isfinite(w)
+                _close(np.asarray(g)[comparable], np.asarray(w)[comparable], 2e-3, 1e-4,
+                       f"output {k}: compiled f32 vs float64 numpy")
             case.done.append("numpy")
     smooth = [c for c in cases if c.smooth]
     if smooth:
