@@ -213,14 +213,25 @@ def test_bad_arguments_raise_as_mindspore():
         MLP().to_float(ms.int32)
 
 
-def test_bfloat16_when_graphspore_has_it():
-    bf16 = vars(ms.dtype).get("bfloat16")
-    if bf16 is None:
-        with pytest.raises(AttributeError, match="bfloat16"):
-            ms.bfloat16                                 # the dtype module says it is missing
-    else:
-        net = amp.auto_mixed_precision(MLP(), "O3", dtype=bf16)
-        assert net(Tensor(np.ones((2, 6), np.float32))).dtype == ms.float32
+def test_o3_in_bfloat16(rng):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+
+    def b(a):                                          # round to bfloat16 and back
+        return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
+
+    net = MLP()
+    x = rng.uniform(-2, 2, (4, 6)).astype(np.float32)
+
+    def dense_b(v, layer):
+        return b(b(v @ b(layer.weight.asnumpy()).T) + b(layer.bias.asnumpy()))
+
+    want = dense_b(b(np.tanh(dense_b(b(x), net.fc1))), net.fc2)
+    out = amp.auto_mixed_precision(net, "O3", dtype=ms.bfloat16)(Tensor(x))
+    assert out.dtype == ms.float32
+    got = out.asnumpy()
+    assert np.all(np.abs(got - want) <= 2 * 2.0 ** -7 * np.maximum(np.abs(want), 2.0 ** -20))
+    half = dense_h(h(np.tanh(dense_h(x, net.fc1))), net.fc2, already_half=True)
+    assert np.max(np.abs(got - half)) > 1e-3           # not float16's answer either
 
 
 def test_lists_follow_mindspore():
@@ -417,3 +428,25 @@ def test_tutorial_flow_skips_overflowing_steps(batch):
     assert 2.0 ** 16 <= scale < 2.0 ** 39 and int(scaler.counter.asnumpy()) == 40 - skipped
     assert losses[-1] < losses[skipped]                             # trained after that
     assert losses[:skipped] == [losses[0]] * skipped                # nothing changed before
+
+
+def test_model_amp_level_casts_the_network(rng):
+    """Model(..., amp_level='O3') trains and predicts the network in float16 with float32
+    outputs (mindspore.amp's cast), instead of ignoring the level."""
+    net = MLP()
+    x = rng.uniform(-2, 2, (4, 6)).astype(np.float32)
+    want = dense_h(h(np.tanh(dense_h(x, net.fc1))), net.fc2, already_half=True)
+    model = ms.train.Model(net, nn.MSELoss(), nn.SGD(net.trainable_params(), 0.1),
+                           amp_level="O3")
+    out = model.predict(Tensor(x))
+    assert out.dtype == ms.float32
+    close_in_half(out.asnumpy(), want)
+    data = ms.dataset.NumpySlicesDataset(
+        {"x": np.tile(x, (4, 1)), "y": np.zeros((16, 3), np.float32)}, shuffle=False).batch(4)
+    before = net.fc1.weight.asnumpy().copy()
+    model.train(2, data)
+    assert net.fc1.weight.dtype == ms.float32
+    assert np.abs(model.predict(Tensor(x)).asnumpy()).mean() < np.abs(want).mean()
+    assert np.any(net.fc1.weight.asnumpy() != before)
+    with pytest.raises(ValueError, match="amp_level must be O0, O1, O2 or O3"):
+        ms.train.Model(MLP(), amp_level="O5")

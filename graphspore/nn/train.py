@@ -150,6 +150,9 @@ class Model:
 
     def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None,
                  eval_indexes=None, amp_level="O0", **kwargs):
+        if amp_level != "O0":               # mixed precision as mindspore.amp does it
+            from ..amp import auto_mixed_precision
+            network = auto_mixed_precision(network, amp_level)
         self.network, self.loss_fn, self.optimizer = network, loss_fn, optimizer
         self._metric_fns = _metric_objects(metrics)
         if eval_indexes is not None and (eval_network is None or len(eval_indexes) != 3):
