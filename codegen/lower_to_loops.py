@@ -211,6 +211,14 @@ def _slice_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
     return lw.value_at(x, source)
 
 
+def _reverse_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
+    """Element i of a reversed axis of size n reads n-1-i: affine, no table, no unrolling."""
+    x, source = op.operands[0], list(index)
+    for a in op.attrs["axes"]:
+        source[a] = L.iadd(L.index_const(x.shape[a] - 1), L.imul(index[a], L.index_const(-1)))
+    return lw.value_at(x, source)
+
+
 def _constant_at(lw: Lowerer, op: Op, index: list) -> L.Expr:
     value, out = op.attrs["value"], op.result
     if value.size == 1:
@@ -234,6 +242,7 @@ INDEX_MAP_LOWERINGS = {
     "broadcast_to": lambda lw, op, ix: lw.value_at(op.operands[0],
                                                    _broadcast_index(ix, op.operands[0].shape)),
     "transpose": _transpose_at,
+    "reverse": _reverse_at,
     "slice": _slice_at,
     "gather": gather_at,                   # index maps through a loaded position
     "gather_elements": gather_elements_at,

@@ -143,6 +143,8 @@ CASES = {
     "gs.reshape": [(lambda x: ops.reshape(x, shape=(2, 6)), [M], "normal")],
     "gs.broadcast_to": [(lambda x: ops.broadcast_to(x, shape=(2, 4, 3)), [V], "normal")],
     "gs.transpose": [(lambda x: ops.transpose(x, perm=(1, 0)), [M], "normal")],
+    "gs.reverse": [(lambda x: ops.reverse(x, axes=1), [M], "n"),
+                   (lambda x: ops.reverse(ops.exp(x), axes=(0, 1)) + x, [M], "n")],
     "gs.slice": [(lambda x: ops.slice(x, begin=(1, 0), end=(4, 3), strides=(2, 2)), [M], "n")],
     "gs.pad": [(lambda x: ops.pad(x, low=(1, 0), high=(0, 2), stride=(2, 1)), [M], "n")],
     "gs.concat": [(lambda x, y: ops.concat(x, y, axis=0), [M, ((2, 3), F32)], "n")],

@@ -17,7 +17,7 @@ from ..frontend import operators as methods
 from ..frontend.operators import op as _op, to_dtype
 from ..ir import ops as ir_ops
 from ..ir.ops import composite
-from ..ir.ops.shape import normalize_axis
+from ..ir.ops.shape import axes_of, normalize_axis
 from ..ir.types import DType
 
 # Composites that are public ops functions under their own names.
@@ -93,6 +93,17 @@ def stack(tensors, axis=0):
     values = ir_ops.promote_operands(*tensors)
     axis = int(axis) % (values[0].ndim + 1)
     return _op("concat")(*[_op("expand_dims")(v, axis=axis) for v in values], axis=axis)
+
+
+@gs_op
+def flip(input, dims):
+    """`input` reversed along each axis in `dims` (a list or tuple of ints): one index map
+    i -> n-1-i per axis, as x[::-1]; its gradient is the same flip of the cotangent."""
+    if not isinstance(dims, (tuple, list)):
+        raise TypeError(f"flip: dims must be a list or tuple of ints, got {dims!r} "
+                        f"({type(dims).__name__})")
+    x = ir_ops.as_value(input)
+    return _op("reverse")(x, axes=axes_of(x, tuple(dims)))
 
 
 @gs_op
@@ -243,5 +254,5 @@ def addn(x):
 
 
 __all__ = [*COMPOSITES, "reshape", "transpose", "permute", "expand_dims", "unsqueeze",
-           "squeeze", "broadcast_to", "concat", "cat", "stack", "strided_slice", "pad", "shape",
-           "rank", "size", "linspace", "eye", "meshgrid", "addn"]
+           "squeeze", "broadcast_to", "concat", "cat", "stack", "flip", "strided_slice", "pad",
+           "shape", "rank", "size", "linspace", "eye", "meshgrid", "addn"]

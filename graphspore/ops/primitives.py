@@ -119,6 +119,16 @@ class Squeeze(_Primitive):
         return array.squeeze(x, None if self.axis == () else self.axis)
 
 
+class ReverseV2(_Primitive):
+    """`ops.ReverseV2(axis)(x)`: `ops.flip(x, axis)`."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def apply(self, x):
+        return array.flip(x, self.axis)
+
+
 class OneHot(_Primitive):
     """`ops.OneHot(axis=-1)(indices, depth, on_value, off_value)`: one-hot rows along a new
     axis; the output takes on_value's dtype."""
@@ -303,12 +313,12 @@ class CumSum(_Primitive):
     def apply(self, x, axis):
         x = ir_ops.as_value(x)
         axis = normalize_axis(int(axis), x.ndim)
-        source = _op("reverse")(x, axis) if self.reverse else x
+        source = _op("reverse")(x, axes=axis) if self.reverse else x
         out = _op("cumsum")(source, axis)
         if self.exclusive:
             out = out - (source if source.dtype is out.dtype else _op("cast")(
                 source, dtype=out.dtype))
-        return _op("reverse")(out, axis) if self.reverse else out
+        return _op("reverse")(out, axes=axis) if self.reverse else out
 
 
 class Split(_Primitive):
@@ -455,7 +465,7 @@ class MaxPoolWithArgmaxV2(_Primitive):
         return out, at
 
 
-__all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "OneHot",
+__all__ = [*STATELESS, "Softmax", "LogSoftmax", "Concat", "Stack", "Squeeze", "ReverseV2", "OneHot",
            "Argmax", "ArgMaxWithValue", "BatchMatMul", "LayerNorm", "MatMul", "ReduceSum",
            "ReduceMean", "ReduceMax", "ReduceMin", "Gather", "GatherD", "CumSum", "Split",
            "Unique", "Dropout2D", "HookBackward", "MaxPool", "AvgPool", "MaxPoolWithArgmax",

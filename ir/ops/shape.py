@@ -1,4 +1,4 @@
-"""Movement primitives: reshape, broadcast_to, transpose, slice, pad, concat.
+"""Movement primitives: reshape, broadcast_to, transpose, reverse, slice, pad, concat.
 
 They move elements without arithmetic. Attributes in the IR are canonical (tuples of
 non-negative Python ints, one entry per axis); the op functions accept what users write
@@ -19,7 +19,7 @@ from ..core import current_builder, Value
 from ..types import TensorType
 from .opdef import OpDef, register, as_value, promote_operands, MOVEMENT, VIEW
 
-__all__ = ["reshape", "broadcast_to", "transpose", "slice", "pad", "concat"]
+__all__ = ["reshape", "broadcast_to", "transpose", "reverse", "slice", "pad", "concat"]
 
 
 # ------------------------------------------------------------ attribute normalisation
@@ -192,6 +192,28 @@ transpose = movement(
     lambda g, out, x, *, perm: (transpose(g, perm=tuple(np.argsort(perm).tolist())),),
     '`%y = "gs.transpose"(%x) {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> '
     'tensor<3x2xf32>`', _normalize_transpose)
+
+
+# ----------------------------------------------------------------------------- reverse
+
+def _normalize_reverse(x: Value, *, axes) -> dict | None:
+    # Axes of size <= 1 read the same element reversed or not; with none left it is x.
+    axes = tuple(a for a in normalize_axes(axes, x.ndim) if x.shape[a] > 1)
+    return {"axes": axes} if axes else None
+
+
+def _infer_reverse(x: TensorType, *, axes: tuple) -> TensorType:
+    if not (isinstance(axes, tuple) and list(axes) == sorted(set(axes))
+            and all(isinstance(a, int) and 0 <= a < x.rank for a in axes)):
+        raise ValueError(f"axes must be sorted distinct axes of {x}, got {axes!r}")
+    return x
+
+
+reverse = movement(
+    "gs.reverse", _infer_reverse, lambda x, *, axes: np.flip(x, axes).copy(),
+    lambda g, out, x, *, axes: (reverse(g, axes=axes),),
+    'x[::-1] along each of `axes`, the index map i -> n-1-i: `%y = "gs.reverse"(%x) '
+    '{axes = array<i64: 0>} : (tensor<5xf32>) -> tensor<5xf32>`', _normalize_reverse)
 
 
 # ------------------------------------------------------------------------------- slice

@@ -152,6 +152,15 @@ def _transpose(xs, attrs, out, b):
     return None
 
 
+def _reverse(xs, attrs, out, b):
+    # reverse(reverse(y, p), q) = reverse(y, p xor q): an axis flipped twice is unchanged.
+    inner = producer(xs[0], "gs.reverse")
+    if inner is None:
+        return None
+    axes = tuple(sorted(set(inner.attrs["axes"]) ^ set(attrs["axes"])))
+    return b.add_op("gs.reverse", inner.operands, {"axes": axes}) if axes else inner.operands[0]
+
+
 def _broadcast_to(xs, attrs, out, b):
     x = xs[0]
     if tuple(attrs["shape"]) == x.shape:               # broadcast_to(x, shape(x)) = x
@@ -213,6 +222,7 @@ RULES: dict[str, list[Rule]] = {
     "gs.cast": [_cast_same],
     "gs.reshape": [_reshape],
     "gs.transpose": [_transpose],
+    "gs.reverse": [_reverse],
     "gs.broadcast_to": [_broadcast_to],
     "gs.select": [_select],
     "gs.reduce_sum": [_no_axes],

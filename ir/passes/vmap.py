@@ -160,6 +160,10 @@ def transpose(op: Op, operands, size):
     return _emit(op, [operands[0][0]], perm=(0,) + _shifted(op.attrs["perm"])), True
 
 
+def reverse(op: Op, operands, size):
+    return _emit(op, [operands[0][0]], axes=tuple(a + 1 for a in op.attrs["axes"])), True
+
+
 def slice_(op: Op, operands, size):
     a = op.attrs
     return _emit(op, [operands[0][0]], begin=(0,) + tuple(a["begin"]),
@@ -288,7 +292,8 @@ RULES.update({name: (lambda op, operands, size: (_emit(op, []), False))
 RULES.update({
     "gs.reduce_sum": reduction, "gs.reduce_max": reduction, "gs.argmax": argmax,
     "gs.reshape": reshape, "gs.broadcast_to": broadcast_to, "gs.transpose": transpose,
-    "gs.slice": slice_, "gs.pad": pad, "gs.concat": concat, "gs.matmul": matmul,
+    "gs.reverse": reverse, "gs.slice": slice_, "gs.pad": pad, "gs.concat": concat,
+    "gs.matmul": matmul,
     "gs.gather": gather, "gs.scatter_add": scatter_add, "gs.gather_elements": gather_elements,
     "gs.grad_hook": unrolled, "gs.host_hook": unrolled,   # a hook sees each example
     "gs.all_reduce": all_reduce, "gs.print": unrolled, "gs.update_row": unrolled,

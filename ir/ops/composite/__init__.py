@@ -5,7 +5,7 @@
     activation   relu6, leaky_relu, softplus
     reduction    mean, reduce_min, softmax, log_softmax, logsumexp, prod, var/std, norm,
                  cumsum, topk
-    shape        expand_dims, squeeze, swapaxes, reverse, tile, repeat_interleave, split, ...
+    shape        expand_dims, squeeze, swapaxes, tile, repeat_interleave, split, ...
     creation     full, zeros, ones, zeros_like, ones_like, one_hot
     linalg       matmul_nd (numpy's matmul)
     loss         binary_cross_entropy_with_logits, mse_loss, l1_loss

@@ -10,8 +10,7 @@ from ...core import Value
 from ...types import DType
 from ..indexing import gather
 from ..opdef import as_value
-from ..shape import reshape, slice, transpose
-from .shape import reverse
+from ..shape import reshape, reverse, slice, transpose
 
 __all__ = ["getitem"]
 
@@ -32,7 +31,7 @@ def getitem(x, index) -> Value:
     True (a new unit axis), Ellipsis, and at most one integer tensor (see `_getitem_tensor`).
 
     One strided `slice` reads the ascending range of every axis; axes with negative steps are
-    then reversed; a final `reshape` drops int-indexed axes and inserts the None axes."""
+    then reversed (one `reverse`, an index map); a final `reshape` drops int-indexed axes and inserts the None axes."""
     x = as_value(x)
     items = tuple(_bool_index(item) for item in (index if isinstance(index, tuple)
                                                   else (index,)))
@@ -81,8 +80,8 @@ def getitem(x, index) -> Value:
     out = x
     if (tuple(begin), tuple(end), tuple(strides)) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
         out = slice(x, begin=tuple(begin), end=tuple(end), strides=tuple(strides))
-    for a in flipped:
-        out = reverse(out, a)
+    if flipped:
+        out = reverse(out, axes=tuple(flipped))
     return out if out.shape == tuple(shape) else reshape(out, shape=tuple(shape))
 
 

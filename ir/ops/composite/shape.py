@@ -1,4 +1,4 @@
-"""Shape composites: unit axes, axis swaps and reversal, tiling, repeating, splitting,
+"""Shape composites: unit axes, axis swaps, tiling, repeating, splitting,
 flattening, all as reshapes, transposes, broadcasts, slices and concats.
 
 Tiling and repeating are a reshape that inserts a unit axis, a `broadcast_to` over it and a
@@ -15,7 +15,7 @@ from ..opdef import as_value
 from ..shape import (broadcast_to, concat, normalize_axes, normalize_axis, reshape, slice,
                      transpose)
 
-__all__ = ["expand_dims", "squeeze", "swapaxes", "transpose_nd", "reverse", "take", "tile",
+__all__ = ["expand_dims", "squeeze", "swapaxes", "transpose_nd", "take", "tile",
            "repeat_interleave", "split", "narrow", "flatten"]
 
 
@@ -54,17 +54,6 @@ def transpose_nd(x, perm=None) -> Value:
     x = as_value(x)
     perm = tuple(reversed(range(x.ndim))) if perm is None else perm
     return transpose(x, perm=perm)
-
-
-def reverse(x, axis: int) -> Value:
-    """x[..., ::-1, ...] along `axis`, as a concat of unit slices in reverse order."""
-    x = as_value(x)
-    axis = normalize_axis(axis, x.ndim)
-    n = x.shape[axis]
-    if n <= 1:
-        return x
-    pick = lambda i: slice(x, begin=(0,) * axis + (i,), end=x.shape[:axis] + (i + 1,))
-    return concat(*[pick(i) for i in reversed(range(n))], axis=axis)
 
 
 def take(x, axis: int, start: int, stop: int) -> Value:
