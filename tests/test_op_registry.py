@@ -79,7 +79,8 @@ def test_scalar_table_holds_only_registered_elementwise_ops():
 
 
 def test_fusion_classes_follow_the_groups():
-    assert fuse.VIEWS == {"gs.reshape", "gs.broadcast_to", "gs.transpose", "gs.slice"}
+    assert fuse.VIEWS == {"gs.reshape", "gs.broadcast_to", "gs.transpose", "gs.reverse",
+                          "gs.slice"}
     assert fuse.GATHERS == {"gs.gather", "gs.gather_elements"}
     assert fuse.SOURCES == {"gs.constant", "gs.iota"}
     assert {"gs.reduce_sum", "gs.matmul", "gs.pad", "gs.concat", "gs.scatter_add"} <= (

@@ -11,8 +11,8 @@ from __future__ import annotations
 # (those primitives take attributes, so their functions are written by hand)
 FUNCTIONS = {
     "constant": "full", "iota": "arange", "reduce_sum": "sum", "reduce_max": "amax",
-    "slice": "strided_slice", "scatter_add": "tensor_scatter_add", "print": "print_",
-    "im2col": "unfold", "col2im": "fold", "max_pool2d_grad": "max_pool2d",
+    "reverse": "flip", "slice": "strided_slice", "scatter_add": "tensor_scatter_add",
+    "print": "print_", "im2col": "unfold", "col2im": "fold", "max_pool2d_grad": "max_pool2d",
     "conv2d_input_grad": "conv2d", "conv2d_filter_grad": "conv2d",
 }
 
