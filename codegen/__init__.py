@@ -30,18 +30,15 @@ class CodegenResult:
     kernels: int
 
 
-def compile_graph(graph: Graph, entry: str = "main", parallel: bool = True,
-                  on_exit: str | None = None) -> CodegenResult:
+def compile_graph(graph: Graph, entry: str = "main", parallel: bool = True) -> CodegenResult:
     """Lower `graph` to LLVM IR text with entry `void @<entry>(ptr noalias %buffers)`.
-    `parallel=False` emits no calls into the runtime's thread pool (ahead-of-time objects).
-    `on_exit` (a print spec, `ir.passes.prints.spec_text`) makes the entry end with
-    `gs_print(spec, buffers)`."""
+    `parallel=False` emits no calls into the runtime's thread pool (ahead-of-time objects)."""
     from ..runtime.target import add_function_attributes, host
     fused = fuse(widen_half_ops(graph), epilogue_ok=epilogue_ok)
     plan = plan_memory(fused)
     program = lower_to_loops(fused, plan, entry)
     target = host()
-    text = emit_module(program, target.triple, target.data_layout, parallel, on_exit)
+    text = emit_module(program, target.triple, target.data_layout, parallel)
     return CodegenResult(
         llvm_ir=add_function_attributes(text),
         loops_text=print_loops(program),

@@ -195,6 +195,8 @@ class KernelEmitter(ExprEmitter):
                 self.all_reduce(stmt)
             elif isinstance(stmt, L.HostHook):
                 self.host_hook(stmt)
+            elif isinstance(stmt, L.Print):
+                self.print_call(stmt)
             else:
                 raise LoweringError(f"unknown statement {stmt!r}")
 
@@ -240,6 +242,22 @@ class KernelEmitter(ExprEmitter):
                                  "gs_host_hook")
         self.builder.call(callee, [ir.Constant(_I64, stmt.hook), self.params[id(stmt.buffer)],
                                    ir.Constant(_I64, stmt.buffer.size)])
+
+    def print_call(self, stmt: L.Print) -> None:
+        """call void @gs_print(ptr @spec, ptr %pointers): the spec a private string, the
+        printed buffers' addresses in a stack array."""
+        module, b = self.function.module, self.builder
+        raw = bytearray(stmt.spec.encode("utf-8") + b"\0")
+        text = ir.GlobalVariable(module, ir.ArrayType(_I8, len(raw)),
+                                 module.get_unique_name("gs_print_spec"))
+        text.initializer = ir.Constant(ir.ArrayType(_I8, len(raw)), raw)
+        text.global_constant, text.linkage, text.unnamed_addr = True, "private", True
+        pointers = pointer_context(b, [self.params[id(x)] for x in stmt.buffers])
+        callee = module.globals.get("gs_print")
+        if callee is None:
+            callee = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR]),
+                                 "gs_print")
+        b.call(callee, [b.bitcast(text, _PTR), b.bitcast(pointers, _PTR)])
 
     def matmul(self, mm: L.Matmul) -> None:
         if mm.a.dtype is DType.bool:
@@ -397,10 +415,9 @@ def _emit_split_kernel(function: ir.Function, kernel: L.Kernel, tasks: int, chun
 
 
 def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
-                parallel: bool = True, on_exit: str | None = None) -> str:
+                parallel: bool = True) -> str:
     """LLVM IR text of `program` (before the runtime's function attributes are added);
-    `parallel` lets matrix products call the runtime's `gs_parallel_for`; `on_exit` (a print
-    spec) ends the entry with `call void @gs_print(ptr @spec, ptr %buffers)`."""
+    `parallel` lets matrix products call the runtime's `gs_parallel_for`."""
     module = ir.Module(name=program.entry)
     if triple:
         module.triple, module.data_layout = triple, data_layout
@@ -443,20 +460,8 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
             _emit_split_kernel(function, kernel, *split)
     steps = program.kernels if program.steps is None else program.steps
     _emit_steps(b, entry, steps, functions, pointers)
-    if on_exit is not None:
-        _call_on_exit(module, b, on_exit, entry.args[0])
     b.ret_void()
     return str(module)
-
-
-def _call_on_exit(module: ir.Module, b: ir.IRBuilder, spec: str, buffers: ir.Value) -> None:
-    """`gs_print(spec, buffers)`: the runtime's print callback, after every kernel."""
-    raw = bytearray(spec.encode("utf-8") + b"\0")
-    text = ir.GlobalVariable(module, ir.ArrayType(_I8, len(raw)), "gs_print_spec")
-    text.initializer = ir.Constant(ir.ArrayType(_I8, len(raw)), raw)
-    text.global_constant, text.linkage, text.unnamed_addr = True, "private", True
-    callback = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR]), "gs_print")
-    b.call(callback, [b.bitcast(text, _PTR), buffers])
 
 
 def _emit_steps(b: ir.IRBuilder, entry: ir.Function, steps: list, functions: dict,

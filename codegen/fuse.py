@@ -5,14 +5,15 @@ or materialised by an earlier kernel; outputs and updates are written last, by c
 needed. The graph itself is not changed.
 
 Algorithm:
-1. Liveness: keep only ops reachable backwards from the outputs and the update values.
+1. Liveness: keep only ops reachable backwards from the outputs, the update values and the
+   effects (prints, and region ops holding one).
 2. Count the uses of every value (each operand slot is one use; so is each output/update).
 3. Decide, in op order, which results are *materialised* (stored to a buffer):
    a. kernel roots: reductions, argmax, matmul, pad, concat, scatter_add and the window ops
       (im2col, col2im, max_pool2d and its gradient) (their own loop structure);
    b. graph outputs and update values;
-   c. operands of matmul and of the window ops (they read contiguous buffers, each element
-      several times);
+   c. operands of matmul, of the window ops (they read contiguous buffers, each element
+      several times) and of prints (the callback views their buffers);
    d. values with more than one use, unless they are cheap to recompute: sources (constant,
       iota) and view ops (reshape, broadcast_to, transpose, slice) of a graph input, a
       constant or a materialised value.
@@ -54,6 +55,7 @@ from ..ir.core import Graph, Op, Value
 from ..ir.ops import (COLLECTIVE, GATHER, LINALG, OPS, REDUCE, SOURCE, VIEW,
                       evaluated_in_place, group, in_group)
 from ..ir.ops.conv import WINDOW
+from ..ir.ops.effects import has_effect
 
 # The op classes fusion dispatches on, from the registry's groups (ir/ops/opdef.py).
 VIEWS = group(VIEW)                     # reshape, broadcast_to, transpose, slice
@@ -118,7 +120,7 @@ def _live_ops(graph: Graph) -> list[Op]:
     needed = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
     live = []
     for op in reversed(graph.ops):
-        if any(id(r) in needed for r in op.results):
+        if any(id(r) in needed for r in op.results) or has_effect(op):
             live.append(op)
             needed.update(id(v) for v in op.operands)
     return live[::-1]
@@ -138,8 +140,8 @@ def fuse(graph: Graph, epilogue_ok: Callable[[Value, "FusedKernel"], bool] | Non
         uses[v] = uses.get(v, 0) + 1
     forced = set(graph.outputs) | {v for _, v in graph.updates}
     for op in ops:
-        if op.name in ("gs.matmul", "gs.all_reduce", "gs.host_hook") or op.regions \
-                or op.name in WINDOWS:
+        if op.name in ("gs.matmul", "gs.all_reduce", "gs.host_hook", "gs.print") \
+                or op.regions or op.name in WINDOWS:
             # they read contiguous buffers (the window ops each element several times);
             # constants stay LLVM globals, already contiguous
             forced.update(v for v in op.operands if v.op is None or v.op.name != "gs.constant")

@@ -31,7 +31,7 @@ def region_kernel(op: Op, name: str, materialised: set[Value], inputs: set[Value
         regions = (fuse(cond), fuse(carried_updates(body, 0, op.attrs["carried"])))
     else:
         regions = (fuse(carried_updates(op.regions[0], 1, op.attrs["carried"])),)
-    return FusedKernel(name, op.name[3:], op.results[0], reads, None, (op,), regions=regions)
+    return FusedKernel(name, op.name[3:], op.result, reads, None, (op,), regions=regions)
 
 
 def carried_updates(body: Graph, first: int, carried: int) -> Graph:

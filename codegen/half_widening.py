@@ -25,7 +25,7 @@ def widen_half_ops(graph: Graph) -> Graph:
     for op in graph.ops:
         for region in op.regions:
             widen_half_ops(region)
-        wide_dtype = WIDENED.get(op.name, {}).get(op.result.dtype)
+        wide_dtype = WIDENED[op.name].get(op.result.dtype) if op.name in WIDENED else None
         if wide_dtype is None:
             ops.append(op)
             continue

@@ -170,6 +170,15 @@ class HostHook:
     hook: int
 
 
+@dataclass(eq=False, slots=True)
+class Print:
+    """One `gs.print`: a call to the runtime's `gs_print(ptr spec, ptr pointers)`
+    (runtime/print_callback.py) with the JSON `spec` (`print_spec`) and a pointer array
+    holding `buffers` in order, at this point of the program."""
+    spec: str
+    buffers: list
+
+
 def collective_symbol(op: str, dtype: str) -> str:
     """The runtime function an `AllReduce` calls: `gs_allreduce_sum_f32` and so on."""
     return f"gs_allreduce_{op}_{dtype}"
@@ -369,6 +378,8 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
             lines.append(f"{pad}all_reduce_{stmt.op}({stmt.buffer.name}) in place")
         elif isinstance(stmt, HostHook):
             lines.append(f"{pad}host_hook_{stmt.hook}({stmt.buffer.name}) in place")
+        elif isinstance(stmt, Print):
+            lines.append(f"{pad}print({', '.join(b.name for b in stmt.buffers)}) {stmt.spec}")
         elif isinstance(stmt, Conv):
             attrs = ", ".join(f"{k}={v}" for k, v in stmt.attrs.items())
             operands = ", ".join(x.name for x in (stmt.a, stmt.b, stmt.w) if x is not None)

@@ -10,6 +10,7 @@ globals). Loops of extent 1 are dropped (their index is the constant 0).
 """
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -272,6 +273,9 @@ def _buffers_in(body: list) -> list[L.Buffer]:
                 expr(s.value)
             elif isinstance(s, L.AllReduce):
                 seen.setdefault(id(s.buffer), s.buffer)
+            elif isinstance(s, L.Print):
+                for b in s.buffers:
+                    seen.setdefault(id(b), b)
             elif isinstance(s, (L.Matmul, L.Conv)):
                 extra = (s.w, s.dx) if isinstance(s, L.Conv) else ()
                 for b in (s.c, s.a, s.b) + extra:
@@ -590,7 +594,24 @@ def lower_host_hook(lw: Lowerer, op: Op, out: L.Buffer) -> list:
     return _into(lw, op.operands[0], out) + [L.HostHook(out, op.attrs["hook"])]
 
 
+def lower_print(lw: Lowerer, op: Op, out: L.Buffer) -> list:
+    """The print's call back into Python with its operands' buffers, and its token (0)."""
+    buffers = [lw.buffer_of(x) for x in op.operands]
+    return [L.Print(print_spec(op.attrs["strings"], op.attrs["layout"], buffers), buffers),
+            L.Store(out, L.index_const(0), L.Const(0, out.dtype))]
+
+
+def print_spec(strings, layout, buffers: list) -> str:
+    """The JSON the runtime's print callback reads: a list of one print, with its strings,
+    layout and, per tensor, its slot in the pointer array, shape and numpy dtype."""
+    return json.dumps([{"strings": list(strings), "layout": list(layout),
+                        "tensors": [[k, list(b.shape), b.dtype.np.str]
+                                    for k, b in enumerate(buffers)]}],
+                      separators=(",", ":"))
+
+
 KERNEL_LOWERINGS = {
+    "gs.print": lower_print,
     "gs.all_reduce": lower_all_reduce,
     "gs.host_hook": lower_host_hook,
     "gs.grad_hook": lower_grad_hook,

@@ -219,6 +219,7 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     if `header`, the C header beside it (`out.h`). Returns the buffer layout."""
     from . import pipeline
     from .api import build_graph, grad, value_and_grad
+    from .ir.passes.prints import first_print
     from .runtime import blas
     if grad_positions is None:
         what = pipeline.Source("", lambda args, kwargs: build_graph(fn, args, kwargs))
@@ -228,7 +229,7 @@ def export(fn, abstract_args: tuple, output: str | os.PathLike, *, grad_position
     c = pipeline.Compilation(what, abstract_args, {}, target, name=name or "")
     graph_stages, backend = pipeline.split_at("simplify")
     pipeline.run(c, graph_stages)
-    printing = next((op for op in c.graph.ops if op.name == "gs.print"), None)
+    printing = first_print(c.graph)        # also inside a tensor if/while/for
     if printing is not None:
         raise GraphsporeError("print is not supported in an ahead-of-time library: it prints "
                               "through graphspore's runtime", printing.loc,

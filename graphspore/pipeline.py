@@ -8,7 +8,6 @@ dumps all run. A stage reads and writes fields of one `Compilation`:
     autodiff      graph -> graph with the VJPs         (grad objects only; alias `grad`)
     index_checks  graph -> graph + hidden check output (ir.passes.index_checks)
     simplify      graph -> graph                       (alias `opt`)
-    prints        graph -> graph without gs.print      (hidden outputs + one callback spec)
     fuse          graph -> kernels                     (codegen.fuse; f16 matmul/sum widened)
     memory_plan   kernels -> arena offsets             (codegen.memory_plan)
     loops         kernels + plan -> loop nests         (codegen.lower_to_loops)
@@ -29,7 +28,6 @@ from typing import Any, Callable
 from .ir import Graph
 from .ir import dump as ir_dump
 from .ir.passes.index_checks import add_index_checks, drop_static_checks
-from .ir.passes.prints import extract_prints, refuse_prints_in_regions, spec_text
 from .ir.passes.simplify import simplify
 from .ir.printer import print_graph
 from .ir.verify import verify
@@ -78,7 +76,6 @@ class Compilation:
     training_flags: tuple = ()        # ((cell, its training flag), ...) that the parse read
     ops_before: int = 0               # ops of the graph the passes start from
     checks: tuple = ()                # index-check sites of the hidden last output
-    print_spec: str | None = None     # the native entry's gs_print callback, if it prints
     fused: Any = None                 # codegen.fuse.FusedGraph
     plan: Any = None                  # codegen.memory_plan.MemoryPlan
     program: Any = None               # codegen.loops.Program
@@ -139,7 +136,6 @@ def _autodiff(c: Compilation) -> None:
     if c.source.differentiate is not None:
         c.graph, c.out_tree = c.source.differentiate(c.graph, c.out_tree, c.abstract_args)
         c.ops_before = len(c.graph.ops)
-    refuse_prints_in_regions(c.graph)     # before simplify can inline a constant `if`
 
 
 def _drawn_graph(c: Compilation) -> list:
@@ -152,11 +148,6 @@ def _index_checks(c: Compilation) -> None:
 
 def _simplify(c: Compilation) -> None:
     c.graph, c.checks = drop_static_checks(simplify(c.graph), c.checks)
-
-
-def _prints(c: Compilation) -> None:
-    c.graph, prints = extract_prints(c.graph, keep_last=bool(c.checks))
-    c.print_spec = spec_text(prints, c.graph) if prints else None
 
 
 def _fuse(c: Compilation) -> None:
@@ -190,8 +181,7 @@ def _llvm(c: Compilation) -> None:
     from .codegen.emit_llvm import emit_module
     from .runtime.target import add_function_attributes, host
     target = host()
-    text = emit_module(c.program, target.triple, target.data_layout, c.target.parallel,
-                       c.print_spec)
+    text = emit_module(c.program, target.triple, target.data_layout, c.target.parallel)
     c.llvm_ir = add_function_attributes(text)
 
 
@@ -211,7 +201,6 @@ STAGES: list[Stage] = [
           "source", graph=True, aliases=("grad",)),
     Stage("index_checks", _index_checks, _graph_dump, graph=True),
     Stage("simplify", _simplify, _graph_dump, graph=True, aliases=("opt",)),
-    Stage("prints", _prints, _graph_dump, graph=True),
     Stage("fuse", _fuse, lambda c: [(str(c.fused) + "\n", "fuse")]),
     Stage("memory_plan", _memory_plan, _plan_text, "fused"),
     Stage("loops", _loops, _loops_text, "plan"),

@@ -144,7 +144,7 @@ def to_dot(graph: Graph) -> str:
         ids.update((r, f"op{k}") for r in op.results)
         types = ", ".join(str(r.type) for r in op.results)
         label = f"{op.name}\\n{types}"
-        if op.result.name:
+        if op.result is not None and op.result.name:    # a region op may have no results
             label = f"%{op.result.name} = " + label
         for r, region in enumerate(op.regions):     # a region op is one node listing them
             label += (f"\\nregion #{r} {region.name}: {len(region.inputs)} args, "

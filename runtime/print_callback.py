@@ -1,12 +1,13 @@
-"""``gs_print(spec, buffers)``: the callback a native program makes to print (``gs.print``).
+"""``gs_print(spec, pointers)``: the callback a native program makes to print (``gs.print``).
 
-The spec is JSON (``ir.passes.prints.spec_text``): per print its strings, layout and the
-buffer slot, shape and dtype of each printed tensor. The callback reads those buffers from the
-entry's pointer array (as zero-copy numpy views), hands each print to the installed handler
-(graphspore installs MindSpore's format) and writes the text to ``sys.stdout``, so prints from
-native code interleave with Python's in program order. It runs on the calling thread, after
-every kernel has finished; an exception inside it is reported on stderr by ctypes and never
-unwinds through native frames.
+Each print is a kernel of its own making this call where the print stands in the program:
+inside a taken branch, once per loop iteration, between the kernels before and after it. The
+spec is JSON (``codegen.lower_to_loops.print_spec``): per print its strings, layout and the
+slot, shape and dtype of each printed tensor in the ``pointers`` array. The callback views
+those buffers (zero-copy numpy views), hands each print to the installed handler (graphspore
+installs MindSpore's format) and writes the text to ``sys.stdout``, so prints from native code
+interleave with Python's in program order. It runs on the calling thread; an exception inside
+it is reported on stderr by ctypes and never unwinds through native frames.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from graphspore import cli
 from graphspore.codegen.matmul import choose_strategy
 
 STAGE_EXT = {"parse": "mlir", "autodiff": "mlir", "index_checks": "mlir", "simplify": "mlir",
-             "prints": "mlir", "fuse": "fuse", "memory_plan": "plan", "loops": "loops", "llvm": "ll",
+             "fuse": "fuse", "memory_plan": "plan", "loops": "loops", "llvm": "ll",
              "object": "s"}
 MLIR_OPT = shutil.which("mlir-opt-22")
 

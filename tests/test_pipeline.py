@@ -40,7 +40,7 @@ def dump_dir(tmp_path):
 
 def test_one_list_in_order():
     assert pipeline.stage_names() == ("parse", "autodiff", "index_checks", "simplify",
-                                      "prints", "fuse", "memory_plan", "loops", "llvm",
+                                      "fuse", "memory_plan", "loops", "llvm",
                                       "object")
     assert pipeline.resolve_stages("asm, opt,graph,grad") == ("parse", "autodiff", "simplify",
                                                               "object")
@@ -99,7 +99,7 @@ def test_each_dump_is_the_stages_product(dump_dir):
              for n in os.listdir(dump_dir)}
     assert sorted(files) == ["fuse.fuse", "index_checks.mlir", "llvm.ll", "loops.loops",
                              "memory_plan.plan", "object.s", "parse.dot", "parse.mlir",
-                             "prints.mlir", "simplify.mlir"]                    # no autodiff: not a grad
+                             "simplify.mlir"]                    # no autodiff: not a grad
     assert files["simplify.mlir"] == print_graph(program.graph)
     assert files["llvm.ll"] == program.module.llvm_ir          # exactly the compiled text
     assert "gs.add" in files["parse.mlir"] and "gs.add" not in files["simplify.mlir"]

@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 import graphspore as ms
 from graphspore import Tensor, jit, nn, ops
@@ -120,16 +119,3 @@ def test_printing_a_parameter_before_and_after_its_update(capsys):
         "before\nTensor(shape=[2], dtype=Float32, value= [ 1.00000000e+00,  1.00000000e+00])\n"
         "after\nTensor(shape=[2], dtype=Float32, value= [ 3.00000000e+00,  4.00000000e+00])\n")
     np.testing.assert_array_equal(w.asnumpy(), [3.0, 4.0])
-
-
-def test_print_inside_a_tensor_dependent_branch_is_refused_at_its_line():
-    @jit
-    def f(x):
-        if x.sum() > 0:
-            print("positive", x)
-            x = x * 2
-        return x
-
-    with pytest.raises(ms.GraphsporeError, match=r"test_print.py:\d+.*print inside a "
-                                                 r"tensor-dependent if/while/for"):
-        f(Tensor(np.array([1.0], np.float32)))

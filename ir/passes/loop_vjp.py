@@ -37,6 +37,7 @@ from ..types import DType, TensorType
 from .. import ops
 from .autodiff import add_cotangents, vjp_graph
 from .index_checks import TAPE_CHECK, TAPE_ROW
+from .prints import without_prints
 from .rewrite import remove_dead
 from .simplify_regions import used_values
 
@@ -73,11 +74,13 @@ def _index(value: int):
 
 def backward_graph(region: Graph, wrt: list[int], name: str) -> tuple[Graph, list]:
     """Region (inputs..., output cotangents...) -> (cotangent of each `wrt` input..., one
-    overflow flag per hoisted tape check), dead ops dropped; and the checks' sites."""
+    overflow flag per hoisted tape check), dead ops and the forward rerun's prints dropped;
+    and the checks' sites."""
     full = vjp_graph(region, wrt, sens=True, name=name)
     back = Graph(name, list(full.inputs), list(full.ops), full.outputs[len(region.outputs):],
                  full.bindings, loc=region.loc)
     sites = hoist_tape_checks(back)
+    back = without_prints(back)
     remove_dead(back)
     sink_row_writes(back)
     return back, sites

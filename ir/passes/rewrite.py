@@ -13,7 +13,7 @@ function) and `rewrite_graph` does the rest, the same way for every pass:
    -> (new results or None each, changed)` when given (simplify's `simplify_region_op`),
    else it is copied with its regions.
 3. Map the outputs and updates; drop ops whose results reach neither (dead code), except
-   effect ops.
+   effect ops and region ops holding one.
 
 A replacement keeps the replaced value's name hint (ops it creates take the op's location),
 so dumps keep the user's names. The input graph is never modified. Rules are
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..core import Builder, Graph, Op, Value
 from ..ops import EFFECT, OPS
+from ..ops.effects import has_effect
 from ..types import DType, TensorType
 
 Rule = Callable[[tuple, dict, TensorType, Builder], "Value | None"]
@@ -126,12 +127,12 @@ def _value_key(v):
 
 
 def remove_dead(graph: Graph) -> int:
-    """Drop ops whose results reach no output or update (effects stay), in place; returns
-    how many."""
+    """Drop ops whose results reach no output or update (effects, and region ops holding
+    one, stay), in place; returns how many."""
     live = set(graph.outputs) | {new for _, new in graph.updates}
     kept = []
     for op in reversed(graph.ops):
-        if any(r in live for r in op.results) or EFFECT in OPS[op.name].groups:
+        if any(r in live for r in op.results) or has_effect(op):
             live.update(op.operands)
             kept.append(op)
     removed = len(graph.ops) - len(kept)

@@ -3,7 +3,8 @@
 Per region op, inside one simplify round:
 1. every region is simplified on its own (it is a closed graph);
 2. a `gs.if` whose predicate is a constant is replaced by its taken region, inlined;
-3. results nobody reads are dropped from a `gs.if` (and the yields from both regions);
+3. results nobody reads are dropped from a `gs.if` (and the yields from both regions), and
+   the whole op when none is read, unless a branch prints (`has_effect`);
 4. operands no region reads are dropped (the captures of a `gs.if`, a loop's constants);
    a loop's carried values are kept.
 """
@@ -13,6 +14,7 @@ from typing import Callable
 
 from ..core import Builder, Graph, Op, Value, building, clone_ops
 from .. import ops as _ops  # noqa: F401  (registers the ops clone_ops emits)
+from ..ops.effects import has_effect
 
 
 def used_values(graph: Graph) -> set[Value]:
@@ -37,7 +39,7 @@ def simplify_region_op(op: Op, xs: tuple, b: Builder, used: set[Value],
                 new.name = new.name or old.name
             return outs, True
         keep = [j for j, r in enumerate(op.results) if r in used]
-        if not keep:
+        if not keep and not has_effect(op):
             return [None] * len(op.results), True
         regions = [_with_outputs(r, keep) for r in regions]
         first, changed = 1, len(keep) < len(op.results)
