@@ -30,6 +30,7 @@ from .gemm_tiles import Epilogue
 from .matmul import emit_matmul
 from .parallel import (call_parallel_for, load_context, outer_split, pointer_context,
                        task_function)
+from .vector_constants import splat, undef, zeros
 from .scalar_ops import (LoweringError, bf16_bits, emit_scalar, from_bf16_bits, register_type,
                          round_bf16, round_half)
 
@@ -64,8 +65,7 @@ def _to_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Value
 def _from_memory(builder: ir.IRBuilder, value: ir.Value, dtype: DType) -> ir.Value:
     """A loaded element as a register value: i8 bools compared to 0, half widened to float."""
     if dtype is DType.bool:
-        return builder.icmp_unsigned("!=", value, ir.Constant(value.type, 0) if not isinstance(
-            value.type, ir.VectorType) else ir.Constant(value.type, [0] * value.type.count))
+        return builder.icmp_unsigned("!=", value, zeros(value.type))
     if dtype is DType.f16:
         return builder.fpext(value, ir.VectorType(ir.FloatType(), value.type.count)
                              if isinstance(value.type, ir.VectorType) else ir.FloatType())
@@ -290,11 +290,7 @@ class LanesEmitter(ExprEmitter):
         self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j, **self.extra})
 
     def _splat(self, value):
-        vector = ir.VectorType(value.type, self.lanes)
-        b = self.builder
-        value = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(_I32, 0))
-        return b.shuffle_vector(value, ir.Constant(vector, ir.Undefined),
-                                ir.Constant(ir.VectorType(_I32, self.lanes), [0] * self.lanes))
+        return splat(self.builder, value, self.lanes)
 
     def store(self, stmt: L.Store) -> None:
         value = _to_memory(self.builder, self.expr(stmt.value), stmt.buffer.dtype)
@@ -312,7 +308,7 @@ class LanesEmitter(ExprEmitter):
         if step == 0:
             return self._splat(b.load(self.indices.address(e.buffer, e.index), typ=element,
                                       align=align))
-        vector = ir.Constant(ir.VectorType(element, self.lanes), ir.Undefined)
+        vector = undef(ir.VectorType(element, self.lanes))
         for lane in range(self.lanes):
             column = b.add(self.j, ir.Constant(_I64, lane))
             at = ExprEmitter(b, self.params, {"i0": self.i, "i1": column, **self.extra})

@@ -22,6 +22,7 @@ from llvmlite import ir
 
 from . import loops as L
 from .emit_llvm import ExprEmitter, _from_memory, _to_memory, memory_type
+from .vector_constants import splat
 from ..ir.types import DType
 
 STREAM_MIN_BYTES = 32 << 20
@@ -78,11 +79,7 @@ class StreamEmitter(ExprEmitter):
         self.indices = ExprEmitter(builder, params, {var: index})
 
     def _splat(self, value):
-        vector = ir.VectorType(value.type, self.lanes)
-        b = self.builder
-        value = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(_I32, 0))
-        return b.shuffle_vector(value, ir.Constant(vector, ir.Undefined),
-                                ir.Constant(ir.VectorType(_I32, self.lanes), [0] * self.lanes))
+        return splat(self.builder, value, self.lanes)
 
     def store(self, stmt: L.Store) -> None:
         b = self.builder
