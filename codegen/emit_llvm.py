@@ -277,6 +277,23 @@ class KernelEmitter(ExprEmitter):
                     None if mm.alpha is None else self.expr(mm.alpha), mm.accumulate)
 
 
+def lanes_load(emitter, e: L.Load, var: str):
+    """`emitter.lanes` consecutive elements of `e` along `var` as one vector: a vector load
+    when the index steps by 1 with `var`, a broadcast when it does not move; None otherwise.
+    `emitter` has `builder`, `indices` (scalar index emitter), `lanes` and `_splat`."""
+    b = emitter.builder
+    element = memory_type(e.buffer.dtype)
+    align = e.buffer.dtype.itemsize
+    step = L.coefficient(e.index, var)
+    if step == 1:
+        return b.load(emitter.indices.address(e.buffer, e.index),
+                      typ=ir.VectorType(element, emitter.lanes), align=align)
+    if step == 0:
+        return emitter._splat(b.load(emitter.indices.address(e.buffer, e.index), typ=element,
+                                     align=align))
+    return None
+
+
 class LanesEmitter(ExprEmitter):
     """Emits an epilogue store for `acc.type.count` consecutive columns at once: elements
     (i0, i1 + lane) are one vector. Loads that step with i1 become vector loads, loads that
@@ -298,16 +315,12 @@ class LanesEmitter(ExprEmitter):
                            align=stmt.buffer.dtype.itemsize)
 
     def _load(self, e: L.Load) -> ir.Value:
+        vector = lanes_load(self, e, "i1")
+        if vector is not None:
+            return vector
         b = self.builder
         element = memory_type(e.buffer.dtype)
         align = e.buffer.dtype.itemsize
-        step = L.coefficient(e.index, "i1")
-        if step == 1:
-            return b.load(self.indices.address(e.buffer, e.index),
-                          typ=ir.VectorType(element, self.lanes), align=align)
-        if step == 0:
-            return self._splat(b.load(self.indices.address(e.buffer, e.index), typ=element,
-                                      align=align))
         vector = undef(ir.VectorType(element, self.lanes))
         for lane in range(self.lanes):
             column = b.add(self.j, ir.Constant(_I64, lane))

@@ -21,7 +21,7 @@ import math
 from llvmlite import ir
 
 from . import loops as L
-from .emit_llvm import ExprEmitter, _from_memory, _to_memory, memory_type
+from .emit_llvm import ExprEmitter, _from_memory, _to_memory, lanes_load
 from .vector_constants import splat
 from ..ir.types import DType
 
@@ -89,17 +89,10 @@ class StreamEmitter(ExprEmitter):
         instruction.set_metadata("nontemporal", b.module.add_metadata([ir.Constant(_I32, 1)]))
 
     def _load(self, e: L.Load) -> ir.Value:
-        b = self.builder
-        element = memory_type(e.buffer.dtype)
-        align = e.buffer.dtype.itemsize
-        step = L.coefficient(e.index, self.var)
-        if step == 1:
-            return b.load(self.indices.address(e.buffer, e.index),
-                          typ=ir.VectorType(element, self.lanes), align=align)
-        if step == 0:
-            return self._splat(b.load(self.indices.address(e.buffer, e.index), typ=element,
-                                      align=align))
-        raise AssertionError(f"streaming kernel with a load of step {step}")   # streams()
+        vector = lanes_load(self, e, self.var)
+        if vector is None:                                   # streams() admits no others
+            raise AssertionError(f"streaming kernel with a strided load: {e.index}")
+        return vector
 
     def _expr(self, e: L.Expr) -> ir.Value:
         b = self.builder

@@ -46,3 +46,19 @@ def marked_line(fn) -> int:
     """The line of `fn`'s source marked with `# <-` (where its error must point)."""
     lines, first = inspect.getsourcelines(fn)
     return first + next(i for i, line in enumerate(lines) if "# <-" in line)
+
+
+def tape_overflow_text(f, fits, fits_grad, overflows, limit=16) -> str:
+    """With `max_loop_iterations=limit`: grad(f) at `fits` is `fits_grad`, and at `overflows`
+    (a run longer than the tape) it raises IndexError, whose text is returned."""
+    import graphspore as ms
+    import pytest
+    ms.set_context(max_loop_iterations=limit)
+    try:
+        grad = ms.grad(f)
+        assert float(grad(scalar(fits))) == fits_grad
+        with pytest.raises(IndexError) as info:
+            grad(scalar(overflows))
+    finally:
+        ms.set_context(max_loop_iterations=1 << 17)
+    return str(info.value)
