@@ -105,6 +105,14 @@ class Table:
         self.rows.append((name, f"{ours:.3g} {unit}", f"{ref:.3g} {unit}", f"{ratio:.2f}x",
                           target_text, "ok" if ok else "MISSED"))
 
+    def markdown(self) -> str:
+        """The rows as a Markdown table, the form README's benchmark table is pasted from."""
+        lines = ["| benchmark | graphspore | reference | ratio | target | |",
+                 "|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
+                  for row in self.rows]
+        return "\n".join(lines)
+
     def print(self):
         head = ("benchmark", "graphspore", "reference", "ratio", "target", "")
         widths = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(6)]
