@@ -43,7 +43,9 @@ Matmul epilogues (before step 6, only when the caller passes `epilogue_ok`): a m
 read by nothing but one elementwise kernel of its own shape, at its own index, is not stored.
 That kernel becomes the product's *epilogue*: the product's kernel moves to its place, keeps
 the product in registers and evaluates the elementwise ops on each finished element (bias +
-ReLU after `x @ W.T`, the ReLU mask after `dy @ W`, `w - lr * (dy.T @ x)`). The codegen layer
+ReLU after `x @ W.T`, the ReLU mask after `dy @ W`, `w - lr * (dy.T @ x)`). So does a reduce
+kernel summing every element of elementwise ops of the product at its own index (`sum(conv(x)
+* g)`): the sum is taken from the registers, the product never stored. The codegen layer
 says through `epilogue_ok(product, kernel)` which pairs it can emit that way.
 """
 from __future__ import annotations
@@ -266,8 +268,9 @@ def _in_place_updates(graph: Graph, kernels: list[FusedKernel], homes: dict) -> 
 
 def _maps_elements(kernel: FusedKernel) -> bool:
     """Elementwise kernels and matmul epilogues write each element once, from values read at
-    that element (apart from the product's operands)."""
-    return kernel.kind == "elementwise" or kernel.product is not None
+    that element (apart from the product's operands); a summing epilogue does not."""
+    return kernel.kind == "elementwise" or (kernel.product is not None and
+                                            kernel.value.shape == kernel.product.shape)
 
 
 def _matmul_epilogues(kernels: list[FusedKernel], uses: dict, epilogue_ok,
@@ -277,13 +280,17 @@ def _matmul_epilogues(kernels: list[FusedKernel], uses: dict, epilogue_ok,
     producer = {k.value: i for i, k in enumerate(kernels) if k.kind == "matmul"}
     merged: list[FusedKernel | None] = list(kernels)
     for i, kernel in enumerate(kernels):
-        if kernel.kind != "elementwise":
+        if kernel.kind == "elementwise":
+            shape = kernel.value.shape
+        elif (summed := full_sum_operand(kernel)) is not None:
+            shape = summed.shape
+        else:
             continue
         for v in kernel.reads:
             j = producer.get(v)
             if (j is None or merged[j] is None or uses.get(v) != 1
-                    or v.shape != kernel.value.shape or not epilogue_ok(v, kernel)
-                    or not _reads_at_own_index(kernel, v)):
+                    or v.shape != shape or not epilogue_ok(v, kernel)
+                    or not _reads_at_own_index(kernel, v, shape)):
                 continue
             product = kernels[j]
             reads = product.reads + tuple(r for r in kernel.reads
@@ -297,12 +304,31 @@ def _matmul_epilogues(kernels: list[FusedKernel], uses: dict, epilogue_ok,
     return [k for k in merged if k is not None]
 
 
-def _reads_at_own_index(kernel: FusedKernel, weight: Value) -> bool:
+def full_sum_operand(kernel: FusedKernel) -> Value | None:
+    """The operand of a reduce kernel (or of a product with that kernel as its epilogue) that
+    sums every element of it into one (reduce_sum over all axes, same dtype), else None."""
+    if kernel.kind not in ("reduce", "matmul") or kernel.value is None:
+        return None
+    op = kernel.value.op
+    if op is None or op.name != "gs.reduce_sum":
+        return None
+    x = op.operands[0]
+    if kernel.value.type.size != 1 or x.dtype is not kernel.value.dtype or x.ndim == 0:
+        return None
+    axes = op.attrs["axes"]
+    axes = {a % x.ndim for a in ((axes,) if isinstance(axes, int) else axes)}
+    return x if axes == set(range(x.ndim)) else None
+
+
+def _reads_at_own_index(kernel: FusedKernel, weight: Value, shape=None) -> bool:
     """True if every path from `weight` to the kernel's value goes through elementwise ops of
-    the result's shape, so element i of the result reads only element i of `weight`."""
-    shape = kernel.value.shape
+    the result's shape (or of `shape`, ending in the full sum of a reduce kernel), so element
+    i of the result (of the summed operand) reads only element i of `weight`."""
+    if shape is None:
+        shape = kernel.value.shape
+    ops = kernel.ops if shape == kernel.value.shape else kernel.ops[:-1]
     depends = {weight}
-    for op in kernel.ops:
+    for op in ops:
         if any(v in depends for v in op.operands):
             if (op.name in VIEWS or op.name in GATHERS or op.name in SOURCES
                     or op.name in KERNEL_ROOTS or op.result.shape != shape):

@@ -139,7 +139,9 @@ class Conv:
     emit_conv`: per image and group the taps packed into a scratch matrix, then a matrix
     product. `image` is x's shape, `filter` w's, `out_shape` y's (N, O, Ho, Wo). A forward
     conv with an `epilogue` (a `Store` reading `Var("acc")`, the output element at image
-    `n`, channel `i0`, pixel `i1`) has no `c`: each element is stored through it."""
+    `n`, channel `i0`, pixel `i1`) has no `c`: each element is stored through it. With
+    `sums`, that store is `out[0] = add(out[0], summand)`: a full sum of the summand over
+    every output element, taken from the registers (see `lower_conv`)."""
     op: str
     a: Buffer
     b: Buffer
@@ -151,6 +153,7 @@ class Conv:
     epilogue: Store | None = None
     w: Buffer | None = None        # conv2d_backward: the filter, and dx written beside dW
     dx: Buffer | None = None
+    sums: bool = False
 
 
 @dataclass(eq=False, slots=True)

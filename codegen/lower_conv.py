@@ -26,7 +26,7 @@ from llvmlite import ir
 from ..ir.core import Op, Value
 from ..ir.ops.conv import window_geometry
 from . import loops as L
-from .fuse import GATHERS, FusedKernel
+from .fuse import GATHERS, FusedKernel, full_sum_operand
 from .gemm_tiles import MAX_TASKS, MIN_TASK_FMAS, Epilogue
 from .lower_window import col2im_body, im2col_body
 from .matmul import choose_strategy, emit_matmul
@@ -40,6 +40,7 @@ _ELEMENTS = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 _WINDOW_ATTRS = ("stride", "dilation", "pads", "groups")
 BACKWARD = "conv2d_backward"    # input and weight gradient in one pass over dy (`backward_pairs`)
 MAX_PARTIAL_BYTES = 4 << 20     # the weight gradient's per-task partials, all tasks together
+SUM_LANES = 16                  # partial sums per output row of a summing epilogue (>= lanes)
 
 
 # ----------------------------------------------------------------------- graph -> loops
@@ -67,18 +68,27 @@ def lower_conv(lw, op: Op, out: L.Buffer) -> list:
 
 def lower_conv_epilogue(lw, k: FusedKernel, out: L.Buffer) -> list:
     """A forward convolution whose elements go through the kernel's elementwise ops: the
-    store is written over image `n`, channel `i0` and pixel `i1` (row-major Ho x Wo)."""
+    store is written over image `n`, channel `i0` and pixel `i1` (row-major Ho x Wo). When
+    the kernel is a full sum, the store is `out[0] = add(out[0], summand)` (`Conv.sums`)."""
     op = k.product.op
     width = op.result.shape[3]
     pixel = L.Var("i1")
     index = [L.Var("n"), L.Var("i0"), L.idiv(pixel, width), L.imod(pixel, width)]
+    summed = full_sum_operand(k)
     lw.in_registers[k.product] = L.Var("acc")
     try:
-        store = L.Store(out, L.linear(index, out.shape), lw.op_at(k.value.op, index))
+        if summed is None:
+            store = L.Store(out, L.linear(index, out.shape), lw.op_at(k.value.op, index))
+        else:
+            first = L.index_const(0)
+            store = L.Store(out, first, L.Call("add", (L.Load(out, first), lw.value_at(
+                summed, index)), out.dtype))
     finally:
         del lw.in_registers[k.product]
     _fold_pixels(store, width)
-    return [_statement(lw, op, None, store)]
+    statement = _statement(lw, op, None, store)
+    statement.sums = summed is not None
+    return [statement]
 
 
 def _fold_pixels(store: L.Store, width: int) -> None:
@@ -164,12 +174,15 @@ def _per_image_strategy(op: str, geometry: _Geometry) -> str:
 
 
 def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
-    """A forward convolution takes `kernel` as its epilogue when its per-image products are
-    register tiles and the kernel gathers nothing."""
+    """A forward convolution takes `kernel` (elementwise, or a full sum of elementwise ops) as
+    its epilogue when its per-image products are register tiles and the kernel gathers
+    nothing."""
     op = product.op
     if op.name != "gs.conv2d" or product.dtype.mlir not in _ELEMENTS:
         return False
     if any(o.name in GATHERS for o in kernel.ops):
+        return False
+    if kernel.kind != "elementwise" and full_sum_operand(kernel) is None:
         return False
     geometry = _Geometry(*_shapes(op), op.attrs, product.dtype.mlir)
     return _per_image_strategy("conv2d", geometry) == "tiles"
@@ -269,10 +282,22 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     inner_parallel = emitter.parallel and tasks == 1
     step = _step_function(b.module, name, stmt, geometry, element, epilogue_buffers,
                           inner_parallel)
-    images = _images_function(b.module, name, stmt, geometry, element, step, len(pointers))
+    output_sized = [(3 + i, geometry.o * geometry.p * x.dtype.itemsize)
+                    for i, x in enumerate(epilogue_buffers)
+                    if x.shape == tuple(stmt.out_shape) and x is not stmt.epilogue.buffer]
+    images = _images_function(b.module, name, stmt, geometry, element, step, len(pointers),
+                              output_sized)
     partial_elements = geometry.o * geometry.k
+    if stmt.sums:                    # SUM_LANES partial sums per (image, channel) row
+        sum_rows = geometry.n * geometry.o
+        pointers[2] = _malloc(b, sum_rows * SUM_LANES * itemsize)
+        _memset(b, pointers[2], sum_rows * SUM_LANES * itemsize)
     if tasks == 1:
         b.call(images, pointers + [ir.Constant(_I64, 0), ir.Constant(_I64, geometry.n)])
+        if stmt.sums:
+            _sum_rows(b, pointers[2], emitter.params[id(stmt.epilogue.buffer)], sum_rows,
+                      element)
+            _free(b, pointers[2])
         return
     if weights:                                      # one partial weight gradient per task
         partials = _malloc(b, tasks * partial_elements * itemsize)
@@ -291,6 +316,9 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     t.call(images, inside + [start, end])
     t.ret_void()
     call_parallel_for(b, task, pointer_context(b, pointers), tasks)
+    if stmt.sums:
+        _sum_rows(b, pointers[2], emitter.params[id(stmt.epilogue.buffer)], sum_rows, element)
+        _free(b, pointers[2])
     if weights:
         _sum_partials(b, partials, emitter.params[id(stmt.c)], tasks, partial_elements,
                       element)
@@ -309,10 +337,12 @@ def _function(module, name, count, extra=()):
     return function
 
 
-def _images_function(module, name, stmt, geometry, element, step, count):
+def _images_function(module, name, stmt, geometry, element, step, count, output_sized=()):
     """`images(a, b, c, [w, dx,] epilogue..., start, end)`: images [start, end) of every
     group, with one scratch block for the packed taps (two for the combined backward); a
-    weight gradient first zeroes its c."""
+    weight gradient first zeroes its c. The next image's part of the streamed operand, and
+    of the epilogue's inputs of the output's shape (`output_sized`: (position, bytes per
+    image)), is prefetched while this one computes."""
     function = _function(module, f"{name}.images", count, (_I64, _I64))
     b = ir.IRBuilder(function.append_basic_block("entry"))
     *pointers, start, end = function.args
@@ -323,14 +353,17 @@ def _images_function(module, name, stmt, geometry, element, step, count):
     if stmt.op in ("conv2d_filter_grad", BACKWARD):
         _memset(b, pointers[2], geometry.o * geometry.k * stmt.a.dtype.itemsize)
 
-    streamed, per_image = _streamed_operand(stmt.op, geometry, pointers)
+    operand, elements = _streamed_operand(stmt.op, geometry, pointers)
+    streamed = [(operand, elements * stmt.a.dtype.itemsize)]
+    streamed += [(pointers[i], nbytes) for i, nbytes in output_sized]
 
     def image(n):
         following = b.add(n, ir.Constant(_I64, 1))
         with b.if_then(b.icmp_unsigned("<", following, end)):
-            block = b.gep(streamed, [b.mul(following, ir.Constant(_I64, per_image))],
-                          inbounds=True, source_etype=element)
-            _prefetch(b, block, per_image * stmt.a.dtype.itemsize)
+            for operand, nbytes in streamed:
+                block = b.gep(operand, [b.mul(following, ir.Constant(_I64, nbytes))],
+                              inbounds=True, source_etype=_I8)
+                _prefetch(b, block, nbytes)
         _loop(b, ir.Constant(_I64, 0), ir.Constant(_I64, geometry.groups),
               lambda g: b.call(step, list(pointers) + [scratch, n, g]))
     with b.if_then(b.icmp_unsigned("<", start, end)):
@@ -390,7 +423,11 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
         cols = x if gm.identity else _pack(module, name, b, gm, element, x, scratch)
         weights = at(w, (g, gm.og * gm.k))
         epilogue = None
-        if stmt.epilogue is not None:
+        if stmt.sums:
+            epilogue = _summing_epilogue(b, stmt.epilogue, epilogue_buffers, extra, c, n,
+                                         b.mul(g, ir.Constant(_I64, gm.og)), gm.o)
+            target = None
+        elif stmt.epilogue is not None:
             epilogue = _forward_epilogue(b, stmt.epilogue, epilogue_buffers, extra, n,
                                          b.mul(g, ir.Constant(_I64, gm.og)))
             target = None
@@ -443,6 +480,58 @@ def _forward_epilogue(b, store, buffers, pointers, n, first_channel) -> Epilogue
         params = {id(x): p for x, p in zip(buffers, inside[:-2])}
         emit_epilogue(builder, params, store, channel, j, acc, {"n": image})
     return Epilogue(carried, emit)
+
+
+def _summing_epilogue(b, store, buffers, pointers, sums, n, first_channel,
+                      channels: int) -> Epilogue:
+    """Each output element's summand (`store.value` is `add(out[0], summand)`) added into
+    its (image, channel) row's SUM_LANES partial sums at `sums`: consecutive columns lane by
+    lane, a scalar into lane 0. A row belongs to one task however the work is split, and
+    `_sum_rows` adds the rows up in a fixed order: the result does not depend on threads."""
+    from .emit_llvm import ExprEmitter, LanesEmitter
+    summand = store.value.args[1]
+    carried = list(pointers) + [sums, b.inttoptr(n, _PTR), b.inttoptr(first_channel, _PTR)]
+
+    def emit(builder, inside, i, j, acc):
+        image = builder.ptrtoint(inside[-2], _I64)
+        channel = builder.add(i, builder.ptrtoint(inside[-1], _I64))
+        params = {id(x): p for x, p in zip(buffers, inside[:-3])}
+        if isinstance(acc.type, ir.VectorType):
+            value = LanesEmitter(builder, params, channel, j, acc, {"n": image}).expr(summand)
+        else:
+            value = ExprEmitter(builder, params, {"i0": channel, "i1": j, "acc": acc,
+                                                  "n": image}).expr(summand)
+        row = builder.add(builder.mul(image, ir.Constant(_I64, channels)), channel)
+        slot = builder.gep(inside[-3], [builder.mul(row, ir.Constant(_I64, SUM_LANES))],
+                           inbounds=True, source_etype=acc.type.element
+                           if isinstance(acc.type, ir.VectorType) else acc.type)
+        old = builder.load(slot, typ=value.type, align=4)
+        builder.store(builder.fadd(old, value), slot, align=4)
+    return Epilogue(carried, emit)
+
+
+def _sum_rows(b, sums, out, rows: int, element) -> None:
+    """out[0] = the sum of `rows` x SUM_LANES partial sums, added in double precision."""
+    wide = ir.VectorType(ir.DoubleType(), SUM_LANES)
+    narrow = ir.VectorType(element, SUM_LANES)
+    total = b.alloca(wide)
+    b.store(ir.Constant(wide, [0.0] * SUM_LANES), total)
+
+    def row(r):
+        at = b.gep(sums, [b.mul(r, ir.Constant(_I64, SUM_LANES))], inbounds=True,
+                   source_etype=element)
+        part = b.load(at, typ=narrow, align=4)
+        if element != ir.DoubleType():
+            part = b.fpext(part, wide)
+        b.store(b.fadd(b.load(total, typ=wide), part), total)
+    _loop(b, ir.Constant(_I64, 0), ir.Constant(_I64, rows), row)
+    vector = b.load(total, typ=wide)
+    result = b.extract_element(vector, ir.Constant(ir.IntType(32), 0))
+    for lane in range(1, SUM_LANES):
+        result = b.fadd(result, b.extract_element(vector, ir.Constant(ir.IntType(32), lane)))
+    if element != ir.DoubleType():
+        result = b.fptrunc(result, element)
+    b.store(result, out)
 
 
 def _accumulating(target, width: int, element, align: int) -> Epilogue:

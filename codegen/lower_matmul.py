@@ -48,6 +48,8 @@ def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
     epilogue's loads must be contiguous in the column); BLAS takes `x +- s * p`."""
     if product.op.name != "gs.matmul":
         return conv_epilogue_ok(product, kernel)
+    if kernel.kind != "elementwise":        # a summing epilogue: convolutions only
+        return False
     if any(op.name in GATHERS for op in kernel.ops):
         return False
     strategy = _strategy(product)

@@ -199,14 +199,55 @@ def test_gradient_of_a_weighted_sum_reads_the_weights_directly():
     step = jit(value_and_grad(lambda a, b, c: (ops.conv2d(a, b, pad_mode="same") * c).sum(),
                               (0, 1)))
     args = (Tensor(x), Tensor(w), Tensor(g))
-    _, (dx, dw) = step(*args)
+    value, (dx, dw) = step(*args)
     loops = compile_graph(step.program_for(*args).graph).loops_text
-    # conv, weighted sum, both gradients in one kernel (one pass over dy per image)
-    assert loops.count("kernel ") == 3 and "conv2d_backward(" in loops, loops
+    # conv with the weighted sum as its epilogue, both gradients in one kernel (one pass over
+    # dy per image)
+    assert loops.count("kernel ") == 2 and "conv2d_backward(" in loops, loops
+    np.testing.assert_allclose(value.asnumpy(), (conv_reference(x, w, pads=(1, 1, 1, 1))
+                                                 * g).sum(), rtol=1e-12)
     assert "mul(1.0" not in loops, loops
     v = rng.standard_normal(w.shape)
     np.testing.assert_allclose((dw.asnumpy() * v).sum(),
                                (conv_reference(x, v, pads=(1, 1, 1, 1)) * g).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_full_sum_is_the_convolution_epilogue(dtype):
+    """sum(f(conv(x)) * G) over every element is taken from the product's registers: one
+    kernel, the output never stored. Odd sizes (13 channels, 9x11 pixels) hit the row and
+    column tile remainders; 5 images split over tasks; keep_dims and mean sum the same way;
+    a sum over some axes only stays a reduce kernel of its own."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 3, 9, 11)).astype(dtype)
+    w = rng.standard_normal((13, 3, 3, 3)).astype(dtype)
+    g = rng.standard_normal((5, 13, 9, 11)).astype(dtype)
+    bias = rng.standard_normal(13).astype(dtype)
+    y = conv_reference(x, w, pads=(1, 1, 1, 1)) + bias.astype(np.float64)[None, :, None, None]
+    expected = (np.maximum(y, 0) * g).sum()
+    tolerance = 1e-12 if dtype is np.float64 else 1e-6
+    scale = np.abs(np.maximum(y, 0) * g).sum()      # rounding grows with the terms' size
+
+    def weighted(a, b, c, d):
+        return ops.relu(ops.conv2d(a, b, pad_mode="same") + d.reshape(1, 13, 1, 1)) * c
+    programs = {"sum": (lambda a, b, c, d: weighted(a, b, c, d).sum(), expected),
+                "keep_dims": (lambda a, b, c, d: weighted(a, b, c, d).sum(keepdims=True),
+                              expected),
+                "mean": (lambda a, b, c, d: weighted(a, b, c, d).mean(), expected / g.size)}
+    args = tuple(Tensor(a) for a in (x, w, g, bias))
+    for name, (function, reference) in programs.items():
+        compiled = jit(function)
+        got = compiled(*args).asnumpy()
+        np.testing.assert_allclose(got.reshape(()), reference, rtol=0,
+                                   atol=tolerance * scale * reference / expected, err_msg=name)
+        loops = compile_graph(compiled.program_for(*args).graph).loops_text
+        assert "conv2d(" in loops and "[0] = add(load " in loops, loops
+        assert "reduce" not in loops, loops
+    partial = jit(lambda a, b, c, d: weighted(a, b, c, d).sum(axis=(1, 2, 3)))
+    np.testing.assert_allclose(partial(*args).asnumpy(),
+                               (np.maximum(y, 0) * g).sum(axis=(1, 2, 3)), rtol=0,
+                               atol=tolerance * scale)
+    assert "reduce_" in compile_graph(partial.program_for(*args).graph).loops_text
 
 
 def test_float16_convolution_accumulates_in_float32():
