@@ -1,5 +1,6 @@
 """Compiled kernels against numpy in the same process: elementwise throughput, matmul GFLOP/s,
-and the per-call overhead of a tiny graph."""
+and the per-call overhead of a tiny graph. The matmul rows time each library in its own child
+process with every thread pool quiet before each block (:mod:`.isolated`, :func:`matmuls`)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ import numpy as np
 
 from graphspore import Tensor, ops, jit
 from graphspore.runtime.target import usable_cpus
+from .isolated import measure_isolated
 from .timing import measure, measure_pair, measure_rounds, optional_torch, Table
 
 
@@ -97,40 +99,53 @@ def elementwise(table: Table) -> None:
                       "GB/s", ratio, ">= 1.0x", ratio >= 1.0)
 
 
-def torch_matmul(torch, a, b):
-    """torch.mm into a reused output (MKL/oneDNN), at most 2 threads like graphspore here."""
-    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    out = torch.empty(a.shape[0], b.shape[1])
-    return lambda: torch.mm(ta, tb, out=out)
+def matmul_inputs(n):
+    """The two float32 operands of the n x n benchmark product, the same in every process."""
+    rng = np.random.default_rng(n)
+    return (rng.standard_normal((n, n)).astype(np.float32),
+            rng.standard_normal((n, n)).astype(np.float32))
+
+
+def matmul_contender(library, n, threads):
+    """Built inside a benchmark child (:mod:`.isolated`): one n x n float32 product into a
+    reused output, by ``library`` ('ours', 'numpy' or 'torch'; torch.mm is MKL/oneDNN, set to
+    ``threads`` threads; graphspore's pool and numpy's OpenBLAS use the usable CPUs)."""
+    a, b = matmul_inputs(n)
+    out = np.empty((n, n), np.float32)
+    if library == "ours":
+        at, bt = Tensor(a), Tensor(b)
+        np.testing.assert_allclose(matmul(at, bt).asnumpy(), a @ b, rtol=1e-3, atol=1e-3 * n)
+        program = matmul.program_for(at, bt)
+        return lambda: program.run_into([a, b], [out])
+    if library == "numpy":
+        return lambda: np.matmul(a, b, out=out)
+    torch = optional_torch()
+    torch.set_num_threads(threads)
+    ta, tb, to = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+    return lambda: torch.mm(ta, tb, out=to)
 
 
 def matmuls(table: Table) -> None:
     """Square float32 GEMM in GFLOP/s against numpy (OpenBLAS) and torch (MKL), all into
-    reused outputs, in interleaved rounds with a pause before each block (every library's
-    pool spins for a while after a call and would take a core from the next one)."""
+    reused outputs. Each library runs in its own child process (:mod:`.isolated`): interleaved
+    rounds in rotating order, every process' thread pools quiet before each timed block (their
+    spinning workers took the cores from whoever ran next when all shared one process: torch
+    read 3.3 GFLOP/s at n=256 instead of 170), median per call in a block, median over rounds,
+    ratios as medians of per-round ratios."""
     torch = optional_torch()
-    if torch is not None:
-        torch.set_num_threads(min(2, usable_cpus()))
-    rng = np.random.default_rng(0)
+    threads = min(2, usable_cpus())
     for n in (64, 128, 256, 512, 1024, 2048):
-        a = rng.standard_normal((n, n)).astype(np.float32)
-        b = rng.standard_normal((n, n)).astype(np.float32)
-        at, bt = Tensor(a), Tensor(b)
-        np.testing.assert_allclose(matmul(at, bt).asnumpy(), a @ b, rtol=1e-3, atol=1e-3 * n)
-        program, out, ref_out = matmul.program_for(at, bt), np.empty((n, n), np.float32), \
-            np.empty((n, n), np.float32)
-        candidates = {"ours": lambda: program.run_into([a, b], [out]),
-                      "numpy": lambda: np.matmul(a, b, out=ref_out)}
-        if torch is not None:
-            candidates["torch"] = torch_matmul(torch, a, b)
-        t = measure_rounds(candidates, rounds=7, budget_s=0.05, settle_s=0.02)
+        specs = {name: ("benchmarks.kernels:matmul_contender",
+                        {"library": name, "n": n, "threads": threads})
+                 for name in ("ours", "numpy") + (("torch",) if torch is not None else ())}
+        t = measure_isolated(specs, rounds=7, budget_s=0.05)
         flops = lambda name: 2 * n**3 / t[name] / 1e9
         ratio = t[("numpy", "ours")]
         table.add(f"matmul n={n} vs numpy", flops("ours"), flops("numpy"), "GFLOP/s", ratio,
                   ">= 0.90x at n>=512", n < 512 or ratio >= 0.9)
         if torch is not None:
             ratio = t[("torch", "ours")]     # throughput ratio: time <= torch's is >= 1.0x
-            table.add(f"matmul n={n} vs torch ({torch.get_num_threads()} threads)",
+            table.add(f"matmul n={n} vs torch ({threads} threads)",
                       flops("ours"), flops("torch"), "GFLOP/s", ratio,
                       ">= 1.0x at n>=256", n < 256 or ratio >= 1.0)
 

@@ -1,29 +1,37 @@
 """Register-tiled float matrix products for static shapes, split into row tasks.
 
-The shapes of every product are known when the graph compiles, so each call site gets code for
-exactly its sizes: no packing decisions, no dispatch, no size checks at run time. Two tile
-kernels, by where the reduction index ``p`` is contiguous:
+Two tile kernels, by where the reduction index ``p`` is contiguous:
 
 - *Outer product* (``A @ B`` and ``A.T @ B``: B rows contiguous along ``n``). A tile of
   ``rows x width`` of C lives in vector registers; for each ``p`` it loads B[p, j0:j0+width]
   once and adds A[i, p] * that row for every row i of the tile (one broadcast, one FMA per
   vector). With AVX2 the tile is 6 x 16 floats: 12 accumulators + 2 B vectors + 1 broadcast,
-  within the 16 ymm registers.
+  within the 16 ymm registers; with AVX-512 12 x 32 (8 x 32 when that divides m and 12 not).
 - *Dot* (``A @ B.T``: both operands contiguous along ``p``, Dense's forward ``x @ W.T``).
-  A tile of 3 x 4 outputs keeps 12 vector accumulators of partial sums along ``p``; at the end
-  each row's 4 accumulators are folded into one vector of 4 sums by a shuffle/add tree and
-  stored at once. A ``p`` tail that is not a whole vector is added with scalar FMAs.
+  A tile of 3 x 4 outputs (4 x 4 with 32 registers when 4 divides m) keeps one vector
+  accumulator per output of partial sums along ``p``; at the end each row's accumulators are
+  folded into one vector of 4 sums by a shuffle/add tree. A ``p`` tail that is not a whole
+  vector is added with scalar FMAs.
 
-Widths that are not a multiple of the vector are covered by narrower vectors (8 + 2 for a tail
-of 10), and a last row tile with fewer rows, all static. Work is split by row tiles into tasks
-``task(ctx, t)``; the kernel hands them to ``gs_parallel_for`` (:mod:`graphspore.runtime.
-thread_pool`) when the product is big enough to pay for a second thread, or runs them in a
-loop. ``ctx`` is a stack array ``[a, b, c, extra...]`` of the kernel's buffer pointers.
+Each tile shape is a *micro-kernel*, an internal function of the module taking the tile's
+addresses, strides and ``k`` at run time (:func:`_micro_kernel`), made once and called by every
+product of the module with that kind, dtype and tile shape. A product itself is a small task
+function: loops over its row tiles and column tiles, each one call. Why: unrolled in place for
+each call site's exact sizes, the tiles were 87% of a train step's LLVM IR (377 KB for the
+digits MLP step), which Python took ~90 ms to emit and LLVM O3 + codegen then chewed; shared,
+the step's IR is 138 KB at the same speed (a call per tile costs nanoseconds against the
+tile's hundreds of FMAs). Widths that are not a multiple of the vector are covered by
+narrower vectors (8 + 2 for a tail of 10), and a last row tile with fewer rows by its own
+kernel. Work is split by row tiles into tasks ``task(ctx, t)``; the kernel hands them to
+``gs_parallel_for`` (:mod:`graphspore.runtime.thread_pool`) when the product is big enough
+to pay for a second thread, or runs them in a loop. ``ctx`` is a stack array ``[a, b, c,
+extra...]`` of the kernel's buffer pointers.
 
-An :class:`Epilogue` replaces the store of C: each finished element goes through the caller's
-code (``emit(builder, extra_pointers, i, j, acc)``) inside the task, while the tile is still in
-registers. A fused bias + ReLU or an SGD step on the product then costs no pass over memory,
-and runs on the core that computed those rows.
+An :class:`Epilogue` replaces the store of C: the micro-kernel writes the tile to a buffer on
+the task's stack (in L1), and each row of it then goes through the caller's code (``emit(
+builder, extra_pointers, i, j, acc)``) in a loop, inside the task. A fused bias + ReLU or an
+SGD step on the product then costs no pass over memory, runs on the core that computed those
+rows, and its code appears once per vector width, not once per register of the tile.
 """
 from __future__ import annotations
 
@@ -76,8 +84,13 @@ class _Shape:
         registers = 32 if vector_bits >= 512 else 16
         if transpose_b:                    # dot kernel
             self.rows, self.cols = DOT_TILE
+            if registers == 32 and m % 4 == 0:
+                self.rows = 4              # 16 accumulators + 4 + 1 vectors of 32
         else:                              # outer-product kernel: rows x 2 vectors
             self.rows, self.cols = (6 if registers == 16 else 12), 2 * self.lanes
+            if registers == 32 and m % 12 and m % 8 == 0:
+                self.rows = 8              # whole tiles: no second, shorter kernel
+        self.rows = min(self.rows, m)
 
     def vector(self, width):
         return ir.VectorType(self.scalar, width)
@@ -107,7 +120,7 @@ def emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     tasks = max(1, min(row_tiles, MAX_TASKS, (m * n * k) // MIN_TASK_FMAS))
     tiles_per_task = -(-row_tiles // tasks)
     tasks = -(-row_tiles // tiles_per_task)
-    _fill_task_body(task, shape, tiles_per_task, tasks)
+    _fill_task_body(task, shape, tiles_per_task)
     pointers = [a_ptr, b_ptr, ir.Constant(_PTR, None) if c_ptr is None else c_ptr]
     pointers += epilogue.pointers if epilogue is not None else []
     ctx = pointer_context(builder, pointers)
@@ -117,42 +130,135 @@ def emit_tiled_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
         _count_loop(builder, tasks, lambda t: builder.call(task, [ctx, t]))
 
 
-def _fill_task_body(function, shape, tiles_per_task, tasks):
-    """Task t computes row tiles [t * tiles_per_task, ...) and, if last, the short row tile."""
+def _fill_task_body(function, shape, tiles_per_task):
+    """Task t computes row tiles [t * tiles_per_task, ...), the last one possibly short: for
+    each, every column tile then the narrower column tail, each one call of a micro-kernel
+    (:func:`_micro_kernel`) into C, or into a tile buffer that the epilogue then reads."""
     b = ir.IRBuilder(function.append_basic_block("entry"))
     ctx, task = function.args
     extra = len(shape.epilogue.pointers) if shape.epilogue is not None else 0
     a, bm, c, *shape.extra = load_context(b, ctx, 3 + extra)
-    full_tiles, short = divmod(shape.m, shape.rows)
+    tile = None
+    if shape.epilogue is not None:
+        tile = b.alloca(shape.scalar, size=ir.Constant(_I64, shape.rows * shape.cols))
+        tile.align = 64
+    row_tiles = -(-shape.m // shape.rows)
     first = b.mul(task, ir.Constant(_I64, tiles_per_task))
     end = b.add(first, ir.Constant(_I64, tiles_per_task))
-    end = b.select(b.icmp_unsigned("<", end, ir.Constant(_I64, full_tiles)), end,
-                   ir.Constant(_I64, full_tiles))
-    count = b.sub(end, first)
-    with b.if_then(b.icmp_signed(">", count, ir.Constant(_I64, 0))):
-        def row_tile(index):
-            tile = b.add(first, index)
-            _row_panel(b, shape, a, bm, c, b.mul(tile, ir.Constant(_I64, shape.rows)),
-                       shape.rows)
-        _count_loop(b, count, row_tile)
-    if short:
-        last = b.icmp_unsigned("==", task, ir.Constant(_I64, tasks - 1))
-        with b.if_then(last):
-            _row_panel(b, shape, a, bm, c, ir.Constant(_I64, full_tiles * shape.rows), short)
+    end = b.select(b.icmp_unsigned("<", end, ir.Constant(_I64, row_tiles)), end,
+                   ir.Constant(_I64, row_tiles))
+
+    def row_tile(index):
+        i0 = b.mul(b.add(first, index), ir.Constant(_I64, shape.rows))
+        _row_panel(b, shape, a, bm, c, tile, i0)
+    _count_loop(b, b.sub(end, first), row_tile)
     b.ret_void()
 
 
-def _row_panel(b, shape, a, bm, c, i0, rows):
-    """Rows [i0, i0 + rows) of C: every column tile, then the narrower column tail."""
+def _row_panel(b, shape, a, bm, c, tile, i0):
+    """Rows [i0, i0 + rows) of C (rows = the tile height, fewer in the last row tile): every
+    column tile, then the narrower column tail."""
     full_cols, tail = divmod(shape.n, shape.cols)
-    kernel = _dot_tile if shape.tb else _outer_tile
+    short = shape.m % shape.rows
+    rows = ir.Constant(_I64, shape.rows)
+    if short:
+        rows = b.select(b.icmp_unsigned("<", b.add(i0, rows), ir.Constant(_I64, shape.m)),
+                        rows, ir.Constant(_I64, short))
     if full_cols:
         def column_tile(index):
-            kernel(b, shape, a, bm, c, i0, b.mul(index, ir.Constant(_I64, shape.cols)),
-                   rows, shape.cols)
+            _tile(b, shape, a, bm, c, tile, i0, b.mul(index, ir.Constant(_I64, shape.cols)),
+                  rows, shape.cols)
         _count_loop(b, full_cols, column_tile)
     if tail:
-        kernel(b, shape, a, bm, c, i0, ir.Constant(_I64, full_cols * shape.cols), rows, tail)
+        _tile(b, shape, a, bm, c, tile, i0, ir.Constant(_I64, full_cols * shape.cols), rows,
+              tail)
+
+
+def _tile(b, shape, a, bm, c, tile, i0, j0, rows, width):
+    """C[i0:i0+rows, j0:j0+width] by one micro-kernel call (the full-height kernel, or the
+    short one when ``rows`` is less), then the epilogue over the tile buffer."""
+    if shape.ta:          # A[p, i] at a + p*m + i
+        a_tile, a_row, a_step = _offset(b, shape, a, i0), 1, shape.m
+    else:                 # A[i, p] at a + i*k + p
+        a_tile, a_row, a_step = _offset(b, shape, a, b.mul(i0, ir.Constant(_I64, shape.k))), \
+            shape.k, 1
+    if shape.tb:          # B[j, p] at b + j*k + p
+        b_tile, b_stride = _offset(b, shape, bm, b.mul(j0, ir.Constant(_I64, shape.k))), shape.k
+    else:                 # B[p, j] at b + p*n + j
+        b_tile, b_stride = _offset(b, shape, bm, j0), shape.n
+    if tile is None:
+        out, ldc = _address(b, shape, c, i0, j0, shape.n), shape.n
+    else:
+        out, ldc = tile, shape.cols
+    arguments = [a_tile, ir.Constant(_I64, a_row), ir.Constant(_I64, a_step), b_tile,
+                 ir.Constant(_I64, b_stride), ir.Constant(_I64, shape.k), out,
+                 ir.Constant(_I64, ldc)]
+    short = shape.m % shape.rows
+    full = _micro_kernel(b.module, shape, shape.rows, width)
+    if not short:
+        b.call(full, arguments)
+    else:
+        with b.if_else(b.icmp_unsigned("==", rows, ir.Constant(_I64, shape.rows))) as (then,
+                                                                                       other):
+            with then:
+                b.call(full, arguments)
+            with other:
+                b.call(_micro_kernel(b.module, shape, short, width), arguments)
+    if tile is not None:
+        _count_loop(b, rows, lambda r: _epilogue_row(b, shape, tile, i0, j0, r, width))
+
+
+def _epilogue_row(b, shape, tile, i0, j0, r, width):
+    """The epilogue on row ``r`` of the tile buffer: its whole vectors in a loop (one copy of
+    the epilogue's code), then the narrower tail vectors."""
+    i = b.add(i0, r)
+    row = _offset(b, shape, tile, b.mul(r, ir.Constant(_I64, shape.cols)))
+
+    def piece(off, vt):
+        value = b.load(_offset(b, shape, row, off), typ=vt, align=_BYTES[shape.dtype])
+        shape.epilogue.emit(b, shape.extra, i, b.add(j0, off), value)
+
+    whole, offset = width // shape.lanes, 0
+    if whole:
+        _count_loop(b, whole, lambda v: piece(b.mul(v, ir.Constant(_I64, shape.lanes)),
+                                              shape.vector(shape.lanes)))
+        offset = whole * shape.lanes
+    for lanes in shape.widths(width - offset):
+        piece(ir.Constant(_I64, offset), shape.vector(lanes))
+        offset += lanes
+
+
+_KERNEL_ARGUMENTS = ("a", "a_row", "a_step", "b", "b_stride", "k", "c", "ldc")
+
+
+def _micro_kernel(module, shape, rows, width):
+    """The module's function computing one ``rows x width`` tile, made on first use and
+    shared by every product of the module with that tile, kind and dtype::
+
+        void (ptr a, i64 a_row, i64 a_step, ptr b, i64 b_stride, i64 k, ptr c, i64 ldc)
+
+    A[r, p] is at ``a + r*a_row + p*a_step``; B[p, j] at ``b + p*b_stride + j`` (outer
+    product) or B[j, p] at ``b + j*b_stride + p`` (dot); the tile goes to ``c + r*ldc + j``.
+    Sizes and strides are arguments: one body serves any product, where code specialised
+    to each call site made the tiles ~87% of a train step's IR (and of its LLVM time)."""
+    kind = "dot" if shape.tb else "outer"
+    name = f"gs.mm.{kind}.{shape.dtype}x{shape.lanes}.{rows}x{width}"
+    function = module.globals.get(name)
+    if function is not None:
+        return function
+    function = ir.Function(module, ir.FunctionType(
+        ir.VoidType(), [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64]), name)
+    function.linkage = "internal"
+    function.attributes.add("nounwind")
+    function.attributes.add("noinline")
+    for argument, label in zip(function.args, _KERNEL_ARGUMENTS):
+        argument.name = label
+    for index in (0, 3, 6):
+        function.args[index].add_attribute("noalias")
+    b = ir.IRBuilder(function.append_basic_block("entry"))
+    (_dot_tile if shape.tb else _outer_tile)(b, shape, *function.args, rows, width)
+    b.ret_void()
+    return function
 
 
 def _count_loop(b, count, body):
@@ -193,15 +299,19 @@ def _load(b, pointer, typ, shape):
     return b.load(pointer, typ=typ, align=_BYTES[shape.dtype])
 
 
-def _reduction_loop(b, trip, accumulators, step):
-    """``for p in range(trip)`` (a Python int or an i64 value >= 1), carrying ``accumulators``
-    (list of values) through phis; ``step(p, values) -> values``. Returns the final values."""
+def _reduction_loop(b, trip, accumulators, step, may_skip=False):
+    """``for p in range(trip)`` (a Python int or an i64 value >= 1, or >= 0 with
+    ``may_skip``), carrying ``accumulators`` (list of values) through phis; ``step(p, values)
+    -> values``. Returns the final values."""
     if isinstance(trip, int):
         trip = ir.Constant(_I64, trip)
     preheader = b.block
     loop = b.function.append_basic_block("mm.p")
     after = b.function.append_basic_block("mm.p.end")
-    b.branch(loop)
+    if may_skip:
+        b.cbranch(b.icmp_signed(">", trip, ir.Constant(_I64, 0)), loop, after)
+    else:
+        b.branch(loop)
     b.position_at_end(loop)
     p = b.phi(_I64)
     p.add_incoming(ir.Constant(_I64, 0), preheader)
@@ -211,41 +321,44 @@ def _reduction_loop(b, trip, accumulators, step):
         phi.add_incoming(value, preheader)
         phis.append(phi)
     updated = step(p, phis)
+    latch = b.block
     following = b.add(p, ir.Constant(_I64, 1), flags=("nuw", "nsw"))
-    p.add_incoming(following, b.block)
+    p.add_incoming(following, latch)
     for phi, value in zip(phis, updated):
-        phi.add_incoming(value, b.block)
+        phi.add_incoming(value, latch)
     b.cbranch(b.icmp_unsigned("<", following, trip), loop, after)
     b.position_at_end(after)
-    return updated
+    if not may_skip:
+        return updated
+    merged = []
+    for initial, value in zip(accumulators, updated):
+        phi = b.phi(value.type)
+        phi.add_incoming(initial, preheader)
+        phi.add_incoming(value, latch)
+        merged.append(phi)
+    return merged
 
 
-def _outer_tile(b, shape, a, bm, c, i0, j0, rows, width):
-    """C[i0:i0+rows, j0:j0+width] = sum_p A[i, p] * B[p, j0:j0+width]."""
-    m, n, k = shape.m, shape.n, shape.k
+def _outer_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, width):
+    """c[r, 0:width] = sum_p A[r, p] * B[p, 0:width] for r < rows (k >= 1)."""
     pieces, offset = [], 0
     for lanes in shape.widths(width):
         pieces.append((offset, shape.vector(lanes)))
         offset += lanes
     zeros = [_zeros(vt) for _ in range(rows) for _, vt in pieces]
     # Loop-invariant addresses are formed once, before the p loop: per step each row costs
-    # one gep, one load, one broadcast per vector width and its FMAs (fewer instructions for
-    # LLVM to optimise and select; the machine code is the same after LICM).
-    columns = [b.add(j0, ir.Constant(_I64, off)) for off, _ in pieces]
-    rows_i = [b.add(i0, ir.Constant(_I64, r)) for r in range(rows)]
-    if shape.ta:    # A[p, i]: row r's element at a + i (+ p*m inside the loop)
-        a_bases = [_offset(b, shape, a, i) for i in rows_i]
-    else:           # A[i, p]: row r starts at a + i*k
-        a_bases = [_offset(b, shape, a, b.mul(i, ir.Constant(_I64, k))) for i in rows_i]
+    # one gep, one load, one broadcast per vector width and its FMAs.
+    columns = [ir.Constant(_I64, off) for off, _ in pieces]
+    a_bases = [_offset(b, shape, a, b.mul(a_row, ir.Constant(_I64, r))) for r in range(rows)]
 
     def step(p, accumulators):
-        b_row = _offset(b, shape, bm, b.mul(p, ir.Constant(_I64, n)))
+        b_row = _offset(b, shape, bm, b.mul(p, b_stride))
         row_vectors = [_load(b, _offset(b, shape, b_row, j), vt, shape)
                        for j, (_, vt) in zip(columns, pieces)]
-        a_step = b.mul(p, ir.Constant(_I64, m)) if shape.ta else p
+        a_offset = b.mul(p, a_step)
         updated = []
         for base in a_bases:
-            scalar = _load(b, _offset(b, shape, base, a_step), shape.scalar, shape)
+            scalar = _load(b, _offset(b, shape, base, a_offset), shape.scalar, shape)
             broadcast = {}
             for (_, vt), row_vector in zip(pieces, row_vectors):
                 if vt.count not in broadcast:
@@ -256,65 +369,59 @@ def _outer_tile(b, shape, a, bm, c, i0, j0, rows, width):
 
     sums = _reduction_loop(b, k, zeros, step)
     index = 0
-    for i in rows_i:
+    for r in range(rows):
+        row = _offset(b, shape, c, b.mul(ldc, ir.Constant(_I64, r)))
         for j in columns:
-            _finish(b, shape, c, i, j, sums[index])
+            b.store(sums[index], _offset(b, shape, row, j), align=_BYTES[shape.dtype])
             index += 1
 
 
-def _dot_tile(b, shape, a, bm, c, i0, j0, rows, cols):
-    """C[i, j] = sum_p A[i, p] * B[j, p] for a rows x cols tile, B stored [n, k]."""
-    n, k, lanes = shape.n, shape.k, shape.lanes
+def _dot_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, cols):
+    """c[r, j] = sum_p A[r, p] * B[j, p] for r < rows, j < cols, both contiguous along p
+    (``a_step`` is 1): vector partial sums over whole vectors of p, folded to one 4-lane
+    vector per row, then scalar FMAs for the last ``k % lanes`` steps."""
+    lanes = shape.lanes
     vt = shape.vector(lanes)
-    chunks, tail = divmod(k, lanes)
-    row_index = [b.add(i0, ir.Constant(_I64, r)) for r in range(rows)]
-    col_index = [b.add(j0, ir.Constant(_I64, j)) for j in range(cols)]
-    totals = None
-    if chunks:
-        zeros = [_zeros(vt)] * (rows * cols)
+    chunks = b.udiv(k, ir.Constant(_I64, lanes))
+    a_rows = [_offset(b, shape, a, b.mul(a_row, ir.Constant(_I64, r))) for r in range(rows)]
+    b_rows = [_offset(b, shape, bm, b.mul(b_stride, ir.Constant(_I64, j)))
+              for j in range(cols)]
 
-        def step(p, accumulators):
-            start = b.mul(p, ir.Constant(_I64, lanes))
-            a_vectors = [_load(b, _address(b, shape, a, i, start, k), vt, shape)
-                         for i in row_index]
-            updated = list(accumulators)
-            for jj, j in enumerate(col_index):
-                b_vector = _load(b, _address(b, shape, bm, j, start, k), vt, shape)
-                for r in range(rows):
-                    slot = r * cols + jj
-                    updated[slot] = _fma(b, a_vectors[r], b_vector, accumulators[slot])
-            return updated
+    def step(p, accumulators):
+        start = b.mul(p, ir.Constant(_I64, lanes))
+        a_vectors = [_load(b, _offset(b, shape, row, start), vt, shape) for row in a_rows]
+        updated = list(accumulators)
+        for jj, row in enumerate(b_rows):
+            b_vector = _load(b, _offset(b, shape, row, start), vt, shape)
+            for r in range(rows):
+                slot = r * cols + jj
+                updated[slot] = _fma(b, a_vectors[r], b_vector, accumulators[slot])
+        return updated
 
-        sums = _reduction_loop(b, chunks, zeros, step)
-        totals = [_fold_rows(b, shape, sums[r * cols:(r + 1) * cols]) for r in range(rows)]
-    out_type = shape.vector(4 if cols > 1 else 1) if totals is None else totals[0].type
-    if totals is None:
-        totals = [_zeros(out_type)] * rows
-    for p in range(chunks * lanes, k):
-        column = [_load(b, _address(b, shape, bm, j, ir.Constant(_I64, p), k), shape.scalar,
-                        shape) for j in col_index]
-        packed = undef(out_type)
-        for jj, value in enumerate(column):
+    sums = _reduction_loop(b, chunks, [_zeros(vt)] * (rows * cols), step, may_skip=True)
+    totals = [_fold_rows(b, shape, sums[r * cols:(r + 1) * cols]) for r in range(rows)]
+    out_type = totals[0].type
+    done = b.mul(chunks, ir.Constant(_I64, lanes))
+
+    def tail_step(q, accumulators):
+        p = b.add(done, q)
+        packed = _zeros(out_type)
+        for jj, row in enumerate(b_rows):
+            value = _load(b, _offset(b, shape, row, p), shape.scalar, shape)
             packed = b.insert_element(packed, value, ir.Constant(_I32, jj))
-        for r, i in enumerate(row_index):
-            scalar = _load(b, _address(b, shape, a, i, ir.Constant(_I64, p), k), shape.scalar,
-                           shape)
-            totals[r] = _fma(b, _splat(b, scalar, out_type.count), packed, totals[r])
-    for r, i in enumerate(row_index):
+        return [_fma(b, _splat(b, _load(b, _offset(b, shape, row, p), shape.scalar, shape),
+                               out_type.count), packed, total)
+                for row, total in zip(a_rows, accumulators)]
+
+    totals = _reduction_loop(b, b.sub(k, done), totals, tail_step, may_skip=True)
+    for r in range(rows):
+        row = _offset(b, shape, c, b.mul(ldc, ir.Constant(_I64, r)))
         if cols == out_type.count:
-            _finish(b, shape, c, i, j0, totals[r])
-        else:
-            for jj, j in enumerate(col_index):
-                _finish(b, shape, c, i, j, b.extract_element(totals[r], ir.Constant(_I32, jj)))
-
-
-def _finish(b, shape, c, i, j, value):
-    """Store ``value`` (a vector of consecutive elements from (i, j) on, or one scalar) to C,
-    or hand it to the epilogue."""
-    if shape.epilogue is None:
-        b.store(value, _address(b, shape, c, i, j, shape.n), align=_BYTES[shape.dtype])
-    else:
-        shape.epilogue.emit(b, shape.extra, i, j, value)
+            b.store(totals[r], row, align=_BYTES[shape.dtype])
+            continue
+        for jj in range(cols):
+            b.store(b.extract_element(totals[r], ir.Constant(_I32, jj)),
+                    _offset(b, shape, row, ir.Constant(_I64, jj)), align=_BYTES[shape.dtype])
 
 
 def _fold_rows(b, shape, vectors):
