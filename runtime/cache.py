@@ -8,6 +8,9 @@ Each file is a header, the key record, then the object bytes::
     magic (8 bytes, b"GSOBJ\\x00\\x02\\x00") | record length (u32) | payload length (u64)
     | sha256(record + payload) | record (UTF-8 "name=value" lines) | payload (object code)
 
+The object code is one object file, or several (a module compiled in parts on several threads)
+in a bundle (:func:`pack_objects`), each checked like a single one.
+
 Why a header: a crash mid-write, a full disk or a stray edit must never hand LLVM a truncated
 object (MCJIT would crash the process). Why the record: a file's name is not proof of what it
 holds. Two valid entries swapped between names, or an entry written by another graphspore,
@@ -209,7 +212,7 @@ def _unpack_program(blob, key):
     (meta_length,) = _PROGRAM_META.unpack_from(payload)
     meta = payload[_PROGRAM_META.size:_PROGRAM_META.size + meta_length]
     code = payload[_PROGRAM_META.size + meta_length:]
-    if len(meta) != meta_length or not object_matches_host(code, key.triple):
+    if len(meta) != meta_length or not objects_match_host(code, key.triple):
         return None
     return meta, code
 
@@ -227,7 +230,7 @@ def _unpack(blob, key, check_object=True):
         return None
     if record != key.record():
         return None
-    if check_object and not object_matches_host(payload, key.triple):
+    if check_object and not objects_match_host(payload, key.triple):
         return None
     return payload
 
@@ -266,6 +269,50 @@ def object_matches_host(payload, triple):
     if "windows" in triple and coff_machine is not None:
         return struct.unpack_from("<H", payload, 0)[0] == coff_machine
     return False
+
+
+# Several objects (a module compiled in parts, engine.py) travel as one payload: this magic,
+# a u32 count, a u64 length per object, then the objects. One object is stored as it is.
+BUNDLE_MAGIC = b"GSOBJSET"
+_COUNT = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+
+
+def pack_objects(objects):
+    """One payload holding ``objects`` (object-file bytes): the object itself if there is one."""
+    if len(objects) == 1:
+        return objects[0]
+    lengths = b"".join(_LENGTH.pack(len(code)) for code in objects)
+    return BUNDLE_MAGIC + _COUNT.pack(len(objects)) + lengths + b"".join(objects)
+
+
+def unpack_objects(payload):
+    """The object files in ``payload`` (:func:`pack_objects`), or None if it is cut short."""
+    if not payload.startswith(BUNDLE_MAGIC):
+        return [payload]
+    at = len(BUNDLE_MAGIC)
+    if len(payload) < at + _COUNT.size:
+        return None
+    (count,) = _COUNT.unpack_from(payload, at)
+    at += _COUNT.size
+    if count < 1 or len(payload) < at + count * _LENGTH.size:
+        return None
+    lengths = [_LENGTH.unpack_from(payload, at + k * _LENGTH.size)[0] for k in range(count)]
+    at += count * _LENGTH.size
+    if at + sum(lengths) != len(payload):
+        return None
+    objects = []
+    for length in lengths:
+        objects.append(payload[at:at + length])
+        at += length
+    return objects
+
+
+def objects_match_host(payload, triple):
+    """True when ``payload`` is an object (or a bundle of objects, :func:`pack_objects`)
+    for ``triple``'s machine (:func:`object_matches_host`)."""
+    objects = unpack_objects(payload)
+    return objects is not None and all(object_matches_host(code, triple) for code in objects)
 
 
 def store_program(key, meta, object_code):

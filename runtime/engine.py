@@ -13,6 +13,10 @@ One call, :func:`compile_module`, does the whole job and returns a :class:`Compi
    vectorisation and without loop unrolling (:func:`_optimize` says why), then MCJIT; the
    object code is stored in the cache as it is produced. The cache key includes
    :data:`PIPELINE`, so a pipeline change never reuses objects built by the old one.
+   A big module on a multi-core host is instead split into independent parts
+   (:mod:`.split_ir`), each parsed, optimised and turned into an object on its own thread
+   (:mod:`.threaded_compile`); MCJIT links the objects, and the cache stores them as one
+   bundle. A train step's LLVM time drops by about the number of cores (2 on the VM).
 
 Every external symbol the module declares must resolve (the caller's ``bind_external`` hook
 may bind it first: :mod:`.linker` binds BLAS and the thread pool on demand) or a
@@ -26,8 +30,9 @@ import time
 
 import llvmlite.binding as llvm
 
-from . import cache
+from . import cache, threaded_compile
 from .llvm_lock import LLVM_LOCK, CompileError
+from .split_ir import split_ir
 from .target import add_function_attributes, host
 
 TRAMPOLINE_SUFFIX = "__py"
@@ -160,7 +165,7 @@ class CompiledModule:
     def optimized_ir(self):
         """LLVM IR after the O3 pipeline (recomputed lazily after a cache hit)."""
         if self._optimized_ir is None:
-            module = self._module if not self.cache_hit else self._optimized_module()
+            module = self._module if self._module is not None else self._optimized_module()
             with LLVM_LOCK:
                 self._optimized_ir = str(module)
         return self._optimized_ir
@@ -206,7 +211,7 @@ def _parse(text):
 PIPELINE = "O3+lv+slp-unroll"
 
 
-def _optimize(module):
+def _optimize(module, target_machine=None, run=None):
     """Run the new pass manager's O3 module pipeline with loop and SLP vectorisation, but
     with loop unrolling (full and partial) off.
 
@@ -234,8 +239,12 @@ def _optimize(module):
     options.loop_vectorization = True
     options.slp_vectorization = True  # off by default in llvmlite
     options.loop_unrolling = False    # see the docstring: 2.5x faster compile, same speed
-    builder = llvm.create_pass_builder(host().target_machine, options)
-    builder.getModulePassManager().run(module, builder)
+    builder = llvm.create_pass_builder(target_machine or host().target_machine, options)
+    passes = builder.getModulePassManager()
+    if run is None:
+        passes.run(module, builder)
+    else:
+        run(passes, module, builder)
 
 
 def _check_symbols(module, entry_names, bind_external):
@@ -293,6 +302,12 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
     cached = cache.load(key)
     if cached is not None:
         return _load_cached(text, entry_names, cached, key, bind_external, start)
+    threads = threaded_compile.compile_threads()
+    parts = split_ir(text, threads) if threads > 1 else None
+    if parts is not None:
+        compiled = _compile_parts(text, parts, entry_names, key, bind_external, start)
+        if compiled is not None:
+            return compiled
     produced = []
     with LLVM_LOCK:
         module = _parse(text)
@@ -312,6 +327,47 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
     elapsed = (time.perf_counter() - start) * 1000.0
     return CompiledModule(text, entry_names, engine, module, False, elapsed, key.digest,
                           produced[0] if produced else None, externals)
+
+
+def _compile_parts(text, parts, entry_names, key, bind_external, start):
+    """Compile ``text`` split into ``parts`` (:mod:`.split_ir`) on several threads and link
+    their objects in one engine; None when LLVM rejects a part (the caller then compiles the
+    whole text, so the error names a line of it). External symbols are bound on this thread
+    while the workers compile."""
+    for entry in entry_names:
+        if not _defines(text, entry):
+            raise CompileError(f"entry function {entry!r} is not in the module")
+    externals = _declared_functions(text)
+    target = host()
+
+    def bind_all():
+        for name in externals:
+            _bind(name, bind_external)
+    with LLVM_LOCK:
+        try:
+            objects = threaded_compile.compile_objects(parts, _optimize, bind_all)
+        except threaded_compile.PartError:
+            return None
+        object_code = cache.pack_objects(objects)
+        engine = _engine_for(objects, target)
+    cache.store(key, object_code)
+    elapsed = (time.perf_counter() - start) * 1000.0
+    compiled = CompiledModule(text, entry_names, engine, None, False, elapsed, key.digest,
+                              object_code, externals)
+    return compiled
+
+
+def _engine_for(objects, target):
+    """An MCJIT engine holding ``objects`` (object-file bytes), relocated and ready; called
+    under :data:`LLVM_LOCK`."""
+    module = llvm.parse_assembly("")
+    module.triple = target.triple
+    module.data_layout = target.data_layout
+    engine = llvm.create_mcjit_compiler(module, target.create_target_machine())
+    for code in objects:
+        engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    return engine
 
 
 def _declared_functions(text):
@@ -369,15 +425,13 @@ def load_object(object_code, entry_names, externals, trampolines, llvm_ir,
     anyone asks for it. The caller has checked the object's header (:mod:`.cache`)."""
     start = time.perf_counter()
     target = host()
+    objects = cache.unpack_objects(object_code)
+    if objects is None:
+        raise CompileError("object code is neither an object file nor a bundle of them")
     with LLVM_LOCK:
         for name in externals:
             _bind(name, bind_external)
-        module = llvm.parse_assembly("")
-        module.triple = target.triple
-        module.data_layout = target.data_layout
-        engine = llvm.create_mcjit_compiler(module, target.create_target_machine())
-        engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
-        engine.finalize_object()
+        engine = _engine_for(objects, target)
     elapsed = (time.perf_counter() - start) * 1000.0
     compiled = CompiledModule(llvm_ir, entry_names, engine, None, True, elapsed, None,
                               object_code, externals)

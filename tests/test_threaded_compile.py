@@ -1,0 +1,167 @@
+"""A module big enough is split (runtime/split_ir.py) and its parts compiled on several threads
+(runtime/threaded_compile.py): the same results as compiling it whole, the object cache still
+hits (a bundle of objects), a part LLVM rejects reports the line of the text it was given, an
+unresolved symbol is an error, and no compile thread outlives the compile."""
+import ctypes
+import threading
+
+import numpy as np
+import pytest
+
+from graphspore.runtime import cache, compile_module, host, split_ir as split_module
+from graphspore.runtime.llvm_lock import CompileError
+from graphspore.runtime.split_ir import split_ir
+from graphspore.runtime.threaded_compile import compile_threads
+
+N = 64          # elements per kernel
+KERNELS = 4
+DEGREE = 90     # Horner steps per kernel: about 100 lines each
+
+
+def coefficients(k):
+    """Kernel k's polynomial coefficients: exact binary fractions, so numpy's float64 Horner
+    (same operations, same order) is the exact reference."""
+    return [(k + 1) * 0.125 * ((j % 5) - 2) for j in range(DEGREE)]
+
+
+def kernel_ir(k, broken=False, call_missing=False):
+    lines = [f'define internal void @"kern_{k}"(ptr noalias %"x", ptr noalias %"y", '
+             f'ptr noalias %"scale") noinline nounwind', "{", "entry:", "  br label %loop",
+             "loop:", "  %i = phi i64 [0, %entry], [%next, %loop]",
+             '  %xp = getelementptr inbounds double, ptr %"x", i64 %i',
+             "  %v = load double, ptr %xp", "  %a0 = fadd double 0.0, 0.0"]
+    for j, c in enumerate(coefficients(k)):
+        lines.append(f"  %m{j} = fmul double %a{j}, %v")
+        lines.append(f"  %a{j + 1} = fadd double %m{j}, {c!r}")
+    if broken:  # uses %late before defining it: parses, fails verification
+        lines += ["  %early = fadd double %late, 1.0", "  %late = fadd double %v, 1.0"]
+    if call_missing:
+        lines.append('  call void @"gs_no_such_function"(ptr %"y")')
+    lines += ['  %s = load double, ptr %"scale"', f"  %r = fmul double %a{DEGREE}, %s",
+              f'  %yp = getelementptr inbounds double, ptr %"y", i64 %i',
+              "  store double %r, ptr %yp", "  %next = add i64 %i, 1",
+              f"  %done = icmp eq i64 %next, {N}", "  br i1 %done, label %exit, label %loop",
+              "exit:", "  ret void", "}"]
+    return "\n".join(lines)
+
+
+def module_ir(broken=None, call_missing=None):
+    """``entry(buffers)``: ``y[k*N:(k+1)*N] = p_k(x) * scale_k`` for each kernel k; kernel 0
+    reads its scale from a private constant (so it stays with the entry), the others from
+    buffer 2."""
+    body = ['define void @"entry"(ptr noalias %"buffers")', "{", "entry:"]
+    for slot, name in enumerate(("x", "y", "s")):
+        body += [f'  %"{name}.at" = getelementptr inbounds ptr, ptr %"buffers", i64 {slot}',
+                 f'  %"{name}" = load ptr, ptr %"{name}.at"']
+    for k in range(KERNELS):
+        body.append(f'  %"y{k}" = getelementptr inbounds double, ptr %"y", i64 {k * N}')
+        scale = '@"const.two"' if k == 0 else '%"s"'
+        body.append(f'  call void @"kern_{k}"(ptr %"x", ptr %"y{k}", ptr {scale})')
+    body += ["  ret void", "}"]
+    parts = ['; ModuleID = "split_test"',
+             '@"const.two" = private unnamed_addr constant double 2.0',
+             'declare void @"gs_no_such_function"(ptr)' if call_missing is not None else "",
+             "\n".join(body)]
+    parts += [kernel_ir(k, k == broken, k == call_missing) for k in range(KERNELS)]
+    return "\n\n".join(parts) + "\n"
+
+
+def run(module):
+    x = np.linspace(-1.0, 1.0, N)
+    y = np.zeros(KERNELS * N)
+    s = np.array([0.5])
+    table = (ctypes.c_void_p * 3)(x.ctypes.data, y.ctypes.data, s.ctypes.data)
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(module.address("entry"))(ctypes.addressof(table))
+    return x, y
+
+
+def reference(x):
+    rows = []
+    for k in range(KERNELS):
+        acc = np.zeros_like(x)
+        for c in coefficients(k):
+            acc = acc * x + c
+        rows.append(acc * (2.0 if k == 0 else 0.5))
+    return np.concatenate(rows)
+
+
+def compile_threads_alive():
+    return [t for t in threading.enumerate() if t.name.startswith("gs-llvm-compile")]
+
+
+@pytest.fixture
+def two_threads(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GRAPHSPORE_COMPILE_THREADS", "2")
+    monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 100)
+    if compile_threads() < 2:
+        pytest.skip("this process may run on one CPU only: nothing to compile in parallel")
+
+
+def test_split_defines_every_function_once_and_keeps_constant_callers_home(monkeypatch):
+    monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 100)
+    parts = split_ir(module_ir(), 2)
+    assert parts is not None and len(parts) == 2
+    for name in ["entry"] + [f"kern_{k}" for k in range(KERNELS)]:
+        defined = [p for p in parts if f'define void @"{name}"(' in p
+                   or f'define internal void @"{name}"(' in p]
+        assert len(defined) == 1, name
+    home = next(p for p in parts if 'define void @"entry"(' in p)
+    assert 'define internal void @"kern_0"(' in home   # called with @"const.two"
+
+
+def test_what_cannot_be_copied_or_is_small_is_not_split(monkeypatch):
+    assert split_ir(module_ir(), 2) is None                      # below MIN_MOVABLE_LINES
+    monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 100)
+    assert split_ir(module_ir(), 1) is None
+    mutable = module_ir().replace('@"const.two" = private unnamed_addr constant',
+                                  '@"const.two" = internal global')
+    assert split_ir(mutable, 2) is None                          # copies would not be shared
+
+
+def test_threaded_compile_computes_what_a_whole_compile_does(two_threads, monkeypatch):
+    threaded = compile_module(module_ir(), ["entry"])
+    assert threaded.object_code.startswith(cache.BUNDLE_MAGIC)
+    monkeypatch.setenv("GRAPHSPORE_COMPILE_THREADS", "1")
+    monkeypatch.setenv("GRAPHSPORE_CACHE_DISABLE", "1")
+    whole = compile_module(module_ir(), ["entry"])
+    assert not whole.object_code.startswith(cache.BUNDLE_MAGIC)
+    x, y_threaded = run(threaded)
+    _, y_whole = run(whole)
+    np.testing.assert_array_equal(y_threaded, y_whole)
+    np.testing.assert_allclose(y_threaded, reference(x), rtol=1e-13, atol=1e-13)
+    assert not compile_threads_alive()
+
+
+def test_a_bundle_is_cached_and_a_cut_bundle_is_recompiled(two_threads):
+    first = compile_module(module_ir(), ["entry"])
+    cache.reset_stats()
+    again = compile_module(module_ir(), ["entry"])
+    assert again.cache_hit and cache.stats()["hits"] == 1
+    np.testing.assert_array_equal(run(again)[1], run(first)[1])
+    objects = cache.unpack_objects(first.object_code)
+    assert len(objects) == 2 and all(cache.object_matches_host(o, host().triple)
+                                     for o in objects)
+    assert cache.objects_match_host(first.object_code, host().triple)
+    assert cache.unpack_objects(first.object_code[:-1]) is None
+    assert not cache.objects_match_host(first.object_code[:40], host().triple)
+    path = cache.entry_path(first.cache_key)
+    with open(path, "r+b") as handle:                  # cut the stored entry short
+        handle.truncate(len(handle.read()) - 100)
+    cache.reset_stats()
+    rebuilt = compile_module(module_ir(), ["entry"])
+    assert not rebuilt.cache_hit and cache.stats()["corrupt"] == 1
+    np.testing.assert_array_equal(run(rebuilt)[1], run(first)[1])
+
+
+def test_a_part_that_fails_verification_is_reported_as_a_whole_compile_reports_it(
+        two_threads):
+    with pytest.raises(CompileError, match=r"(?s)verification failed.*%early"):
+        compile_module(module_ir(broken=2), ["entry"])
+    assert not compile_threads_alive()
+
+
+def test_an_unresolved_symbol_in_a_part_is_an_error_and_threads_are_joined(two_threads):
+    with pytest.raises(CompileError, match="gs_no_such_function"):
+        compile_module(module_ir(call_missing=3), ["entry"])
+    assert not compile_threads_alive()
