@@ -25,10 +25,10 @@ import json
 import os
 import tempfile
 
-import ml_dtypes
 import numpy as np
 
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+from .ir.types import DType
+
 _DIGEST_KEY = "graphspore.sha256"
 _FORMAT_KEY = "format"
 _ORDER_KEY = "graphspore.order"   # the saved names in save order (safetensors sorts them)
@@ -194,7 +194,7 @@ def _save_bytes(tensors: dict[str, np.ndarray], metadata: dict) -> bytes:
     """safetensors bytes of `tensors`; bfloat16 arrays are saved as their uint16 bits and
     their header entries relabelled `BF16` (same sizes, so the data offsets hold)."""
     from safetensors.numpy import save
-    bf16 = {name for name, array in tensors.items() if array.dtype == BFLOAT16}
+    bf16 = {name for name, array in tensors.items() if DType.exactly(array.dtype) is DType.bf16}
     data = save({k: v.view(np.uint16) if k in bf16 else v for k, v in tensors.items()},
                 metadata=metadata)
     if not bf16:
@@ -228,7 +228,7 @@ def _load_with_bfloat16(data: bytes, path: str) -> dict:
         if raw.size != int(np.prod(entry["shape"], dtype=np.int64)):
             raise CheckpointError(f"load_checkpoint: '{path}' is corrupt: entry '{name}' "
                                   f"(bfloat16) has {raw.size} values for shape {entry['shape']}")
-        out[name] = raw.astype(np.uint16).view(BFLOAT16).reshape(entry["shape"])
+        out[name] = raw.astype(np.uint16).view(DType.bf16.np).reshape(entry["shape"])
     rest = {k: v for k, v in header.items() if k == "__metadata__" or v.get("dtype") != "BF16"}
     offset, blobs, fixed = 0, [], {}
     for name, entry in rest.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir.types import DType
+from .ir.types import SUPPORTED_NAMES, DType, numpy_dtype
 
 
 class DataType:
@@ -62,7 +62,7 @@ _ALL = (float16, bfloat16, float32, float64, int8, int16, int32, int64, uint8, u
 _FROM_IR = {d.ir_dtype: d for d in _ALL}
 _PYTHON_TYPES = {float: float32, int: int64, bool: bool_}
 _UNSUPPORTED = ("complex64", "complex128", "string")
-_SUPPORTED_NAMES = ", ".join(("bool_" if d is bool_ else np.dtype(d.np).name) for d in _ALL)
+_SUPPORTED_NAMES = SUPPORTED_NAMES.replace("bool", "bool_")
 
 int_type = (int8, int16, int32, int64)
 uint_type = (uint8, uint16, uint32, uint64)
@@ -84,13 +84,14 @@ def to_ir(dtype) -> DType:
     if dtype in _PYTHON_TYPES:
         return _PYTHON_TYPES[dtype].ir_dtype
     try:
-        np_dtype = np.dtype(dtype)
+        np_dtype = numpy_dtype(dtype)
     except TypeError:
         raise TypeError(f"expected a dtype such as mindspore.float32, got {dtype!r}") from None
-    if np_dtype not in {d.np for d in _FROM_IR}:
+    found = DType.exactly(np_dtype)
+    if found is None:
         raise TypeError(f"unsupported dtype {np_dtype}; graphspore supports "
                         f"{_SUPPORTED_NAMES}")
-    return DType.from_numpy(np_dtype)
+    return found
 
 
 def to_public(dtype) -> DataType:

@@ -19,7 +19,7 @@ from .eager import gs_op
 from .frontend import operators as methods
 from .frontend.builtins import register_tensor_class
 from .ir.core import Value, eager_value
-from .ir.types import DType, TensorType
+from .ir.types import DType, TensorType, is_native
 from .tensor_repr import format_values
 
 _ALIGNMENT = 64
@@ -63,13 +63,10 @@ def _host_array(data, dtype=None) -> np.ndarray:
                         f"Tensor, numpy array, Python number or (nested) list/tuple")
     if dtype is not None:
         return array.astype(mstype.to_ir(dtype).np, copy=False)
-    if array.dtype.kind in "fiub" and array.dtype not in _SUPPORTED:
+    if array.dtype.kind in "fiub" and not is_native(array.dtype):
         return array.astype(DType.from_numpy(array.dtype).np)
     DType.from_numpy(array.dtype)            # raises for strings, objects, complex
     return array
-
-
-_SUPPORTED = {d.np for d in DType}        # native byte order only
 
 
 def _preview(data, limit=80) -> str:
@@ -150,7 +147,7 @@ class Tensor:
         of a supported dtype (outputs of compiled programs and eager ops)."""
         array = np.asarray(array)
         flags = array.flags
-        if array.dtype not in _SUPPORTED:
+        if not is_native(array.dtype):
             array = array.astype(DType.from_numpy(array.dtype).np)
         elif not (flags.c_contiguous and flags.writeable and flags.owndata):
             array = np.array(array, order="C")
@@ -219,7 +216,7 @@ class Tensor:
             raise TypeError(f"Tensor.from_numpy: expected a numpy.ndarray, got "
                             f"{type(array).__name__}")
         if not (array.flags.c_contiguous and array.flags.writeable
-                and array.dtype in _SUPPORTED):
+                and is_native(array.dtype)):
             return Tensor(array)
         tensor = Tensor.__new__(Tensor)
         tensor._array = array

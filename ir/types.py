@@ -12,9 +12,9 @@ the kinds agree, and the default dtype of their kind otherwise).
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass
 
-import ml_dtypes
 import numpy as np
 
 
@@ -37,7 +37,10 @@ class DType(enum.Enum):
 
     @property
     def np(self) -> np.dtype:
-        return _TO_NUMPY[self]
+        try:
+            return _TO_NUMPY[self]
+        except KeyError:             # bfloat16 before its first use
+            return _load_bfloat16()
 
     @property
     def mlir(self) -> str:
@@ -67,7 +70,7 @@ class DType(enum.Enum):
 
     @property
     def itemsize(self) -> int:
-        return self.np.itemsize
+        return _ITEMSIZES[self]
 
     @property
     def kind(self) -> int:
@@ -79,25 +82,26 @@ class DType(enum.Enum):
 
     @staticmethod
     def from_numpy(dt) -> "DType":
-        dt = np.dtype(dt)
-        if dt.byteorder not in "=|" and dt.newbyteorder("=") in _FROM_NUMPY:
+        dt = numpy_dtype(dt)
+        if dt.byteorder not in "=|" and _lookup(dt.newbyteorder("=")) is not None:
             dt = dt.newbyteorder("=")      # big-endian data: same values, converted on copy
-        if dt not in _FROM_NUMPY:
+        found = _lookup(dt)
+        if found is None:
             raise TypeError(f"unsupported dtype {dt}; graphspore computes in {SUPPORTED_NAMES}")
-        return _FROM_NUMPY[dt]
+        return found
 
     @staticmethod
     def exactly(dt) -> "DType | None":
         """The DType whose buffers have exactly numpy dtype `dt` (native byte order), else
         None: what native code can read without a conversion."""
-        dt = np.dtype(dt)
-        found = _FROM_NUMPY.get(dt)
+        dt = numpy_dtype(dt)
+        found = _lookup(dt)
         return found if found is not None and _TO_NUMPY[found] == dt else None
 
 
 _INTEGERS = frozenset({DType.i8, DType.i16, DType.i32, DType.i64,
                        DType.u8, DType.u16, DType.u32, DType.u64})
-_TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.bf16: np.dtype(ml_dtypes.bfloat16),
+_TO_NUMPY = {DType.f16: np.dtype(np.float16),        # bfloat16: added by _load_bfloat16
              DType.f32: np.dtype(np.float32),
              DType.f64: np.dtype(np.float64),
              DType.i8: np.dtype(np.int8), DType.i16: np.dtype(np.int16),
@@ -106,8 +110,49 @@ _TO_NUMPY = {DType.f16: np.dtype(np.float16), DType.bf16: np.dtype(ml_dtypes.bfl
              DType.u32: np.dtype(np.uint32), DType.u64: np.dtype(np.uint64),
              DType.bool: np.dtype(np.bool_)}
 _FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
-HALF_FLOATS = (_TO_NUMPY[DType.f16], _TO_NUMPY[DType.bf16])   # numpy dtypes summed in float32
-SUPPORTED_NAMES = ", ".join(_TO_NUMPY[d].name for d in DType)
+_ITEMSIZES = {d: (2 if d is DType.bf16 else _TO_NUMPY[d].itemsize) for d in DType}
+SUPPORTED_NAMES = ", ".join("bfloat16" if d is DType.bf16 else _TO_NUMPY[d].name for d in DType)
+
+
+def _load_bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16, imported at its first use rather than with graphspore: loading
+    the ml_dtypes extension costs about as much as the rest of `import graphspore`."""
+    import ml_dtypes
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    _TO_NUMPY[DType.bf16], _FROM_NUMPY[bf16] = bf16, DType.bf16
+    return bf16
+
+
+def _lookup(dt: np.dtype) -> "DType | None":
+    """The DType of numpy dtype `dt`, or None. A bfloat16 array can exist only once ml_dtypes
+    is imported (by the user or a library), so a miss registers it then and looks again."""
+    found = _FROM_NUMPY.get(dt)
+    if found is None and DType.bf16 not in _TO_NUMPY and "ml_dtypes" in sys.modules:
+        _load_bfloat16()
+        found = _FROM_NUMPY.get(dt)
+    return found
+
+
+def numpy_dtype(dt) -> np.dtype:
+    """`np.dtype(dt)`, also for the name "bfloat16" before ml_dtypes has been imported."""
+    try:
+        return np.dtype(dt)
+    except TypeError:
+        if DType.bf16 in _TO_NUMPY:
+            raise
+        _load_bfloat16()             # registers "bfloat16" with numpy
+        return np.dtype(dt)
+
+
+def is_native(dt: np.dtype) -> bool:
+    """Whether native code reads buffers of numpy dtype `dt` as they are (a supported dtype
+    in this machine's byte order)."""
+    return dt in _FROM_NUMPY or DType.exactly(dt) is not None
+
+
+def is_half_float(dt) -> bool:
+    """Whether numpy dtype `dt` is float16 or bfloat16 (which references sum in float32)."""
+    return _lookup(np.dtype(dt)) in _HALVES
 
 
 _HALVES = frozenset({DType.f16, DType.bf16})      # float16 with bfloat16 -> float32

@@ -335,3 +335,48 @@ def test_a_warm_started_bfloat16_program_takes_bfloat16_arrays(tmp_path):
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
         assert run.stdout.strip() == "[0.0, 1.25, 2.5, 3.75]"
+
+
+LAZY_CASES = {
+    # the name "bfloat16" and the public dtype before anything has imported ml_dtypes
+    "names": "assert ms.dtype.to_ir('bfloat16') is DType.bf16\n"
+             "x = ms.Tensor(np.array([1.0, 1.00390625, 3.0], np.float32), ms.bfloat16)\n"
+             "out = (x * 3).asnumpy()\n"
+             "import ml_dtypes\n"
+             "assert out.dtype == ml_dtypes.bfloat16, out.dtype\n"
+             "assert out.astype(np.float32).tolist() == [3.0, 3.0, 9.0], out\n",
+    # ml_dtypes imported by the user after graphspore: its arrays are bfloat16 Tensors,
+    # shared rather than copied, and compiled code takes them
+    "user arrays": "import ml_dtypes\n"
+                   "a = np.array([0.5, -2.0, 7.0], ml_dtypes.bfloat16)\n"
+                   "t = ms.Tensor.from_numpy(a)\n"
+                   "a[1] = 3.0\n"
+                   "assert t.dtype is ms.bfloat16 and t.asnumpy()[1] == 3.0\n"
+                   "f = ms.jit(lambda u: u + u)\n"
+                   "assert f(t).asnumpy().astype(np.float32).tolist() == [1.0, 6.0, 14.0]\n",
+    # a checkpoint with bfloat16 entries loads without the caller importing ml_dtypes
+    "checkpoint": "import tempfile, os\n"
+                  "p = os.path.join(tempfile.mkdtemp(), 'w.ckpt')\n"
+                  "w = ms.Tensor(np.array([1.5, -0.25], np.float32), ms.bfloat16)\n"
+                  "ms.save_checkpoint([{'name': 'w', 'data': w}], p)\n"
+                  "got = ms.load_checkpoint(p)['w']\n"
+                  "assert got.dtype is ms.bfloat16\n"
+                  "assert got.asnumpy().astype(np.float32).tolist() == [1.5, -0.25]\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAZY_CASES))
+def test_ml_dtypes_is_imported_at_the_first_bfloat16_use(case, tmp_path):
+    """`import graphspore` leaves ml_dtypes (slow to load) unimported; every way of meeting
+    bfloat16 afterwards still works, in a fresh process so no earlier import hides a miss."""
+    import os
+    import subprocess
+    import sys
+    script = ("import sys\nimport numpy as np\nimport graphspore as ms\n"
+              "from graphspore.ir.types import DType\n"
+              "assert 'ml_dtypes' not in sys.modules, 'import graphspore loaded ml_dtypes'\n"
+              + LAZY_CASES[case] + "print('ok')\n")
+    env = dict(os.environ, GRAPHSPORE_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import HALF_FLOATS, TensorType
+from ..types import TensorType, is_half_float
 from .opdef import register, as_value, LINALG
 from .shape import AttrOpDef
 
@@ -197,7 +197,7 @@ def _infer_conv(x: TensorType, w: TensorType, *, stride, dilation, pads, groups)
 def _wide(*arrays):
     """float16 and bfloat16 are computed in float32 (rounded once at the end, as codegen
     does)."""
-    return [a.astype(np.float32) if a.dtype in HALF_FLOATS else a for a in arrays]
+    return [a.astype(np.float32) if is_half_float(a.dtype) else a for a in arrays]
 
 
 def _group_columns(x, kernel, stride, dilation, pads, groups):

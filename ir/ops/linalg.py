@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import HALF_FLOATS, DType, TensorType
+from ..types import DType, TensorType, is_half_float
 from .opdef import register, promote_operands, is_number, as_value, LINALG
 from .shape import AttrOpDef
 
@@ -53,7 +53,7 @@ def _infer_matmul(a: TensorType, b: TensorType, *, transpose_a: bool,
 def _reference_matmul(a, b, *, transpose_a, transpose_b):
     """float16/bfloat16 operands are multiplied in float32 and rounded once (as codegen
     does)."""
-    wide = np.float32 if a.dtype in HALF_FLOATS else a.dtype
+    wide = np.float32 if is_half_float(a.dtype) else a.dtype
     return np.matmul((a.T if transpose_a else a).astype(wide, copy=False),
                      (b.T if transpose_b else b).astype(wide, copy=False)).astype(a.dtype)
 

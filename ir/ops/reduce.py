@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Value
-from ..types import HALF_FLOATS, DType, TensorType
+from ..types import DType, TensorType, is_half_float
 from .opdef import register, as_value, REDUCE, NONDIFF
 from .elementwise import cast, equal
 from .shape import AttrOpDef, normalize_axes, normalize_axis, reshape, broadcast_to
@@ -65,7 +65,7 @@ def _vjp_sum(g, out, x, *, axes, keep_dims):
 
 def _reference_sum(x, *, axes, keep_dims):
     """float16 and bfloat16 are summed in float32 and rounded once (as codegen does)."""
-    if x.dtype in HALF_FLOATS:           # float16, bfloat16
+    if is_half_float(x.dtype):           # float16, bfloat16
         return np.sum(x.astype(np.float32), axis=axes, keepdims=keep_dims).astype(x.dtype)
     return np.sum(x, axis=axes, keepdims=keep_dims, dtype=x.dtype)
 
