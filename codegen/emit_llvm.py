@@ -89,23 +89,65 @@ def _dtype_of(e: L.Expr) -> DType:
     return DType.i64 if isinstance(e, L.Var) else e.dtype
 
 
+class BlockValues:
+    """Values one emission reuses across the emitters of one basic block: a matmul's epilogue
+    runs once per tile register, and the registers of a tile share their row offsets, the
+    address of a load with that of the store after it, and loop-invariant loads (a learning
+    rate and its broadcast). Keys are expression structures with the values of their loop
+    variables; an instruction is reused only while the builder appends to its block, where
+    it dominates what follows (epilogues are emitted at the end of the tile's block). Loads
+    of the `written` buffers (ids) are never reused: a store between may change them."""
+
+    def __init__(self, written=()):
+        self.values: dict = {}
+        self.written = frozenset(written)
+
+    def get(self, builder: ir.IRBuilder, key):
+        found = self.values.get(key)
+        if found is None or (isinstance(found, ir.Instruction)
+                             and found.parent is not builder.block):
+            return None
+        return found
+
+    def put(self, key, value: ir.Value) -> None:
+        self.values[key] = value
+
+
 class ExprEmitter:
     """Emits loop-IR expressions and stores at `builder`; `params` maps buffers (by id) to
-    pointers, `vars` loop indices (and a matmul epilogue's `acc`) to values."""
+    pointers, `vars` loop indices (and a matmul epilogue's `acc`) to values; `shared` (a
+    `BlockValues`) lets emitters of one block reuse each other's loads and index values."""
+
+    role = 0                     # key prefix: what kind of value this emitter makes (lanes)
 
     def __init__(self, builder: ir.IRBuilder, params: dict[int, ir.Value],
-                 vars: dict[str, ir.Value] | None = None):
+                 vars: dict[str, ir.Value] | None = None, shared: BlockValues | None = None):
         self.builder = builder
         self.params = params
         self.vars: dict[str, ir.Value] = dict(vars or {})
         self.memo: dict[int, ir.Value] = {}
+        self.shared = shared
+        self.keys: dict[int, tuple | None] = {}
 
     def local(self, local: L.Local) -> ir.AllocaInstr:
         raise LoweringError(f"scalar local {local.name} outside a kernel body")
 
     def address(self, buffer: L.Buffer, index: L.Expr) -> ir.Value:
-        return self.builder.gep(self.params[id(buffer)], [self.expr(index)], inbounds=True,
-                                source_etype=memory_type(buffer.dtype))
+        pointer = self.params[id(buffer)]
+        if isinstance(index, L.Const) and index.value == 0:
+            return pointer                        # element 0: the buffer's own pointer
+        key = None
+        if self.shared is not None:
+            inner = self.key(index)
+            key = None if inner is None else ("@", id(buffer), inner)
+            found = None if key is None else self.shared.get(self.builder, key)
+            if found is not None:
+                return found
+        found = self.builder.gep(pointer, [self.expr(index)], inbounds=True,
+                                 source_etype=memory_type(buffer.dtype))
+        if key is not None:
+            self.shared.put(key, found)
+        return found
 
     def store(self, stmt: L.Store) -> None:
         value = _to_memory(self.builder, self.expr(stmt.value), stmt.buffer.dtype)
@@ -115,8 +157,47 @@ class ExprEmitter:
     def expr(self, e: L.Expr) -> ir.Value:
         cached = self.memo.get(id(e))
         if cached is None:
-            cached = self.memo[id(e)] = self._expr(e)
+            key = None if self.shared is None else self.key(e)
+            if key is not None:
+                cached = self.shared.get(self.builder, key)
+            if cached is None:
+                cached = self._expr(e)
+                if key is not None:
+                    self.shared.put(key, cached)
+            self.memo[id(e)] = cached
         return cached
+
+    def key(self, e: L.Expr):
+        """`e`'s structure with its variables' values (a hashable tuple), or None when it
+        must not be shared (it reads a scalar local, which statements between may change)."""
+        found = self.keys.get(id(e), False)
+        if found is not False:
+            return found
+        if isinstance(e, L.Const):     # repr keeps -0.0 apart from 0.0
+            found = (self.role, "c", type(e.value).__name__, repr(e.value), e.dtype)
+        elif isinstance(e, L.Var):
+            found = (self.role, "v", e.name, id(self.var_value(e.name)))
+        elif isinstance(e, L.Load):
+            inner = self.key(e.index)
+            found = None if inner is None or id(e.buffer) in self.shared.written else \
+                (self.role, "l", id(e.buffer), inner)
+        elif isinstance(e, L.Call):
+            args = tuple(self.key(a) for a in e.args)
+            try:
+                attrs = tuple(sorted(e.attrs.items()))
+                hash(attrs)
+            except TypeError:
+                attrs = None
+            found = None if attrs is None or None in args else \
+                (self.role, "f", e.op, e.dtype, attrs, args)
+        else:
+            found = None
+        self.keys[id(e)] = found
+        return found
+
+    def var_value(self, name: str):
+        """The value a loop variable stands for in this emitter (its part of a key)."""
+        return self.vars.get(name)
 
     def _expr(self, e: L.Expr) -> ir.Value:
         b = self.builder
@@ -266,10 +347,11 @@ class KernelEmitter(ExprEmitter):
         if mm.epilogue is not None:
             buffers = _epilogue_buffers(mm.epilogue)
             store = mm.epilogue
+            shared = BlockValues(written=[id(store.buffer)])
 
             def emit(builder, pointers, i, j, acc):
                 params = {id(x): p for x, p in zip(buffers, pointers)}
-                emit_epilogue(builder, params, store, i, j, acc)
+                emit_epilogue(builder, params, store, i, j, acc, shared=shared)
             epilogue = Epilogue([self.params[id(x)] for x in buffers], emit)
         emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
                     None if mm.c is None else self.params[id(mm.c)], mm.m, mm.n, mm.k,
@@ -300,11 +382,14 @@ class LanesEmitter(ExprEmitter):
     do not are broadcast, other strides are gathered lane by lane; index arithmetic runs on
     scalars (separate `ExprEmitter`s). The store must step with i1 (see `emit_epilogue`)."""
 
-    def __init__(self, builder, params, i, j, acc, extra=None):
-        super().__init__(builder, params, {"acc": acc})
-        self.lanes = acc.type.count
+    def __init__(self, builder, params, i, j, acc, extra=None, shared=None):
+        super().__init__(builder, params, {"acc": acc}, shared)
+        self.lanes = self.role = acc.type.count
         self.i, self.j, self.extra = i, j, dict(extra or {})
-        self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j, **self.extra})
+        self.indices = ExprEmitter(builder, params, {"i0": i, "i1": j, **self.extra}, shared)
+
+    def var_value(self, name: str):
+        return self.vars["acc"] if name == "acc" else self.indices.vars.get(name)
 
     def _splat(self, value):
         return splat(self.builder, value, self.lanes)
@@ -345,21 +430,24 @@ class LanesEmitter(ExprEmitter):
         return super()._expr(e)
 
 
-def emit_epilogue(builder, params, store: L.Store, i, j, acc, extra=None) -> None:
+def emit_epilogue(builder, params, store: L.Store, i, j, acc, extra=None,
+                  shared: BlockValues | None = None) -> None:
     """The epilogue `store` for the product element(s) `acc` at (i, j): one vector of
     consecutive columns when the store steps with i1, else lane by lane. `extra`: more
-    index variables (a convolution's image `n`)."""
+    index variables (a convolution's image `n`); `shared`: values earlier epilogues of the
+    same matmul left in this block (see `BlockValues`)."""
     extra = dict(extra or {})
     if not isinstance(acc.type, ir.VectorType):
-        ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc, **extra}).store(store)
+        ExprEmitter(builder, params, {"i0": i, "i1": j, "acc": acc, **extra},
+                    shared).store(store)
     elif L.coefficient(store.index, "i1") == 1:
-        LanesEmitter(builder, params, i, j, acc, extra).store(store)
+        LanesEmitter(builder, params, i, j, acc, extra, shared).store(store)
     else:
         for lane in range(acc.type.count):
             element = builder.extract_element(acc, ir.Constant(_I32, lane))
             column = builder.add(j, ir.Constant(_I64, lane))
-            ExprEmitter(builder, params, {"i0": i, "i1": column, "acc": element,
-                                          **extra}).store(store)
+            ExprEmitter(builder, params, {"i0": i, "i1": column, "acc": element, **extra},
+                        shared).store(store)
 
 
 def _epilogue_buffers(store: L.Store) -> list[L.Buffer]:
