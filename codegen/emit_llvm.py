@@ -113,6 +113,16 @@ class BlockValues:
         self.values[key] = value
 
 
+def _constant_key(value):
+    """A constant's value as a key: floats by their bits (-0.0 is not 0.0, a NaN equals
+    itself), integers as ints; cheap where numpy scalars' repr is not."""
+    if isinstance(value, (float, np.floating)):
+        return float(value).hex()
+    if isinstance(value, (int, np.integer, np.bool_)):
+        return int(value)
+    return (type(value).__name__, repr(value))
+
+
 class ExprEmitter:
     """Emits loop-IR expressions and stores at `builder`; `params` maps buffers (by id) to
     pointers, `vars` loop indices (and a matmul epilogue's `acc`) to values; `shared` (a
@@ -173,8 +183,8 @@ class ExprEmitter:
         found = self.keys.get(id(e), False)
         if found is not False:
             return found
-        if isinstance(e, L.Const):     # repr keeps -0.0 apart from 0.0
-            found = (self.role, "c", type(e.value).__name__, repr(e.value), e.dtype)
+        if isinstance(e, L.Const):
+            found = (self.role, "c", _constant_key(e.value), e.dtype)
         elif isinstance(e, L.Var):
             found = (self.role, "v", e.name, id(self.var_value(e.name)))
         elif isinstance(e, L.Load):

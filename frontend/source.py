@@ -13,8 +13,9 @@ Results are cached per code object, so re-parsing a function costs a dictionary 
 from __future__ import annotations
 
 import ast
-import os
 import builtins
+import collections
+import os
 import linecache
 import types
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class FunctionSource:
 
 
 _BY_CODE: dict = {}                   # code object -> FunctionSource
-_FILES: dict[str, tuple] = {}         # file -> (text, {line: [function and lambda nodes]})
+_FILES: dict[str, tuple] = {}         # file -> (text, tree, {line: [def and lambda nodes]})
 
 
 def function_source(fn) -> FunctionSource:
@@ -80,8 +81,7 @@ def _name(fn) -> str:
 
 def _locate(code) -> FunctionSource:
     file = code.co_filename
-    index = _file_index(file, code.co_name)
-    candidates = index.get(code.co_firstlineno, [])
+    candidates = _defs_at(file, code.co_firstlineno, code.co_name)
     if code.co_name == "<lambda>":
         node = _pick_lambda(code, [n for n in candidates if isinstance(n, ast.Lambda)])
         name = "lambda"
@@ -100,8 +100,11 @@ def _locate(code) -> FunctionSource:
     return FunctionSource(node, file, name, local_names(node))
 
 
-def _file_index(file: str, what: str) -> dict:
-    """Parse `file` (cached while its text is unchanged) and index its defs by first line."""
+def _defs_at(file: str, line: int, what: str) -> list:
+    """The def and lambda nodes of `file` starting on `line` (a def starts at its first
+    decorator), in `ast.walk` order. The file is parsed once while its text is unchanged;
+    each line's nodes are found by descending only into nodes whose lines hold `line`
+    (a whole-file walk visits every node of every file a program inlines from)."""
     lines = linecache.getlines(file)
     if not lines:
         shown = "lambda" if what == "<lambda>" else what
@@ -112,21 +115,48 @@ def _file_index(file: str, what: str) -> dict:
             "comprehensions): define it in a .py file or a notebook cell")
     text = "".join(lines)
     cached = _FILES.get(file)
-    if cached is not None and cached[0] == text:
-        return cached[1]
-    try:
-        tree = ast.parse(text, filename=file)
-    except SyntaxError as exc:
-        raise SourceError(f"cannot parse {file}: {exc.msg} (line {exc.lineno})") from None
-    index: dict[int, list] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            index.setdefault(first, []).append(node)
-        elif isinstance(node, ast.Lambda):
-            index.setdefault(node.lineno, []).append(node)
-    _FILES[file] = (text, index)
-    return index
+    if cached is None or cached[0] != text:
+        try:
+            tree = ast.parse(text, filename=file)
+        except SyntaxError as exc:
+            raise SourceError(f"cannot parse {file}: {exc.msg} (line {exc.lineno})") from None
+        cached = _FILES[file] = (text, tree, {})
+    by_line = cached[2]
+    found = by_line.get(line)
+    if found is None:
+        found = _starting_on(cached[1], line) or [   # (positions inside f-strings can err)
+            n for n in ast.walk(cached[1]) if isinstance(n, _DEFS) and _first_line(n) == line]
+        by_line[line] = found
+    return found
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _first_line(node: ast.AST) -> int | None:
+    """The line `node` starts on: a decorated def or class at its first decorator."""
+    start = getattr(node, "lineno", None)
+    decorators = getattr(node, "decorator_list", None)
+    if decorators and start is not None:
+        start = min([start] + [d.lineno for d in decorators])
+    return start
+
+
+def _starting_on(tree: ast.AST, line: int) -> list:
+    """Breadth-first like `ast.walk`, skipping subtrees whose lines do not hold `line`
+    (nodes without positions, such as `arguments`, are always entered)."""
+    found = []
+    queue = collections.deque([tree])
+    while queue:
+        node = queue.popleft()
+        for child in ast.iter_child_nodes(node):
+            start = _first_line(child)
+            if start is not None and not start <= line <= child.end_lineno:
+                continue
+            if start == line and isinstance(child, _DEFS):
+                found.append(child)
+            queue.append(child)
+    return found
 
 
 def _pick_lambda(code, lambdas: list) -> ast.Lambda:
