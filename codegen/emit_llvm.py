@@ -94,22 +94,32 @@ class BlockValues:
     runs once per tile register, and the registers of a tile share their row offsets, the
     address of a load with that of the store after it, and loop-invariant loads (a learning
     rate and its broadcast). Keys are expression structures with the values of their loop
-    variables; an instruction is reused only while the builder appends to its block, where
-    it dominates what follows (epilogues are emitted at the end of the tile's block). Loads
-    of the `written` buffers (ids) are never reused: a store between may change them."""
+    variables, interned as small ints (a parent's key holds its children's numbers, so no
+    key is hashed deeper than one level); an instruction is reused only while the builder
+    appends to its block, where it dominates what follows (epilogues are emitted at the end
+    of the tile's block). Loads of the `written` buffers (ids) are never reused: a store
+    between may change them."""
 
     def __init__(self, written=()):
-        self.values: dict = {}
+        self.values: dict[int, ir.Value] = {}
+        self.numbers: dict[tuple, int] = {}
         self.written = frozenset(written)
 
-    def get(self, builder: ir.IRBuilder, key):
+    def number(self, structure: tuple) -> int:
+        """The interned number of a flat key tuple."""
+        found = self.numbers.get(structure)
+        if found is None:
+            found = self.numbers[structure] = len(self.numbers)
+        return found
+
+    def get(self, builder: ir.IRBuilder, key: int):
         found = self.values.get(key)
         if found is None or (isinstance(found, ir.Instruction)
                              and found.parent is not builder.block):
             return None
         return found
 
-    def put(self, key, value: ir.Value) -> None:
+    def put(self, key: int, value: ir.Value) -> None:
         self.values[key] = value
 
 
@@ -137,22 +147,23 @@ class ExprEmitter:
         self.vars: dict[str, ir.Value] = dict(vars or {})
         self.memo: dict[int, ir.Value] = {}
         self.shared = shared
-        self.keys: dict[int, tuple | None] = {}
+        self.keys: dict[int, int | None] = {}
 
     def local(self, local: L.Local) -> ir.AllocaInstr:
         raise LoweringError(f"scalar local {local.name} outside a kernel body")
 
     def address(self, buffer: L.Buffer, index: L.Expr) -> ir.Value:
         pointer = self.params[id(buffer)]
-        if isinstance(index, L.Const) and index.value == 0:
+        if type(index) is L.Const and index.value == 0:
             return pointer                        # element 0: the buffer's own pointer
         key = None
         if self.shared is not None:
             inner = self.key(index)
-            key = None if inner is None else ("@", id(buffer), inner)
-            found = None if key is None else self.shared.get(self.builder, key)
-            if found is not None:
-                return found
+            if inner is not None:
+                key = self.shared.number(("@", id(buffer), inner))
+                found = self.shared.get(self.builder, key)
+                if found is not None:
+                    return found
         found = self.builder.gep(pointer, [self.expr(index)], inbounds=True,
                                  source_etype=memory_type(buffer.dtype))
         if key is not None:
@@ -177,32 +188,37 @@ class ExprEmitter:
             self.memo[id(e)] = cached
         return cached
 
-    def key(self, e: L.Expr):
-        """`e`'s structure with its variables' values (a hashable tuple), or None when it
-        must not be shared (it reads a scalar local, which statements between may change)."""
+    def key(self, e: L.Expr) -> int | None:
+        """The interned number of `e`'s structure with its variables' values, or None when
+        it must not be shared (it reads a scalar local, which statements between may
+        change, or a buffer the block writes)."""
         found = self.keys.get(id(e), False)
         if found is not False:
             return found
-        if isinstance(e, L.Const):
-            found = (self.role, "c", _constant_key(e.value), e.dtype)
-        elif isinstance(e, L.Var):
-            found = (self.role, "v", e.name, id(self.var_value(e.name)))
-        elif isinstance(e, L.Load):
+        kind = type(e)
+        if kind is L.Const:
+            structure = (self.role, "c", _constant_key(e.value), e.dtype.value)
+        elif kind is L.Var:
+            structure = (self.role, "v", e.name, id(self.var_value(e.name)))
+        elif kind is L.Load:
             inner = self.key(e.index)
-            found = None if inner is None or id(e.buffer) in self.shared.written else \
+            structure = None if inner is None or id(e.buffer) in self.shared.written else \
                 (self.role, "l", id(e.buffer), inner)
-        elif isinstance(e, L.Call):
-            args = tuple(self.key(a) for a in e.args)
-            try:
-                attrs = tuple(sorted(e.attrs.items()))
-                hash(attrs)
-            except TypeError:
-                attrs = None
-            found = None if attrs is None or None in args else \
-                (self.role, "f", e.op, e.dtype, attrs, args)
+        elif kind is L.Call:
+            structure = (self.role, "f", e.op, e.dtype.value)
+            if e.attrs:
+                try:
+                    attrs = tuple(sorted(e.attrs.items()))
+                    hash(attrs)
+                    structure += attrs
+                except TypeError:
+                    structure = None
+            for a in e.args:
+                inner = None if structure is None else self.key(a)
+                structure = None if inner is None else structure + (inner,)
         else:
-            found = None
-        self.keys[id(e)] = found
+            structure = None
+        found = self.keys[id(e)] = None if structure is None else self.shared.number(structure)
         return found
 
     def var_value(self, name: str):
