@@ -81,13 +81,15 @@ def _name(fn) -> str:
 
 def _locate(code) -> FunctionSource:
     file = code.co_filename
-    candidates = _defs_at(file, code.co_firstlineno, code.co_name)
     if code.co_name == "<lambda>":
+        candidates = _defs_at(file, code.co_firstlineno, code.co_name)
         node = _pick_lambda(code, [n for n in candidates if isinstance(n, ast.Lambda)])
         name = "lambda"
     else:
-        named = [n for n in candidates if not isinstance(n, ast.Lambda)
-                 and n.name == code.co_name]
+        named = _def_from_its_lines(code)
+        if not named:
+            named = [n for n in _defs_at(file, code.co_firstlineno, code.co_name)
+                     if not isinstance(n, ast.Lambda) and n.name == code.co_name]
         if not named:
             raise SourceError(f"cannot find the definition of '{code.co_name}' in {file} "
                               f"line {code.co_firstlineno}; the file changed after import?",
@@ -98,6 +100,48 @@ def _locate(code) -> FunctionSource:
         raise SourceError(f"'{name}' is an async function",
                           "graphs are built from plain `def` functions and lambdas")
     return FunctionSource(node, file, name, local_names(node))
+
+
+def _def_from_its_lines(code) -> list:
+    """`[the def of code]` parsed from its own lines, or [] when they do not parse alone.
+    Parsing the whole file was most of the parse stage (layers.py, optim.py... for a few
+    methods each). The lines run from the first decorator (`co_firstlineno`) past the last
+    line of the body's bytecode, then on through lines indented deeper than the `def` (a
+    body ending in lines without bytecode); a cut anywhere else leaves a bracket, string or
+    block open and fails to parse, and the result must be one def of that name starting
+    on that line, else the caller parses the file."""
+    lines = linecache.getlines(code.co_filename)
+    first = code.co_firstlineno
+    if not 0 < first <= len(lines):
+        return []
+    last = max([first] + [end for _, end, _, _ in code.co_positions() if end is not None])
+    head = lines[first - 1]
+    indent = len(head) - len(head.lstrip())
+    header = first                    # past the decorators: the `def` line
+    while header < len(lines) and not lines[header - 1].lstrip().startswith(
+            ("def ", "async def ")):
+        header += 1
+    last = min(max(last, header), len(lines))
+    while last < len(lines):
+        following = lines[last]
+        text = following.strip()
+        if text and not text.startswith("#") and len(following) - len(following.lstrip()) \
+                <= indent:
+            break
+        last += 1
+    block = "".join(lines[first - 1:last])
+    try:
+        tree = ast.parse("if 1:\n" + block if indent else block)
+    except (SyntaxError, ValueError):
+        return []
+    body = tree.body[0].body if indent else tree.body
+    if len(body) != 1 or not isinstance(body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    node = body[0]
+    ast.increment_lineno(node, first - (2 if indent else 1))
+    if node.name != code.co_name or _first_line(node) != first:
+        return []
+    return [node]
 
 
 def _defs_at(file: str, line: int, what: str) -> list:
