@@ -382,7 +382,8 @@ class KernelEmitter(ExprEmitter):
         emit_matmul(self.builder, self.params[id(mm.a)], self.params[id(mm.b)],
                     None if mm.c is None else self.params[id(mm.c)], mm.m, mm.n, mm.k,
                     mm.a.dtype.mlir, mm.transpose_a, mm.transpose_b, self.parallel, epilogue,
-                    None if mm.alpha is None else self.expr(mm.alpha), mm.accumulate)
+                    None if mm.alpha is None else self.expr(mm.alpha), mm.accumulate,
+                    large_tiles=True)
 
 
 def lanes_load(emitter, e: L.Load, var: str):

@@ -34,7 +34,7 @@ def lower_matmul(lw: "Lowerer", op: Op, out: L.Buffer) -> list:
 
 def _strategy(product: Value) -> str:
     m, n, k, ta, tb = product_sizes(product.op)
-    return choose_strategy(m, n, k, product.dtype.mlir, ta, tb)
+    return choose_strategy(m, n, k, product.dtype.mlir, ta, tb, large_tiles=True)
 
 
 def uses_tiles(product: Value) -> bool:

@@ -5,9 +5,10 @@ All buffers are row-major and contiguous; ``op`` is the identity or the transpos
 
 Three strategies, chosen per call site from the static sizes (:func:`choose_strategy`):
 
-- Register tiles (float32/float64 up to ``TILES_MAX_FMAS`` multiply-adds, not both operands
-  transposed): code generated for exactly these sizes by :mod:`.gemm_tiles`, split into row
-  tasks that run on the runtime's thread pool. At the sizes a training step of a small model
+- Register tiles (float32/float64 up to ``TILES_MAX_FMAS`` multiply-adds, a graph's float32
+  products up to ``LARGE_TILES_MAX_FMAS`` with AVX-512, not both operands transposed):
+  :mod:`.gemm_tiles`' micro-kernels, split into row tasks that run on the runtime's thread
+  pool. At the sizes a training step of a small model
   has (64x128x128), this beats OpenBLAS, which pays for dispatch, packing and a wake-up of its
   own threads on every call.
 - BLAS (larger float products): ``scipy_cblas_sgemm`` / ``scipy_cblas_dgemm`` from
@@ -35,10 +36,12 @@ from .parallel import call_parallel_for, load_context, pointer_context, task_fun
 
 BLAS_SYMBOLS = {"f32": "scipy_cblas_sgemm", "f64": "scipy_cblas_dgemm"}
 BLAS_THRESHOLD = 16 * 16 * 16
-# Blocks of a BLAS product run as pool tasks: at most this many, each at least this many rows
-# (or columns) of C, a multiple of 16 (OpenBLAS's micro-tile height here). Every block packs
-# its own copy of the shared operand, so blocks stay large: 4 blocks balance 2 threads
-# dynamically and cost one extra pass over the shared operand per block.
+# Blocks of a BLAS product run as pool tasks: at most this many (and at most one per usable
+# CPU), each at least this many rows (or columns) of C, a multiple of 16 (OpenBLAS's
+# micro-tile height here). Every block packs its own copy of the shared operand, so blocks
+# stay large: on 2 CPUs 4 blocks cost 5-7% more CPU time than 2 at n = 1024 (1-2% at 2048;
+# one thread, same process, interleaved), more than dynamic balance wins back on a quiet
+# machine.
 BLAS_MAX_TASKS = 4
 BLAS_MIN_TASK_ROWS = 64
 _INT32_MAX = 2 ** 31 - 1
@@ -63,12 +66,28 @@ def uses_blas(m, n, k, dtype):
 
 
 TILES_MAX_FMAS = 1 << 22
+# A graph's own float32 products (`large_tiles`) keep register tiles up to 512^3 on targets
+# with 32 vector registers (AVX-512): there the 12 x 32 tiles ran at 96 GFLOP/s per
+# CPU-second at n = 256 and 512 against OpenBLAS's 77-88 (one thread, CPU time, same
+# process, interleaved). Above, B's rows 4 KB apart alias in the caches of the unpacked tiles
+# (57 GFLOP/s at n = 1024, 15 at 2048) and OpenBLAS's packing wins.
+LARGE_TILES_MAX_FMAS = 1 << 27
 
 
-def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False):
-    """'tiles', 'blas' or 'loops' for a product of these static sizes."""
+def tiles_limit(dtype, large_tiles=False):
+    """The most multiply-adds a product takes as register tiles."""
+    if large_tiles and dtype == "f32":
+        from ..runtime.target import host
+        if host().vector_width_bits >= 512:
+            return LARGE_TILES_MAX_FMAS
+    return TILES_MAX_FMAS
+
+
+def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False, large_tiles=False):
+    """'tiles', 'blas' or 'loops' for a product of these static sizes. ``large_tiles``: a
+    graph's own matmul (conv's per-image products keep :data:`TILES_MAX_FMAS`)."""
     if (gemm_tiles.supported(m, n, k, dtype, transpose_a, transpose_b)
-            and m * n * k <= TILES_MAX_FMAS):
+            and m * n * k <= tiles_limit(dtype, large_tiles)):
         return "tiles"
     if uses_blas(m, n, k, dtype):
         return "blas"
@@ -77,7 +96,7 @@ def choose_strategy(m, n, k, dtype, transpose_a=False, transpose_b=False):
 
 def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
                 transpose_a=False, transpose_b=False, parallel=True, epilogue=None,
-                alpha=None, accumulate=False):
+                alpha=None, accumulate=False, large_tiles=False):
     """Emit code at ``builder``'s position that writes C = op(A) @ op(B).
 
     ``m``, ``n``, ``k`` are Python ints (static shapes); ``dtype`` is 'f32', 'f64', 'i32' or
@@ -86,7 +105,8 @@ def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
     :class:`~.gemm_tiles.Epilogue` replaces the store of C (``c_ptr`` is then None); only the
     tiles strategy takes one. ``alpha`` (a scalar LLVM value) and ``accumulate`` make the BLAS
     strategy compute C = alpha * op(A) @ op(B) (+ C): an SGD step on a large product as one
-    call. On return ``builder`` is positioned after the product.
+    call. ``large_tiles`` is :func:`choose_strategy`'s. On return ``builder`` is positioned
+    after the product.
     """
     if dtype not in _ELEMENT_TYPES:
         raise ValueError(f"matmul dtype must be one of {sorted(_ELEMENT_TYPES)}, got {dtype!r}")
@@ -95,7 +115,7 @@ def emit_matmul(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype,
             raise ValueError(f"matmul size {name} must be a non-negative int, got {size!r}")
     if m == 0 or n == 0:
         return
-    strategy = choose_strategy(m, n, k, dtype, transpose_a, transpose_b)
+    strategy = choose_strategy(m, n, k, dtype, transpose_a, transpose_b, large_tiles)
     if epilogue is not None and strategy != "tiles":
         raise ValueError(f"a {m}x{n}x{k} {dtype} product uses {strategy}, which takes no "
                          "epilogue (see epilogue_ok)")
@@ -129,12 +149,18 @@ def blas_blocks(m, n):
     of ``block`` rows of C, or columns when ``by_rows`` is False), else None."""
     by_rows = m >= n
     extent = m if by_rows else n
-    tasks = min(BLAS_MAX_TASKS, extent // BLAS_MIN_TASK_ROWS)
+    tasks = min(BLAS_MAX_TASKS, _blas_cpus(), extent // BLAS_MIN_TASK_ROWS)
     if tasks < 2:
         return None
     block = -(-extent // tasks)
     block = -(-block // 16) * 16
     return by_rows, block, -(-extent // block)
+
+
+def _blas_cpus():
+    """CPUs this process may run on (the pool's default thread count)."""
+    from ..runtime.target import usable_cpus
+    return usable_cpus()
 
 
 def _emit_blas_tasks(builder, a_ptr, b_ptr, c_ptr, m, n, k, dtype, transpose_a, transpose_b,

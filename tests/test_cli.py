@@ -379,15 +379,15 @@ def test_compile_grad_to_shared_library(tmp_path, env):
 
 def test_compile_forward_with_blas_sized_matmul(tmp_path, env):
     out = compile_cli(tmp_path, env, str(tmp_path / "aotmod.py") + ":affine", "--arg",
-                      "x=f32[96,256]", "--arg", "w=f32[256,256]", "--arg", "b=f32[256]",
+                      "x=f32[512,600]", "--arg", "w=f32[600,512]", "--arg", "b=f32[512]",
                       "-o", "affine.so")
-    assert choose_strategy(96, 256, 256, "f32") == "blas"
+    assert choose_strategy(512, 512, 600, "f32", large_tiles=True) == "blas"
     assert "links scipy-openblas" in out
     assert "libscipy_openblas" in (tmp_path / "affine.h").read_text()
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((96, 256)).astype(np.float32)
-    w = (rng.standard_normal((256, 256)) / 10).astype(np.float32)
-    b = rng.standard_normal(256).astype(np.float32)
+    x = rng.standard_normal((512, 600)).astype(np.float32)
+    w = (rng.standard_normal((600, 512)) / 10).astype(np.float32)
+    b = rng.standard_normal(512).astype(np.float32)
     out = call_library(tmp_path, env, tmp_path / "affine.so", dict(x=x, w=w, b=b))
     np.testing.assert_allclose(out["out0"], np.tanh(x.astype(np.float64) @ w + b),
                                rtol=1e-4, atol=1e-5)

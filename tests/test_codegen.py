@@ -490,8 +490,9 @@ BLAS_ACCUMULATIONS = {
 def test_blas_products_accumulate_x_plus_scaled_product(name):
     """Products too large for tiles take `x +- s * (A @ B)` as one BLAS call with alpha = +-s
     and beta = 1 into a copy of x."""
-    specs = [((96, 160), F32), ((96, 300), F32), ((300, 160) if name != "minus_scaled"
-                                                 else (160, 300), F32), ((), F32)]
+    # 384 x 640 x 600: above the register tiles' largest size (LARGE_TILES_MAX_FMAS)
+    specs = [((384, 640), F32), ((384, 600), F32), ((600, 640) if name != "minus_scaled"
+                                                    else (640, 600), F32), ((), F32)]
     graph = build(BLAS_ACCUMULATIONS[name], *specs)
     assert len(_epilogue_kernels(graph)) == 1
     _, result = compile_exec(graph)
@@ -504,7 +505,7 @@ def test_blas_sgd_step_updates_the_weight_in_place():
     """`w - lr * (g.T @ x)` on a BLAS-sized product is one sgemm with alpha = -lr, beta = 1
     and C = w: no gradient buffer, no update pass."""
     rng = np.random.default_rng(8)
-    graph = _updates_graph("sgd_blas", [("w", (128, 256)), ("g", (256, 128)), ("x", (256, 256)),
+    graph = _updates_graph("sgd_blas", [("w", (512, 512)), ("g", (600, 512)), ("x", (600, 512)),
                                         ("lr", ())],
                            lambda ws: ([ws[3] * 2.0],
                                        [(ws[0], ws[0] - ws[3] * ops.matmul(ws[1], ws[2],
@@ -513,7 +514,7 @@ def test_blas_sgd_step_updates_the_weight_in_place():
     assert [k.kind for k in fused.kernels] == ["elementwise", "matmul"]
     _, result = compile_exec(graph)
     assert "w = neg(load lr[0]) * matmul(g, x" in result.loops_text, result.loops_text
-    _run_updates(graph, [sample(v.shape, F32, rng) for v in graph.inputs], atol=1e-5)
+    _run_updates(graph, [sample(v.shape, F32, rng) for v in graph.inputs], atol=1e-4)
 
 
 @pytest.mark.parametrize("case", ["two_uses", "transposed", "broadcast", "blas"])
@@ -533,7 +534,7 @@ def test_no_epilogue_when_it_would_change_the_product(case):
         specs = [((4, 3), F32), ((3, 5), F32), ((2, 4, 5), F32)]
     else:   # BLAS takes only x +- s * product
         fn = lambda a, b: ops.relu(ops.matmul(a, b))
-        specs = [((256, 128), F32), ((128, 256), F32)]
+        specs = [((512, 600), F32), ((600, 512), F32)]
     graph = build(fn, *specs)
     assert _epilogue_kernels(graph) == []
     run_case(fn, specs, rtol=1e-4, atol=1e-4)

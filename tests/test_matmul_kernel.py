@@ -95,6 +95,42 @@ def test_strategy_by_size_and_dtype():
     assert matmul.choose_strategy(40, 40, 40, "f32", True, True) == "blas"
 
 
+def test_graph_products_keep_tiles_up_to_the_large_limit_with_avx512():
+    """A graph's own float32 products take register tiles up to LARGE_TILES_MAX_FMAS on
+    AVX-512 targets (conv's per-image products and float64 keep TILES_MAX_FMAS)."""
+    from graphspore.runtime.target import host
+    wide = host().vector_width_bits >= 512
+    assert matmul.choose_strategy(256, 256, 256, "f32", large_tiles=True) == (
+        "tiles" if wide else "blas")
+    assert matmul.choose_strategy(512, 512, 513, "f32", large_tiles=True) == "blas"
+    assert matmul.choose_strategy(256, 256, 256, "f32") == "blas"
+    assert matmul.choose_strategy(256, 256, 256, "f64", large_tiles=True) == "blas"
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b", [(False, False), (True, False), (False, True)])
+def test_large_tiled_products_match_numpy(transpose_a, transpose_b):
+    """300 x 270 x 261: every tail of every tile, many row tasks, through emit_matmul's
+    large_tiles path (register tiles on AVX-512 hosts, BLAS elsewhere)."""
+    m, n, k = 300, 270, 261
+    module = ir.Module()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), "mm")
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    a, b, c = [builder.load(builder.gep(function.args[0], [ir.Constant(_I64, i)],
+                                        source_etype=_PTR), typ=_PTR) for i in range(3)]
+    matmul.emit_matmul(builder, a, b, c, m, n, k, "f32", transpose_a, transpose_b,
+                       large_tiles=True)
+    builder.ret_void()
+    a_shape = (k, m) if transpose_a else (m, k)
+    b_shape = (n, k) if transpose_b else (k, n)
+    executable = Executable(compile_module(str(module), ["mm"]), "mm",
+                            [(a_shape, np.float32), (b_shape, np.float32)],
+                            [((m, n), np.float32)], 0)
+    x, y = operands(a_shape, b_shape, "f32", seed=6)
+    (got,) = executable(x, y)
+    expected = (x.T if transpose_a else x) @ (y.T if transpose_b else y)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * k)
+
+
 # Tile tails: rows not a multiple of 6 (or 3 for A @ B.T), columns not a multiple of 16 (or 4),
 # depth not a multiple of the vector; sizes large enough to split into several row tasks.
 TILE_SHAPES = [(13, 37, 19), (7, 10, 130), (64, 128, 64), (64, 10, 128), (10, 128, 64),
@@ -130,6 +166,15 @@ def test_large_tiled_products_use_the_thread_pool():
     assert "gs_parallel_for" not in str(module) and "llvm.fma" in str(module)
 
 
+def test_blas_blocks_one_per_usable_cpu(monkeypatch):
+    """At most one block per CPU the process may use (each block packs the shared operand
+    again), and at most BLAS_MAX_TASKS; a single CPU makes one plain call."""
+    for cpus, tasks in ((1, None), (2, 2), (3, 3), (8, matmul.BLAS_MAX_TASKS)):
+        monkeypatch.setattr(matmul, "_blas_cpus", lambda: cpus)
+        blocks = matmul.blas_blocks(1024, 1024)
+        assert (blocks and blocks[2]) == tasks
+
+
 # BLAS products cut into blocks of C's rows (m >= n) or columns, one sgemm task each: blocks
 # that do not divide the extent, every transpose, both dtypes.
 BLOCK_SHAPES = [(300, 70, 200), (70, 300, 200), (256, 256, 256), (129, 1000, 40)]
@@ -138,7 +183,8 @@ BLOCK_SHAPES = [(300, 70, 200), (70, 300, 200), (256, 256, 256), (129, 1000, 40)
 @pytest.mark.parametrize("transpose_a,transpose_b",
                          [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("m,n,k", BLOCK_SHAPES)
-def test_blas_blocks_match_numpy(m, n, k, transpose_a, transpose_b):
+def test_blas_blocks_match_numpy(m, n, k, transpose_a, transpose_b, monkeypatch):
+    monkeypatch.setattr(matmul, "_blas_cpus", lambda: 2)
     assert matmul.choose_strategy(m, n, k, "f32", transpose_a, transpose_b) == "blas"
     by_rows, block, tasks = matmul.blas_blocks(m, n)
     assert by_rows == (m >= n) and tasks >= 2 and block % 16 == 0
@@ -146,16 +192,18 @@ def test_blas_blocks_match_numpy(m, n, k, transpose_a, transpose_b):
     assert "gs_parallel_for" in module.llvm_ir
 
 
-def test_blas_blocks_f64_and_a_single_block():
+def test_blas_blocks_f64_and_a_single_block(monkeypatch):
+    monkeypatch.setattr(matmul, "_blas_cpus", lambda: 2)
     assert "gs_parallel_for" in check(256, 128, 160, "f64", True, False).llvm_ir
     assert matmul.blas_blocks(100, 100) is None          # one block: a plain call
     assert "gs_parallel_for" not in check(100, 100, 500, "f32", False, False).llvm_ir
 
 
 @pytest.mark.parametrize("m,n", [(300, 70), (70, 300)])
-def test_blas_blocks_scale_and_accumulate(m, n):
+def test_blas_blocks_scale_and_accumulate(m, n, monkeypatch):
     """C = alpha * A @ B + C (an SGD step on a large product) in blocks: alpha reaches the
     tasks, each block adds into its own part of C."""
+    monkeypatch.setattr(matmul, "_blas_cpus", lambda: 2)
     k = 200
     module = ir.Module()
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), "mm")
