@@ -503,6 +503,19 @@ def _name_buffers(function: ir.Function, kernel: L.Kernel) -> None:
         arg.add_attribute("noalias")
 
 
+def _emit_serial_body(emitter: KernelEmitter, kernel: L.Kernel) -> None:
+    """A kernel run on one thread: one flat elementwise loop as explicit vectors (as its
+    split chunks would be, so results do not depend on the size), else statement by
+    statement."""
+    from .streaming import emit_vector_loop, vectorizes   # (imports this module)
+    if len(kernel.body) == 1 and isinstance(kernel.body[0], L.Loop) \
+            and vectorizes(kernel.body[0]):
+        loop = kernel.body[0]
+        emit_vector_loop(emitter, loop, ir.Constant(_I64, 0), ir.Constant(_I64, loop.extent))
+    else:
+        emitter.stmts(kernel.body)
+
+
 def _emit_split_kernel(function: ir.Function, kernel: L.Kernel, tasks: int, chunk: int) -> None:
     """`function` runs the kernel's outer loop as `tasks` chunks on the thread pool. Each task
     loads the buffer pointers from ctx and calls `<kernel>.chunk(buffers..., start, end)`,
@@ -516,9 +529,9 @@ def _emit_split_kernel(function: ir.Function, kernel: L.Kernel, tasks: int, chun
     body.attributes.add("nounwind")
     _name_buffers(body, kernel)
     emitter = KernelEmitter(body, kernel)
-    from .streaming import emit_streaming_loop, streams   # (imports this module)
-    if streams(loop):
-        emit_streaming_loop(emitter, loop, body.args[count], body.args[count + 1])
+    from .streaming import emit_vector_loop, vectorizes   # (imports this module)
+    if vectorizes(loop):
+        emit_vector_loop(emitter, loop, body.args[count], body.args[count + 1])
     else:
         emitter.loop(loop, start=body.args[count], end=body.args[count + 1])
     emitter.builder.ret_void()
@@ -578,7 +591,7 @@ def emit_module(program: L.Program, triple: str = "", data_layout: str = "",
         split = outer_split(kernel) if parallel else None
         if split is None:
             emitter = KernelEmitter(function, kernel, parallel)
-            emitter.stmts(kernel.body)
+            _emit_serial_body(emitter, kernel)
             emitter.builder.ret_void()
         else:
             _emit_split_kernel(function, kernel, *split)

@@ -1,4 +1,14 @@
-"""Streaming (non-temporal) stores for elementwise kernels larger than the cache.
+"""Explicit vector loops for flat elementwise kernels, with streaming (non-temporal) stores
+for those larger than the cache.
+
+A flat elementwise loop (its body one store at the loop index, coefficient 1, every load
+stepping by 1 (a vector load) or 0 (a splat) with it, as in a matrix product's epilogue,
+:class:`~.emit_llvm.LanesEmitter`) is emitted as a loop over full vectors of the widest
+width, then one masked vector (``llvm.masked.load/store``) for the rest, instead of a scalar
+loop for LLVM's vectoriser to widen: every element goes through the same vector code (a
+float32 ``sigmoid`` uses AVX-512's ``vrcp14ps``/``vscalefps``, which exist only as vector
+intrinsics; see :mod:`.vector_math`), and the remainder costs one masked vector, not up to
+15 scalar iterations. Gathers keep the plain loop.
 
 A normal store to a line that is not cached first reads the line (read-for-ownership), so an
 elementwise kernel from DRAM moves 12 bytes per f32 element (read x, read and write y) where a
@@ -6,13 +16,10 @@ copy with non-temporal stores (glibc's memcpy above a few MB, numpy's copyto) mo
 a kernel touches more than :data:`STREAM_MIN_BYTES` (the shared L3 of the CPUs this was tuned
 on, 32 MB, half of it per core), its output would leave the cache before anyone reread it
 anyway, so its stores go around the cache: the chunk ``[start, end)`` a task runs is split
-into a scalar head up to the first vector-aligned output element, an explicit vector loop
-whose stores are aligned ``!nontemporal`` (``vmovntps``), and a scalar tail; then an
-``sfence`` orders the weakly-ordered stores before the task reports done.
-
-Only a flat loop whose body is one store at the loop index (coefficient 1) qualifies, and
-only if every load steps by 1 (a vector load) or 0 (a splat) with it, as in a matrix
-product's epilogue (:class:`~.emit_llvm.LanesEmitter`); gathers keep the plain loop.
+into a masked vector up to the first vector-aligned output element, a vector loop whose
+stores are aligned ``!nontemporal`` (``vmovntps``), and a masked tail; then an ``sfence``
+orders the weakly-ordered stores before the task reports done. An output not aligned to its
+element (it cannot reach vector alignment) takes the plain vector loop.
 """
 from __future__ import annotations
 
@@ -21,8 +28,8 @@ import math
 from llvmlite import ir
 
 from . import loops as L
-from .emit_llvm import ExprEmitter, _from_memory, _to_memory, lanes_load
-from .vector_constants import splat
+from .emit_llvm import ExprEmitter, _from_memory, _to_memory, lanes_load, memory_type
+from .vector_constants import splat, zeros
 from ..ir.types import DType
 
 STREAM_MIN_BYTES = 32 << 20
@@ -35,23 +42,33 @@ def _bytes(buffer: L.Buffer) -> int:
     return math.prod(buffer.shape) * buffer.dtype.itemsize
 
 
-def streams(loop: L.Loop) -> bool:
-    """True when the chunks of `loop` (a split kernel's outer loop) store around the cache."""
+def vectorizes(loop: L.Loop) -> bool:
+    """True when `loop` (a kernel's only loop, or a split kernel's outer loop) is a flat
+    elementwise loop that :func:`emit_vector_loop` emits: x86-64 with AVX2 or AVX-512, one
+    store at the loop index of a 4- or 8-byte dtype, loads that step by 0 or 1."""
     from ..runtime.target import host
     target = host()
     if not target.triple.startswith("x86_64") or target.vector_width_bits < 256:
         return False
-    if len(loop.body) != 1 or not isinstance(loop.body[0], L.Store):
+    if len(loop.body) != 1 or not isinstance(loop.body[0], L.Store) or loop.extent < 1:
         return False
     store = loop.body[0]
     if store.buffer.dtype not in _STREAM_DTYPES or L.coefficient(store.index, loop.var) != 1:
         return False
     if not _only_var(store.index, loop.var) or not _only_var(store.value, loop.var):
         return False
+    return all(L.coefficient(load.index, loop.var) in (0, 1)      # else a gather
+               for load in L.loads_in(store.value))
+
+
+def streams(loop: L.Loop) -> bool:
+    """True when the vector loop of `loop` stores around the cache (it touches more than
+    :data:`STREAM_MIN_BYTES`)."""
+    if not vectorizes(loop):
+        return False
+    store = loop.body[0]
     touched = {id(store.buffer): store.buffer}
     for load in L.loads_in(store.value):
-        if L.coefficient(load.index, loop.var) not in (0, 1):
-            return False         # a gather: element-by-element either way
         touched.setdefault(id(load.buffer), load.buffer)
     return sum(_bytes(b) for b in touched.values()) >= STREAM_MIN_BYTES
 
@@ -69,13 +86,34 @@ def _only_var(expr: L.Expr, var: str) -> bool:
     return True
 
 
-class StreamEmitter(ExprEmitter):
-    """Emits the store of a flat elementwise loop for `lanes` consecutive values of the loop
-    index `var` at once (vector value), as an aligned non-temporal store."""
+def _mangle(vector: ir.VectorType) -> str:
+    element = vector.element
+    if isinstance(element, ir.FloatType):
+        name = "f32"
+    elif isinstance(element, ir.DoubleType):
+        name = "f64"
+    elif isinstance(element, ir.HalfType):
+        name = "f16"
+    else:
+        name = f"i{element.width}"
+    return f"v{vector.count}{name}"
 
-    def __init__(self, builder, params, var, index, lanes):
+
+def _masked(builder, name, return_type, args):
+    module = builder.module
+    function = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(return_type, [a.type for a in args]), name)
+    return builder.call(function, args)
+
+
+class VectorEmitter(ExprEmitter):
+    """Emits the store of a flat elementwise loop for `lanes` consecutive values of the loop
+    index `var` at once (vector values): a plain vector store, an aligned non-temporal one,
+    or, given `mask` (the lanes below the count left), masked loads and a masked store."""
+
+    def __init__(self, builder, params, var, index, lanes, nontemporal=False, mask=None):
         super().__init__(builder, params, {var: index})
-        self.var, self.lanes = var, lanes
+        self.var, self.lanes, self.nontemporal, self.mask = var, lanes, nontemporal, mask
         self.indices = ExprEmitter(builder, params, {var: index})
 
     def _splat(self, value):
@@ -84,14 +122,28 @@ class StreamEmitter(ExprEmitter):
     def store(self, stmt: L.Store) -> None:
         b = self.builder
         value = _to_memory(b, self.expr(stmt.value), stmt.buffer.dtype)
-        instruction = b.store(value, self.indices.address(stmt.buffer, stmt.index),
-                              align=self.lanes * stmt.buffer.dtype.itemsize)
+        address = self.indices.address(stmt.buffer, stmt.index)
+        itemsize = stmt.buffer.dtype.itemsize
+        if self.mask is not None:
+            _masked(b, f"llvm.masked.store.{_mangle(value.type)}.p0", ir.VoidType(),
+                    [value, address, ir.Constant(_I32, itemsize), self.mask])
+            return
+        if not self.nontemporal:
+            b.store(value, address, align=itemsize)
+            return
+        instruction = b.store(value, address, align=self.lanes * itemsize)
         instruction.set_metadata("nontemporal", b.module.add_metadata([ir.Constant(_I32, 1)]))
 
     def _load(self, e: L.Load) -> ir.Value:
+        if self.mask is not None and L.coefficient(e.index, self.var) == 1:
+            vector = ir.VectorType(memory_type(e.buffer.dtype), self.lanes)
+            return _masked(self.builder, f"llvm.masked.load.{_mangle(vector)}.p0", vector,
+                           [self.indices.address(e.buffer, e.index),
+                            ir.Constant(_I32, e.buffer.dtype.itemsize), self.mask,
+                            zeros(vector)])
         vector = lanes_load(self, e, self.var)
-        if vector is None:                                   # streams() admits no others
-            raise AssertionError(f"streaming kernel with a strided load: {e.index}")
+        if vector is None:                                 # vectorizes() admits no others
+            raise AssertionError(f"vector loop with a strided load: {e.index}")
         return vector
 
     def _expr(self, e: L.Expr) -> ir.Value:
@@ -106,50 +158,75 @@ class StreamEmitter(ExprEmitter):
         return super()._expr(e)
 
 
-def emit_streaming_loop(emitter, loop: L.Loop, start: ir.Value, end: ir.Value) -> None:
-    """`loop` over [start, end) (non-empty) at `emitter` (a KernelEmitter): scalar head to the
-    first aligned output vector, aligned non-temporal vector loop, scalar tail, sfence."""
+def emit_vector_loop(emitter, loop: L.Loop, start: ir.Value, end: ir.Value) -> None:
+    """`loop` over [start, end) (start < end, both i64 values) at `emitter` (a
+    KernelEmitter) as vectors: see the module docstring."""
     from ..runtime.target import host
     b = emitter.builder
     store = loop.body[0]
     itemsize = store.buffer.dtype.itemsize
     lanes = host().vector_width_bits // (8 * itemsize)
+    if not streams(loop):
+        _plain_vectors(emitter, loop, store, start, end, lanes)
+        return
     width = lanes * itemsize
     first = ExprEmitter(b, emitter.params, {loop.var: start}).address(store.buffer, store.index)
     address = b.ptrtoint(first, _I64)
     count = b.sub(end, start)
-    head = b.lshr(b.and_(b.sub(ir.Constant(_I64, 0), address), ir.Constant(_I64, width - 1)),
-                  ir.Constant(_I64, itemsize.bit_length() - 1))
-    # An output not aligned to its element cannot reach vector alignment: all scalar.
     aligned = b.icmp_unsigned("==", b.and_(address, ir.Constant(_I64, itemsize - 1)),
                               ir.Constant(_I64, 0))
-    head = b.select(aligned, head, count)
-    head = b.select(b.icmp_unsigned("<", head, count), head, count)
-    middle = b.add(start, head)
-    vectors = b.and_(b.sub(count, head), ir.Constant(_I64, -lanes))
-    tail = b.add(middle, vectors)
-    with b.if_then(b.icmp_unsigned(">", head, ir.Constant(_I64, 0))):
-        emitter.loop(loop, start=start, end=middle)
-    with b.if_then(b.icmp_unsigned(">", vectors, ir.Constant(_I64, 0))):
-        _vector_loop(emitter, loop, store, middle, tail, lanes)
-    with b.if_then(b.icmp_unsigned("<", tail, end)):
-        emitter.loop(loop, start=tail, end=end)
+    with b.if_else(aligned) as (then, otherwise):
+        with then:
+            head = b.lshr(b.and_(b.sub(ir.Constant(_I64, 0), address),
+                                 ir.Constant(_I64, width - 1)),
+                          ir.Constant(_I64, itemsize.bit_length() - 1))
+            head = b.select(b.icmp_unsigned("<", head, count), head, count)
+            middle = b.add(start, head)
+            vectors = b.and_(b.sub(count, head), ir.Constant(_I64, -lanes))
+            tail = b.add(middle, vectors)
+            with b.if_then(b.icmp_unsigned(">", head, ir.Constant(_I64, 0))):
+                _masked_vector(emitter, loop, store, start, head, lanes)
+            with b.if_then(b.icmp_unsigned(">", vectors, ir.Constant(_I64, 0))):
+                _vector_loop(emitter, loop, store, middle, tail, lanes, nontemporal=True)
+            with b.if_then(b.icmp_unsigned("<", tail, end)):
+                _masked_vector(emitter, loop, store, tail, b.sub(end, tail), lanes)
+        with otherwise:
+            _plain_vectors(emitter, loop, store, start, end, lanes)
     module = b.module
     fence = module.globals.get("llvm.x86.sse.sfence") or ir.Function(
         module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse.sfence")
     b.call(fence, [])
 
 
-def _vector_loop(emitter, loop, store, start, end, lanes) -> None:
+def _plain_vectors(emitter, loop, store, start, end, lanes) -> None:
+    """Full vectors from `start` with plain (unaligned) stores, then one masked vector."""
+    b = emitter.builder
+    vectors = b.and_(b.sub(end, start), ir.Constant(_I64, -lanes))
+    tail = b.add(start, vectors)
+    with b.if_then(b.icmp_unsigned(">", vectors, ir.Constant(_I64, 0))):
+        _vector_loop(emitter, loop, store, start, tail, lanes, nontemporal=False)
+    with b.if_then(b.icmp_unsigned("<", tail, end)):
+        _masked_vector(emitter, loop, store, tail, b.sub(end, tail), lanes)
+
+
+def _masked_vector(emitter, loop, store, index, count, lanes) -> None:
+    """The elements [index, index + count) (0 < count < lanes) as one masked vector."""
+    b = emitter.builder
+    lane = ir.Constant(ir.VectorType(_I32, lanes), list(range(lanes)))     # (count < lanes)
+    mask = b.icmp_unsigned("<", lane, splat(b, b.trunc(count, _I32), lanes))
+    VectorEmitter(b, emitter.params, loop.var, index, lanes, mask=mask).store(store)
+
+
+def _vector_loop(emitter, loop, store, start, end, lanes, nontemporal) -> None:
     b = emitter.builder
     before = b.block
-    body = b.function.append_basic_block(f"{loop.var}.stream")
-    after = b.function.append_basic_block(f"{loop.var}.stream.exit")
+    body = b.function.append_basic_block(f"{loop.var}.vector")
+    after = b.function.append_basic_block(f"{loop.var}.vector.exit")
     b.branch(body)
     b.position_at_end(body)
     index = b.phi(_I64, name=f"{loop.var}.v")
     index.add_incoming(start, before)
-    StreamEmitter(b, emitter.params, loop.var, index, lanes).store(store)
+    VectorEmitter(b, emitter.params, loop.var, index, lanes, nontemporal).store(store)
     following = b.add(index, ir.Constant(_I64, lanes), flags=("nuw", "nsw"))
     index.add_incoming(following, b.block)
     b.cbranch(b.icmp_unsigned("<", following, end), body, after)

@@ -28,10 +28,15 @@ Algorithms and accuracy (max relative error against float64/exact, measured in
   never overflows and keeps relative accuracy in both tails.
 - ``sigmoid`` f32, in float32 at the full vector width (it is the memory-bound activation):
   the same split, with an exp specialised to x <= 0 (one clamp, rint by the 1.5 2^23
-  shifter, 2^n as an exponent-field add then one multiply by 2^-64) and a compensated
-  division (``1 + e = d + d_lo`` exactly, ``1 - s d`` exact by fma), so the quotient is
-  rounded once on top of the exp's error: 1.2e-7 measured, 1.5e-7 by the error budget.
-  (``vdivps`` measured faster here than ``rcp14`` + Newton: the divider runs beside the FMAs.)
+  shifter, a degree-6 Horner chain, the scale 2^n rounded once) and a division rounded once:
+  from s ~ 1/(1+e) and q = num s, the residual (num - q) - q e is nearly exact and
+  q + residual s is the quotient. On AVX-512 float32 vectors (the explicit vector loops of
+  :mod:`.streaming`) s is ``vrcp14ps`` and the scale ``vscalefps``, which exist only as vector
+  intrinsics; elsewhere (scalar code the loop vectoriser widens, AVX2) s is the divide and the
+  scale an exponent-field add. Both: 1.2e-7 measured, 1.6e-7 by the error budget; the two
+  may differ in the last bit for the same input (sigmoid outside a flat elementwise loop).
+  Zen 4 costs that decided it: ``vdivps`` zmm ~5 cycles, ``vrcp14ps`` 1 (FMA pipes),
+  ``vscalefps`` 2 (FADD pipes).
 - ``log``, ``tanh`` f32 are computed in double and rounded once (about 6e-8): f32
   polynomials for them compose several roundings and miss the 2e-7 bound. The price is
   half the vector width for those two ops.
@@ -286,16 +291,80 @@ def _sigmoid_f64(builder, x):
     return builder.select(non_negative, s, builder.fmul(e, s))
 
 
-def _exp_nonpositive_f32(builder, kind, x):
-    """e^x for f32 x <= 0 (or NaN, giving garbage: callers select), the sigmoid's exp.
+# e^r on [-ln2/2, ln2/2] as 1 + r + c2 r^2 + ... + c6 r^6, highest degree first: a Remez
+# fit of the relative error with c0 = c1 = 1 fixed, coefficients rounded to float32 (5.5e-9,
+# far below the float32 rounding of the result).
+_EXP_SIGMOID_POLY = (1.3893402647227049e-3, 8.370262570679188e-3, 4.1667088866233826e-2,
+                     1.6666506230831146e-1, 4.999999701976776e-1, 1.0, 1.0)
+_SHIFTER_F32 = 1.5 * 2.0 ** 23       # t + shifter rounds t to an integer (|t| < 2^22)
 
-    Cheaper than :func:`exp` in three ways that the sign allows: one clamp (at -104, where
-    e^x is 0 after rounding), ``n = rint(x log2 e)`` by the round-to-nearest shifter
-    ``t = x log2 e + 1.5 2^23`` (whose low bits are n), and the scale 2^n applied as
+
+def avx512_estimates() -> bool:
+    """True when float32 vectors may use AVX-512's ``vrcp14ps`` (reciprocal to 2^-14) and
+    ``vscalefps`` (x 2^n, rounded once): the host has AVX-512F and VL (the 128/256-bit
+    forms). Tests switch it off to run the portable sequence an AVX2 machine gets."""
+    from ..runtime.target import host
+    target = host()
+    return target.has_avx512 and "+avx512vl" in target.features.split(",")
+
+
+def _x86_vector(kind) -> str | None:
+    """The AVX-512 intrinsic suffix (``512``, ``256``, ``128``) for a float32 vector kind
+    when :func:`avx512_estimates` allows them, else None (scalars, doubles, other widths)."""
+    if kind.bits != 32 or kind.lanes not in (4, 8, 16) or not avx512_estimates():
+        return None
+    return str(32 * kind.lanes)
+
+
+def _x86_call(builder, name, return_type, args):
+    module = builder.module
+    function = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(return_type, [a.type for a in args]), name)
+    return builder.call(function, args)
+
+
+def _all_lanes(kind):
+    return ir.Constant(ir.IntType(max(8, kind.lanes)), -1)
+
+
+def _reciprocal_estimate(builder, kind, d):
+    """1/d within 2^-14 relative (``vrcp14ps``) on AVX-512 vectors, else the divide."""
+    width = _x86_vector(kind)
+    if width is None:
+        return builder.fdiv(_const(kind, 1.0), d)
+    return _x86_call(builder, f"llvm.x86.avx512.rcp14.ps.{width}", kind.type,
+                     [d, ir.Constant(kind.type, None), _all_lanes(kind)])
+
+
+def _scale_by_power_of_two(builder, kind, p, n, t):
+    """p 2^n, rounded once (denormal results too), for an integer-valued float n >= -150 that
+    the shifter produced (``t = n + 1.5 2^23``): ``vscalefps`` on AVX-512 vectors, else
     ``p 2^(n+64)`` by an integer add to p's exponent field (a normal float for n >= -150)
-    times ``2^-64``, one rounding that gives the correct denormals."""
-    clamped = _intrinsic(builder, "maxnum", x, _const(kind, -104.0))
-    shifter = _const(kind, 1.5 * 2.0 ** 23)
+    times 2^-64. Neither is defined for a NaN p: callers select."""
+    width = _x86_vector(kind)
+    if width is not None:
+        args = [p, n, ir.Constant(kind.type, None), _all_lanes(kind)]
+        if width == "512":
+            args.append(ir.Constant(ir.IntType(32), 4))          # the current rounding mode
+        return _x86_call(builder, f"llvm.x86.avx512.mask.scalef.ps.{width}", kind.type, args)
+    # bits(t) = bits(1.5 2^23) + n, so (bits(t) << 23) is (n << 23) plus a constant.
+    offset = (64 << 23) - ((struct.unpack("<I", struct.pack("<f", _SHIFTER_F32))[0] << 23)
+                           & 0xFFFFFFFF)
+    exponent = builder.add(builder.shl(builder.bitcast(t, kind.int_type), _iconst(kind, 23)),
+                           _iconst(kind, _wrap_i32(offset)))
+    scaled = builder.bitcast(builder.add(builder.bitcast(p, kind.int_type), exponent), kind.type)
+    return builder.fmul(scaled, _const(kind, 2.0 ** -64))
+
+
+def _exp_nonpositive_f32(builder, kind, a):
+    """e^a for f32 a <= 0, the sigmoid's exp; a NaN a gives NaN on AVX-512 vectors (garbage
+    otherwise: callers select). Cheaper than :func:`exp` in three ways the sign allows: one
+    clamp (at -104, where e^a rounds to 0; written so that a NaN passes), n = rint(a log2 e)
+    by the round-to-nearest shifter, and the scale 2^n (n >= -150) rounded once by
+    :func:`_scale_by_power_of_two`; e^r is one degree-6 Horner chain."""
+    low = _const(kind, -104.0)
+    clamped = builder.select(builder.fcmp_unordered(">", a, low), a, low)
+    shifter = _const(kind, _SHIFTER_F32)
     t = builder.fadd(builder.fmul(clamped, _const(kind, 1.0 / math.log(2.0)), flags=_CONTRACT),
                      shifter, flags=_CONTRACT)
     n = builder.fsub(t, shifter)
@@ -303,17 +372,8 @@ def _exp_nonpositive_f32(builder, kind, x):
                      flags=_CONTRACT)
     r = builder.fsub(r, builder.fmul(n, _const(kind, _EXPF_C2), flags=_CONTRACT),
                      flags=_CONTRACT)
-    poly = _horner(builder, kind, r, _EXPF_POLY)
-    p = builder.fadd(builder.fmul(builder.fmul(r, r), poly, flags=_CONTRACT), r,
-                     flags=_CONTRACT)
-    p = builder.fadd(p, _const(kind, 1.0))
-    # bits(t) = bits(1.5 2^23) + n, so (bits(t) << 23) is (n << 23) plus a constant.
-    offset = (64 << 23) - ((struct.unpack("<I", struct.pack("<f", 1.5 * 2.0 ** 23))[0] << 23)
-                           & 0xFFFFFFFF)
-    exponent = builder.add(builder.shl(builder.bitcast(t, kind.int_type), _iconst(kind, 23)),
-                           _iconst(kind, _wrap_i32(offset)))
-    scaled = builder.bitcast(builder.add(builder.bitcast(p, kind.int_type), exponent), kind.type)
-    return builder.fmul(scaled, _const(kind, 2.0 ** -64))
+    p = _horner(builder, kind, r, _EXP_SIGMOID_POLY)
+    return _scale_by_power_of_two(builder, kind, p, n, t)
 
 
 def _wrap_i32(value):
@@ -323,20 +383,28 @@ def _wrap_i32(value):
 
 
 def _sigmoid_f32(builder, x):
-    """num/(1+e) with e = e^-|x| (num = 1 for x >= 0, else e), in float32: the division is
-    compensated (``1 + e = d + d_lo`` exactly, ``1 - s d`` exact by fma) so the result is
-    rounded once, leaving the exp's error (8e-8) plus half an ulp: at most 1.5e-7."""
+    """num/(1+e) with e = e^-|x| (num = 1 for x >= 0, else e), in float32, rounded once.
+
+    From s ~ 1/(1+e) (``vrcp14ps`` on AVX-512, within 2^-14; else the divide) and
+    q = num s, the residual rho = num - q(1+e) = (num - q) - q e is computed almost exactly
+    (num - q is exact by Sterbenz, as q lies in [num/2, 2 num]: s >= 1/2 is enforced, which
+    only moves s towards 1/(1+e) <= 1; the fma rounds a value 2^-14 times smaller than
+    num), and the result q + rho s is off num/(1+e) by (2^-14)^2 relative before its one
+    rounding. Error: the exp's (1e-7) plus half an ulp: 1.6e-7 at most, 1.2e-7 measured."""
     kind = _Kind(x.type)
     one = _const(kind, 1.0)
     e = _exp_nonpositive_f32(builder, kind, builder.fneg(_intrinsic(builder, "fabs", x)))
-    d = builder.fadd(one, e)
-    d_lo = builder.fsub(e, builder.fsub(d, one))          # 1 + e = d + d_lo exactly
-    s = builder.fdiv(one, d)
-    residual = _intrinsic(builder, "fma", builder.fneg(s), d, one)      # 1 - s d, exact
-    correction = _intrinsic(builder, "fma", builder.fneg(s), d_lo, residual)
+    s = _reciprocal_estimate(builder, kind, builder.fadd(one, e))
+    if _x86_vector(kind) is not None:
+        half = _const(kind, 0.5)
+        s = builder.select(builder.fcmp_ordered(">", s, half), s, half)
     numerator = builder.select(builder.fcmp_ordered(">=", x, _const(kind, 0.0)), one, e)
     quotient = builder.fmul(numerator, s)
-    result = _intrinsic(builder, "fma", numerator, s, builder.fmul(quotient, correction))
+    residual = _intrinsic(builder, "fma", builder.fneg(quotient), e,
+                          builder.fsub(numerator, quotient))
+    result = _intrinsic(builder, "fma", residual, s, quotient)
+    if _x86_vector(kind) is not None:
+        return result                  # vscalefps and every later step propagate the NaN
     return builder.select(_is_nan(builder, x), x, result)
 
 

@@ -1,12 +1,20 @@
-"""codegen.streaming: elementwise kernels larger than the cache store around it (aligned
-non-temporal vector stores between a scalar head and tail): results equal numpy's for any
-output alignment and length, with splat and per-lane operands, and only large kernels use it."""
+"""codegen.streaming: flat elementwise kernels are explicit vector loops with one masked
+vector for the rest (every length, every dtype it admits, results independent of the size
+and of where an element sits), and those larger than the cache store around it (aligned
+non-temporal vector stores between a masked head and tail): results equal numpy's for any
+output alignment and length, with splat and per-lane operands, and only large kernels use it.
+The portable (AVX2) sequence is tested by switching the host's vector width and AVX-512
+estimates off."""
 import numpy as np
 import pytest
 
 from graphspore import Tensor, jit, ops
-from graphspore.codegen import streaming
+from graphspore.codegen import streaming, vector_math
+from graphspore.ir import ops as gs
+from graphspore.ir.types import DType
 from graphspore.runtime.target import host
+
+from compiled_graph import build, run_compiled
 
 pytestmark = pytest.mark.skipif(
     not host().triple.startswith("x86_64") or host().vector_width_bits < 256,
@@ -95,3 +103,57 @@ def test_gathers_keep_the_plain_loop(stream_everything):
     xt = Tensor(x)
     np.testing.assert_array_equal(strided(xt).asnumpy(), x[::2] * 2)
     assert "vmovnt" not in asm_of(strided.program_for(xt))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_masked_remainder_every_length(dtype):
+    """Serial kernels (below the split size) of every length up to a few vectors: full
+    vectors, then one masked vector; results exact, nothing written past the end."""
+    for n in list(range(1, 41)) + [257, 1000]:
+        rng = np.random.default_rng(n)
+        x, y = (rng.integers(-1000, 1000, n).astype(dtype) for _ in range(2))
+        graph = build(lambda a, b: gs.add(gs.mul(a, b), a), ((n,), DType.from_numpy(dtype)),
+                      ((n,), DType.from_numpy(dtype)))
+        (got,), result = run_compiled(graph, [x, y])
+        np.testing.assert_array_equal(got, x * y + x)
+        assert n == 1 or "llvm.masked.store" in result.llvm_ir   # n = 1: no loop at all
+
+
+def test_sigmoid_bits_do_not_depend_on_size_or_position():
+    """A split kernel (threads, full vectors and masked chunk ends) and serial kernels over
+    slices at other offsets give the same float32 bits for the same inputs."""
+    x = np.random.default_rng(4).standard_normal(100_003).astype(np.float32) * 8
+    graph = build(gs.sigmoid, ((x.size,), DType.f32))
+    (whole,), result = run_compiled(graph, [x])
+    assert "gs_parallel_for" in result.llvm_ir
+    for start, length in ((0, 37), (5, 1000), (99_990, 13)):
+        part = x[start:start + length]
+        (got,), _ = run_compiled(build(gs.sigmoid, ((length,), DType.f32)), [part])
+        np.testing.assert_array_equal(got.view(np.uint32),
+                                      whole[start:start + length].view(np.uint32))
+
+
+@pytest.fixture(params=["host", "avx2"])
+def vector_target(request, monkeypatch):
+    """The host's vectors, and 256-bit vectors without AVX-512's estimates (what an AVX2
+    machine gets: the divide and exponent-field scaling, ymm registers)."""
+    if request.param == "avx2":
+        monkeypatch.setattr(host(), "vector_width_bits", 256)
+        monkeypatch.setattr(vector_math, "avx512_estimates", lambda: False)
+    return request.param
+
+
+@pytest.mark.parametrize("n", [29, 40_003])
+def test_swish_on_each_vector_target(vector_target, stream_everything, n):
+    x = np.random.default_rng(5).standard_normal(n).astype(np.float32) * 10
+    graph = build(lambda v: gs.add(gs.mul(gs.sigmoid(v), v), gs.constant(1.0, DType.f32)),
+                  ((n,), DType.f32))
+    (got,), result = run_compiled(graph, [x])
+    expected = 1 / (1 + np.exp(-x.astype(np.float64))) * x + 1
+    np.testing.assert_allclose(got, expected, rtol=3e-7, atol=3e-7)
+    from graphspore import runtime
+    asm = runtime.compile_module(result.llvm_ir, ["main"]).asm.split("main__py:")[0]
+    if vector_target == "avx2":
+        assert "ymm" in asm and "zmm" not in asm and "vdivps" in asm
+    elif vector_math.avx512_estimates():
+        assert "zmm" in asm and "vrcp14ps" in asm and "vdivps" not in asm

@@ -117,6 +117,83 @@ def test_float32_bound_over_a_bit_pattern_sweep(name, low, high):
     assert error.max() <= BOUNDS[np.float32]
 
 
+
+def vector_loop_ir(function_name, lanes):
+    """``void k(float* x, float* y, i64 n)``: y[i:i+lanes] = f(x[i:i+lanes]) on explicit
+    ``<lanes x float>`` values, n a positive multiple of lanes: the form codegen.streaming
+    emits for flat elementwise kernels (AVX-512 vectors take vrcp14ps/vscalefps there)."""
+    module = ir.Module()
+    ptr, i64, element = ir.PointerType(), ir.IntType(64), ir.FloatType()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, ptr, i64]), "k")
+    x, y, n = function.args
+    entry, loop, done = (function.append_basic_block(name) for name in ("entry", "l", "done"))
+    builder = ir.IRBuilder(entry)
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    i = builder.phi(i64)
+    i.add_incoming(ir.Constant(i64, 0), entry)
+    value = builder.load(builder.gep(x, [i], source_etype=element),
+                         typ=ir.VectorType(element, lanes), align=4)
+    result = getattr(vector_math, function_name)(builder, value)
+    builder.store(result, builder.gep(y, [i], source_etype=element), align=4)
+    following = builder.add(i, ir.Constant(i64, lanes))
+    i.add_incoming(following, loop)
+    builder.cbranch(builder.icmp_signed("<", following, n), loop, done)
+    builder.position_at_end(done)
+    builder.ret_void()
+    return str(module)
+
+
+@pytest.fixture(params=["avx512", "portable"])
+def vector_path(request, monkeypatch):
+    """Explicit float32 vectors with AVX-512's estimates (when the host has them) and with
+    the portable divide and exponent-field scaling an AVX2 machine runs."""
+    if request.param == "avx512" and not vector_math.avx512_estimates():
+        pytest.skip("the host has no AVX-512F/VL")
+    if request.param == "portable":
+        monkeypatch.setattr(vector_math, "avx512_estimates", lambda: False)
+    return request.param
+
+
+def apply_vectors(name, x, lanes):
+    module = compile_module(vector_loop_ir(name, lanes), ["k"])
+    padded = np.zeros(-(-x.size // lanes) * lanes, np.float32)
+    padded[:x.size] = x
+    y = np.empty_like(padded)
+    _KERNEL(module.address("k"))(padded.ctypes.data, y.ctypes.data, padded.size)
+    return y[:x.size], module
+
+
+@pytest.mark.parametrize("lanes", [16, 8])
+def test_float32_vector_sigmoid_bound_and_special_values(vector_path, lanes):
+    """The vector sigmoid (rcp14 + residual correction, vscalefps on AVX-512; divide and
+    exponent-field scaling otherwise) keeps 2e-7 over the bit-pattern sweep and the dense
+    grid, and its special values; on AVX-512 no divide is left."""
+    x = np.concatenate([float32_sweep(-104.0, 89.0), grid("sigmoid", np.float32)])
+    got, module = apply_vectors("sigmoid", x, lanes)
+    exact = reference("sigmoid", x)
+    mask = np.abs(exact) >= np.finfo(np.float32).tiny
+    error = np.abs((got[mask].astype(np.longdouble) - exact[mask]) / exact[mask])
+    print(f"\nsigmoid <{lanes} x float> {vector_path}: max relative error "
+          f"{float(error.max()):.3g} at x={x[mask][error.argmax()]}")
+    assert error.max() <= BOUNDS[np.float32]
+    special, _ = apply_vectors("sigmoid", np.array(
+        [0.0, -0.0, np.inf, -np.inf, np.nan, 1e4, -1e4, 1.0, -1.0, -88.0, 2e-45], np.float32),
+        lanes)
+    np.testing.assert_array_equal(special[:7], np.array([0.5, 0.5, 1, 0, np.nan, 1, 0],
+                                                        np.float32))
+    np.testing.assert_allclose(special[7] + special[8], 1, rtol=1e-7)
+    tails = np.array([-88.0, 2e-45])                    # a denormal result; a denormal x
+    np.testing.assert_allclose(special[9:], 1 / (1 + np.exp(-tails)), rtol=2e-7,
+                               atol=2.0 ** -149)
+    body = module.asm.split("k:")[1].split(".Lfunc_end")[0]
+    if vector_path == "avx512":
+        register = "zmm" if lanes == 16 else "ymm"
+        assert register in body and "vrcp14ps" in body and "vscalefps" in body
+        assert "div" not in body and "pd\t" not in body and "call" not in body
+    else:
+        assert "vdivps" in body and "call" not in body
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_special_values(dtype):
     inf, nan = np.inf, np.nan
