@@ -104,7 +104,7 @@ def elementwise(table: Table) -> None:
         table.add(f"sigmoid(x)*x+1 {size} (fresh out) vs numpy", gbs("fresh"), gbs("numpy"),
                   "GB/s", t[("numpy", "fresh")], "(information)", True)
         for peer in peers:
-            side = "fresh" if peer == "torch eager" else "reused"
+            side = "reused" if peer == "torch eager out=" else "fresh"   # like for like
             ratio = t[(peer, side)]
             table.add(f"sigmoid(x)*x+1 {size} ({side} out) vs {peer} "
                       f"({torch.get_num_threads()} threads)", gbs(side), gbs(peer),
