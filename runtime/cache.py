@@ -20,7 +20,9 @@ process on bytes that are not an object file and runs foreign-architecture code 
 segfault, so the payload's ELF (or Mach-O) header must name this host's machine, class and
 byte order before LLVM sees it. Any mismatch deletes the file, counts as ``corrupt`` and is
 a miss: the caller recompiles and rewrites the entry. Writes are atomic: the bytes go to a
-temporary file in the same directory, are fsync'ed, then ``os.replace``'d onto the final name.
+temporary file in the same directory, then ``os.replace``'d onto the final name. No fsync: it
+cost 1-9 ms per entry (two per cold first call), and what a crash could leave behind (a
+short or empty file) fails the frame check above and is recompiled.
 
 Program entries (:class:`ProgramKey`, :func:`load_program`/:func:`store_program`) use the
 same frame and checks; their payload is a u32 metadata length, the metadata (the calling
@@ -342,7 +344,6 @@ def store(key, payload, counter="stores"):
             handle.write(record)
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temp_path, entry_path(key))
         temp_path = None
     except OSError:

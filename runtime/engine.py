@@ -13,10 +13,11 @@ One call, :func:`compile_module`, does the whole job and returns a :class:`Compi
    vectorisation and without loop unrolling (:func:`_optimize` says why), then MCJIT; the
    object code is stored in the cache as it is produced. The cache key includes
    :data:`PIPELINE`, so a pipeline change never reuses objects built by the old one.
-   A big module on a multi-core host is instead split into independent parts
-   (:mod:`.split_ir`), each parsed, optimised and turned into an object on its own thread
-   (:mod:`.threaded_compile`); MCJIT links the objects, and the cache stores them as one
-   bundle. A train step's LLVM time drops by about the number of cores (2 on the VM).
+   A big module is instead split into independent parts (:mod:`.split_ir`), each parsed,
+   optimised and turned into an object on its own thread (:mod:`.threaded_compile`); MCJIT
+   links the objects, and the cache stores them as one bundle. A train step's LLVM time drops
+   by about the number of cores (2 on the VM), and the register-tiled GEMM micro-kernels, in
+   parts of their own, get a short pipeline (:func:`_optimize_tiles`) instead of O3.
 
 Every external symbol the module declares must resolve (the caller's ``bind_external`` hook
 may bind it first: :mod:`.linker` binds BLAS and the thread pool on demand) or a
@@ -151,32 +152,41 @@ class CompiledModule:
             return entry in trampolines
         return f'@"{entry}{TRAMPOLINE_SUFFIX}"(' in self.llvm_ir
 
-    def _optimized_module(self):
-        # A private optimised copy: the engine's module is unoptimised after a cache hit, and
+    def _optimized_modules(self):
+        # Private optimised copies, split as a compile splits the text (each part through its
+        # own pipeline): the engine's module is unoptimised after a cache hit, or absent, and
         # emitting assembly from a module MCJIT has already code-generated is unreliable.
         if self._optimized is None:
+            parts = split_ir(self.llvm_ir, threaded_compile.compile_threads())
+            jobs = [(self.llvm_ir, False)] if parts is None else [(p.text, p.tiles)
+                                                                  for p in parts]
+            modules = []
             with LLVM_LOCK:
-                module = _parse(self.llvm_ir)
-                _optimize(module)
-                self._optimized = module
+                for text, tiles in jobs:
+                    module = _parse(text)
+                    (_optimize_tiles if tiles else _optimize)(module)
+                    modules.append(module)
+            self._optimized = modules
         return self._optimized
 
     @property
     def optimized_ir(self):
-        """LLVM IR after the O3 pipeline (recomputed lazily after a cache hit)."""
+        """LLVM IR after optimisation (recomputed lazily after a cache hit); the parts one
+        after the other when the compile split the module."""
         if self._optimized_ir is None:
-            module = self._module if self._module is not None else self._optimized_module()
+            modules = [self._module] if self._module is not None else self._optimized_modules()
             with LLVM_LOCK:
-                self._optimized_ir = str(module)
+                self._optimized_ir = "\n".join(str(module) for module in modules)
         return self._optimized_ir
 
     @property
     def asm(self):
-        """Native assembly of the optimised module (computed lazily)."""
+        """Native assembly of the optimised module or parts (computed lazily)."""
         if self._asm is None:
-            module = self._optimized_module()
+            modules = self._optimized_modules()
             with LLVM_LOCK:
-                self._asm = host().target_machine.emit_assembly(module)
+                self._asm = "\n".join(host().target_machine.emit_assembly(module)
+                                       for module in modules)
         return self._asm
 
     def __repr__(self):
@@ -208,7 +218,7 @@ def _parse(text):
 
 # Names the pass pipeline below; part of the object-cache key, so objects built by an older
 # pipeline are recompiled rather than reused. Change it whenever _optimize changes.
-PIPELINE = "O3+lv+slp-unroll"
+PIPELINE = "O3+lv+slp-unroll;tiles:instcombine+simplifycfg"
 
 
 def _optimize(module, target_machine=None, run=None):
@@ -241,6 +251,26 @@ def _optimize(module, target_machine=None, run=None):
     options.loop_unrolling = False    # see the docstring: 2.5x faster compile, same speed
     builder = llvm.create_pass_builder(target_machine or host().target_machine, options)
     passes = builder.getModulePassManager()
+    if run is None:
+        passes.run(module, builder)
+    else:
+        run(passes, module, builder)
+
+
+def _optimize_tiles(module, target_machine=None, run=None):
+    """The pipeline for register-tiled GEMM micro-kernels (:data:`.split_ir.TILE_KERNEL`):
+    InstCombine and SimplifyCFG only. Their IR is vector code in registers written by hand
+    (codegen/gemm_tiles.py), which O3 only makes slower to compile. Measured in one process,
+    interleaved (same losses to the bit): digits train step with the tiles' O3 vs this, first
+    call CPU 334 vs 314 ms, step time 1.016x vs 1.008x of a whole-module O3 compile's (1
+    thread, 31 rounds); before the micro-kernels were shared (eight specialised tile tasks,
+    2.7x the IR) the tile parts' optimisation fell from 81-84 to 23-26 ms each; no IR
+    optimisation at all ran at 0.98x, loop rotation on top at 1.01-1.10x."""
+    builder = llvm.create_pass_builder(target_machine or host().target_machine,
+                                       llvm.create_pipeline_tuning_options(speed_level=2))
+    passes = llvm.create_new_module_pass_manager()
+    passes.add_instruction_combine_pass()
+    passes.add_simplify_cfg_pass()
     if run is None:
         passes.run(module, builder)
     else:
@@ -302,8 +332,7 @@ def compile_module(llvm_ir, entry_names, bind_external=None):
     cached = cache.load(key)
     if cached is not None:
         return _load_cached(text, entry_names, cached, key, bind_external, start)
-    threads = threaded_compile.compile_threads()
-    parts = split_ir(text, threads) if threads > 1 else None
+    parts = split_ir(text, threaded_compile.compile_threads())
     if parts is not None:
         compiled = _compile_parts(text, parts, entry_names, key, bind_external, start)
         if compiled is not None:
@@ -344,8 +373,9 @@ def _compile_parts(text, parts, entry_names, key, bind_external, start):
         for name in externals:
             _bind(name, bind_external)
     with LLVM_LOCK:
+        jobs = [(p.text, _optimize_tiles if p.tiles else _optimize, p.cost) for p in parts]
         try:
-            objects = threaded_compile.compile_objects(parts, _optimize, bind_all)
+            objects = threaded_compile.compile_objects(jobs, bind_all)
         except threaded_compile.PartError:
             return None
         object_code = cache.pack_objects(objects)
@@ -372,20 +402,22 @@ def _engine_for(objects, target):
 
 def _declared_functions(text):
     """Names of the functions ``text`` declares (``declare ... @name(``), intrinsics left out:
-    what an object-cache hit binds without parsing the IR."""
+    what an object-cache hit binds without parsing the IR. Found with ``str.find``: a loop
+    over the lines (or a multi-line regular expression) of a 400 KB train step takes 6 ms."""
     names = []
-    for line in text.splitlines():
-        if not line.startswith("declare"):
-            continue
-        at = line.find("@")
-        if at < 0:
-            continue
-        if line.startswith('"', at + 1):
-            name = line[at + 2:line.index('"', at + 2)]
-        else:
-            name = line[at + 1:line.index("(", at)]
-        if not name.startswith("llvm."):
-            names.append(name)
+    at = 0 if text.startswith("declare") else text.find("\ndeclare")
+    while at >= 0:
+        end = text.find("\n", at + 1)
+        line = text[at:end if end >= 0 else len(text)].strip()
+        name_at = line.find("@")
+        if name_at >= 0:
+            if line.startswith('"', name_at + 1):
+                name = line[name_at + 2:line.index('"', name_at + 2)]
+            else:
+                name = line[name_at + 1:line.index("(", name_at)]
+            if not name.startswith("llvm."):
+                names.append(name)
+        at = text.find("\ndeclare", at + 1)
     return names
 
 

@@ -11,7 +11,7 @@ same); what is process-wide (the target registry, command-line options, the symb
 resolves against) is only read here. The short calls (creating a context, pass builder, freeing
 strings) keep llvmlite's lock.
 
-Threads: :func:`compile_objects` starts ``min(len(texts), compile_threads()) - 1`` workers, runs
+Threads: :func:`compile_objects` starts ``min(len(jobs), compile_threads()) - 1`` workers, runs
 its own share on the calling thread and joins them all before it returns or raises, so no
 thread outlives a compile and a fork (which waits for the engine's :data:`LLVM_LOCK`, held
 around this call) never copies one mid-compile.
@@ -86,16 +86,16 @@ def compile_object(text, optimize):
         context.close()
 
 
-def compile_objects(texts, optimize, on_calling_thread=None):
-    """Object code for each of ``texts`` (:func:`compile_object`), in order, compiled on up
-    to :func:`compile_threads` threads. ``on_calling_thread()``, if given, runs on the calling thread
-    once the workers have started (the engine binds external symbols there meanwhile). The
-    first exception raised anywhere is re-raised here after every thread has finished."""
-    results = [None] * len(texts)
+def compile_objects(jobs, on_calling_thread=None):
+    """Object code for each ``(text, optimize, cost)`` of ``jobs`` (:func:`compile_object`),
+    in order, compiled on up to :func:`compile_threads` threads, the costliest first.
+    ``on_calling_thread()``, if given, runs on the calling thread once the workers have
+    started (the engine binds external symbols there meanwhile). The first exception raised
+    anywhere is re-raised here after every thread has finished."""
+    results = [None] * len(jobs)
     errors = []
     work = queue.SimpleQueue()
-    # largest first, so the last part taken is a small one
-    for index in sorted(range(len(texts)), key=lambda k: -len(texts[k])):
+    for index in sorted(range(len(jobs)), key=lambda k: -jobs[k][2]):
         work.put(index)
 
     def drain():
@@ -104,13 +104,14 @@ def compile_objects(texts, optimize, on_calling_thread=None):
                 index = work.get_nowait()
             except queue.Empty:
                 return
+            text, optimize, _ = jobs[index]
             try:
-                results[index] = compile_object(texts[index], optimize)
+                results[index] = compile_object(text, optimize)
             except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
                 errors.append(error)
 
     workers = [threading.Thread(target=drain, name=f"gs-llvm-compile-{k}", daemon=True)
-               for k in range(min(len(texts), compile_threads()) - 1)]
+               for k in range(min(len(jobs), compile_threads()) - 1)]
     for worker in workers:
         worker.start()
     try:

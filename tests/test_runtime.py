@@ -133,11 +133,11 @@ def test_corrupt_cache_entry_is_recompiled(cache_dir, damage):
 
 
 def test_atomic_write_leaves_no_partial_files(cache_dir, monkeypatch):
-    def failing_fsync(fd):
+    def failing_replace(source, target):
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(os, "fsync", failing_fsync)
+        patch.setattr(os, "replace", failing_replace)
         module = compile_module(fma_module(15), ["fma"])  # compiles; caching fails quietly
     assert not module.cache_hit and cache.stats()["errors"] == 1
     assert os.listdir(cache_dir) == []

@@ -1,14 +1,16 @@
 """A module big enough is split (runtime/split_ir.py) and its parts compiled on several threads
-(runtime/threaded_compile.py): the same results as compiling it whole, the object cache still
-hits (a bundle of objects), a part LLVM rejects reports the line of the text it was given, an
-unresolved symbol is an error, and no compile thread outlives the compile."""
+(runtime/threaded_compile.py), GEMM micro-kernels in parts of their own: the same results as
+compiling it whole, the object cache still hits (a bundle of objects), a part LLVM rejects is
+reported as a whole compile reports it, an unresolved symbol is an error, and no compile
+thread outlives the compile."""
 import ctypes
+import re
 import threading
 
 import numpy as np
 import pytest
 
-from graphspore.runtime import cache, compile_module, host, split_ir as split_module
+from graphspore.runtime import cache, compile_module, engine, host, split_ir as split_module
 from graphspore.runtime.llvm_lock import CompileError
 from graphspore.runtime.split_ir import split_ir
 from graphspore.runtime.threaded_compile import compile_threads
@@ -25,7 +27,17 @@ def coefficients(k):
 
 
 def kernel_ir(k, broken=False, call_missing=False):
-    lines = [f'define internal void @"kern_{k}"(ptr noalias %"x", ptr noalias %"y", '
+    """Kernel k; kernel 1 is a wrapper calling its body ``gs.mm.kern_1`` (named like a
+    register-tiled GEMM micro-kernel, codegen/gemm_tiles.py)."""
+    name = "gs.mm.kern_1" if k == 1 else f"kern_{k}"
+    wrapper = []
+    if k == 1:
+        wrapper = ['define internal void @"kern_1"(ptr noalias %"x", ptr noalias %"y", '
+                   'ptr noalias %"scale") noinline nounwind', "{", "entry:",
+                   '  call void @"gs.mm.kern_1"(ptr %"x", ptr %"y", ptr %"scale")',
+                   "  ret void", "}", ""]
+    lines = wrapper + [
+             f'define internal void @"{name}"(ptr noalias %"x", ptr noalias %"y", '
              f'ptr noalias %"scale") noinline nounwind', "{", "entry:", "  br label %loop",
              "loop:", "  %i = phi i64 [0, %entry], [%next, %loop]",
              '  %xp = getelementptr inbounds double, ptr %"x", i64 %i',
@@ -101,19 +113,48 @@ def two_threads(tmp_path, monkeypatch):
 def test_split_defines_every_function_once_and_keeps_constant_callers_home(monkeypatch):
     monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 100)
     parts = split_ir(module_ir(), 2)
-    assert parts is not None and len(parts) == 2
-    for name in ["entry"] + [f"kern_{k}" for k in range(KERNELS)]:
-        defined = [p for p in parts if f'define void @"{name}"(' in p
-                   or f'define internal void @"{name}"(' in p]
+    assert parts is not None and len(parts) == 3            # 2 of kernels, 1 of tiles
+    names = ["entry", "gs.mm.kern_1"] + [f"kern_{k}" for k in range(KERNELS)]
+    for name in names:
+        defined = [p for p in parts if f'define void @"{name}"(' in p.text
+                   or f'define internal void @"{name}"(' in p.text]
         assert len(defined) == 1, name
-    home = next(p for p in parts if 'define void @"entry"(' in p)
+    home = next(p.text for p in parts if 'define void @"entry"(' in p.text)
     assert 'define internal void @"kern_0"(' in home   # called with @"const.two"
+    tiles = [p for p in parts if p.tiles]
+    assert len(tiles) == 1 and tiles[0].text.count("\ndefine ") == 1
+    assert 'define void @"gs.mm.kern_1"(' in tiles[0].text
+    owner = next(p.text for p in parts if 'define void @"kern_1"(' in p.text
+                 or 'define internal void @"kern_1"(' in p.text)
+    assert 'declare void @"gs.mm.kern_1"(' in owner
+
+
+def test_a_matmul_program_has_its_micro_kernels_split_off(monkeypatch):
+    """codegen/gemm_tiles.py names its micro-kernels as split_ir.TILE_KERNEL expects."""
+    from graphspore import pipeline
+    from graphspore.ir import Builder, DType, Graph, Loc, TensorType, building
+    from graphspore.ir import ops as ir_ops
+
+    def parse(_args, _kwargs):
+        graph = Graph("product", loc=Loc("model.py", 1, 0))
+        with building(Builder(graph)) as b:
+            x, w = (b.input(TensorType((64, 128), DType.f32), "x"),
+                    b.input(TensorType((128, 128), DType.f32), "w"))
+            graph.outputs = [ir_ops.matmul(x, w)]
+        return graph, 0
+    c = pipeline.run(pipeline.Compilation(pipeline.Source("product", parse)),
+                     ("parse", "simplify", "fuse", "memory_plan", "loops", "llvm"))
+    monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 1)
+    tiles = [p for p in split_ir(c.llvm_ir, 2) if p.tiles]
+    assert tiles and all(split_module.TILE_KERNEL.search(name) for p in tiles
+                         for name in re.findall(r'define void @"([^"]+)"', p.text))
 
 
 def test_what_cannot_be_copied_or_is_small_is_not_split(monkeypatch):
+    monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 10_000)
     assert split_ir(module_ir(), 2) is None                      # below MIN_MOVABLE_LINES
     monkeypatch.setattr(split_module, "MIN_MOVABLE_LINES", 100)
-    assert split_ir(module_ir(), 1) is None
+    assert [p.tiles for p in split_ir(module_ir(), 1)] == [False, True]   # pipelines differ
     mutable = module_ir().replace('@"const.two" = private unnamed_addr constant',
                                   '@"const.two" = internal global')
     assert split_ir(mutable, 2) is None                          # copies would not be shared
@@ -121,14 +162,20 @@ def test_what_cannot_be_copied_or_is_small_is_not_split(monkeypatch):
 
 def test_threaded_compile_computes_what_a_whole_compile_does(two_threads, monkeypatch):
     threaded = compile_module(module_ir(), ["entry"])
-    assert threaded.object_code.startswith(cache.BUNDLE_MAGIC)
+    assert len(cache.unpack_objects(threaded.object_code)) == 3
     monkeypatch.setenv("GRAPHSPORE_COMPILE_THREADS", "1")
     monkeypatch.setenv("GRAPHSPORE_CACHE_DISABLE", "1")
+    serial = compile_module(module_ir(), ["entry"])       # the same parts, one thread
+    assert len(cache.unpack_objects(serial.object_code)) == 2
+    monkeypatch.setattr(engine, "split_ir", lambda text, threads: None)
     whole = compile_module(module_ir(), ["entry"])
     assert not whole.object_code.startswith(cache.BUNDLE_MAGIC)
     x, y_threaded = run(threaded)
     _, y_whole = run(whole)
     np.testing.assert_array_equal(y_threaded, y_whole)
+    np.testing.assert_array_equal(run(serial)[1], y_whole)
+    for dump in (threaded.asm, threaded.optimized_ir):     # every part, as it was compiled
+        assert all(name in dump for name in ("entry", "kern_2", "gs.mm.kern_1"))
     np.testing.assert_allclose(y_threaded, reference(x), rtol=1e-13, atol=1e-13)
     assert not compile_threads_alive()
 
@@ -140,7 +187,7 @@ def test_a_bundle_is_cached_and_a_cut_bundle_is_recompiled(two_threads):
     assert again.cache_hit and cache.stats()["hits"] == 1
     np.testing.assert_array_equal(run(again)[1], run(first)[1])
     objects = cache.unpack_objects(first.object_code)
-    assert len(objects) == 2 and all(cache.object_matches_host(o, host().triple)
+    assert len(objects) == 3 and all(cache.object_matches_host(o, host().triple)
                                      for o in objects)
     assert cache.objects_match_host(first.object_code, host().triple)
     assert cache.unpack_objects(first.object_code[:-1]) is None
