@@ -49,6 +49,10 @@ class JitTarget:
 
     parallel = True          # kernels may split work over the runtime's thread pool
 
+    def __init__(self):
+        from .runtime import linker
+        linker.prefetch()    # the pool compiles on another core while the Python stages run
+
     def llvm_text(self, llvm_ir: str, entry: str) -> str:
         """The text `build` compiles (the `llvm` dump): the trampoline added."""
         from .runtime.engine import prepare_ir

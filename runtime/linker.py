@@ -12,6 +12,7 @@ time a module needs it. The engine stays below both (the pool compiles itself th
 """
 
 import ctypes
+import threading
 
 import llvmlite.binding as llvm
 
@@ -40,6 +41,30 @@ def bind_on_demand(name):
     if name in LIBC_SYMBOLS and not llvm.address_of_symbol(name):
         llvm.add_symbol(name, ctypes.cast(getattr(ctypes.CDLL(None), name),
                                           ctypes.c_void_p).value)
+
+
+_prefetch = {"thread": None}
+
+
+def prefetch():
+    """Compile the thread pool's module on a background thread, once per process, so that a
+    cold first compile does not wait for it: started when a compile begins, it runs on another
+    core while the Python stages (parse, passes, IR emission) hold the GIL, and it is done
+    long before the module that calls ``gs_parallel_for`` is bound (the pool compile holds
+    :data:`.llvm_lock.LLVM_LOCK`, so a compile reaching LLVM first just waits for it). The
+    thread is not a daemon: exiting waits for the compile instead of tearing LLVM down under
+    it. Workers are not started here (:func:`bind_on_demand` does that, as before)."""
+    if _prefetch["thread"] is not None:
+        return
+    _prefetch["thread"] = threading.Thread(target=_preload_pool, name="gs-pool-prefetch")
+    _prefetch["thread"].start()
+
+
+def _preload_pool():
+    try:
+        thread_pool.preload()
+    except Exception:  # noqa: BLE001 - recorded by the pool; the compile that needs it reports
+        pass
 
 
 def compile_module(llvm_ir, entry_names):

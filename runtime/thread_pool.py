@@ -343,6 +343,13 @@ def ensure_pool():
     return True
 
 
+def preload():
+    """Compile the pool and register ``gs_parallel_for`` without starting workers, once per
+    process; True on success. The linker runs it on a background thread while a first
+    compile's Python stages run (:func:`.linker.prefetch`)."""
+    return _load()
+
+
 def pool_error():
     """Why :func:`ensure_pool` failed (a message), or None."""
     return _state["error"]

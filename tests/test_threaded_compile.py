@@ -2,9 +2,13 @@
 (runtime/threaded_compile.py), GEMM micro-kernels in parts of their own: the same results as
 compiling it whole, the object cache still hits (a bundle of objects), a part LLVM rejects is
 reported as a whole compile reports it, an unresolved symbol is an error, and no compile
-thread outlives the compile."""
+thread outlives the compile; the thread pool's module is compiled ahead, in the background."""
 import ctypes
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -212,3 +216,25 @@ def test_an_unresolved_symbol_in_a_part_is_an_error_and_threads_are_joined(two_t
     with pytest.raises(CompileError, match="gs_no_such_function"):
         compile_module(module_ir(call_missing=3), ["entry"])
     assert not compile_threads_alive()
+
+
+def test_the_pool_prefetch_compiles_it_without_starting_workers(tmp_path):
+    """linker.prefetch (started when a compile begins) compiles the thread pool on a thread of
+    its own that ends; workers start only when a module needs gs_parallel_for."""
+    script = textwrap.dedent("""
+        import threading
+        import llvmlite.binding as llvm
+        from graphspore.runtime import linker
+        assert not llvm.address_of_symbol("gs_parallel_for")
+        linker.prefetch()
+        linker.prefetch()                                   # once per process
+        thread = linker._prefetch["thread"]
+        thread.join(120)
+        assert not thread.is_alive() and thread.name == "gs-pool-prefetch"
+        assert llvm.address_of_symbol("gs_parallel_for")
+        assert threading.active_count() == 1, threading.enumerate()
+        print("OK")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=180, env=dict(os.environ, GRAPHSPORE_CACHE_DIR=str(tmp_path)))
+    assert done.returncode == 0 and done.stdout.strip() == "OK", done.stdout + done.stderr
