@@ -238,3 +238,29 @@ def test_the_pool_prefetch_compiles_it_without_starting_workers(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=180, env=dict(os.environ, GRAPHSPORE_CACHE_DIR=str(tmp_path)))
     assert done.returncode == 0 and done.stdout.strip() == "OK", done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_a_process_pinned_to_one_cpu_compiles_on_one_thread(tmp_path):
+    """compile_threads() follows os.sched_getaffinity: pinned to one CPU, the parts (still
+    split, for their pipelines) compile on the calling thread only."""
+    script = textwrap.dedent(f"""
+        import os, sys, threading
+        os.sched_setaffinity(0, {{sorted(os.sched_getaffinity(0))[0]}})
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from graphspore.runtime import compile_module, split_ir, threaded_compile
+        from test_threaded_compile import module_ir, run, reference
+        split_ir.MIN_MOVABLE_LINES = 100
+        assert threaded_compile.compile_threads() == 1
+        started = []
+        original = threading.Thread.start
+        threading.Thread.start = lambda self: (started.append(self.name), original(self))[1]
+        module = compile_module(module_ir(), ["entry"])
+        x, y = run(module)
+        assert abs(y - reference(x)).max() < 1e-12
+        assert not [n for n in started if n.startswith("gs-llvm-compile")], started
+        print("OK")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=180, env=dict(os.environ, GRAPHSPORE_CACHE_DIR=str(tmp_path)))
+    assert done.returncode == 0 and done.stdout.strip() == "OK", done.stdout + done.stderr
