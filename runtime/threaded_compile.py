@@ -29,16 +29,21 @@ from .llvm_lock import CompileError
 from .target import host, usable_cpus
 
 
+# Default cap: a part costs about 2 ms of its own, and a program has a few dozen kernels.
+MAX_DEFAULT_THREADS = 8
+
+
 def compile_threads():
     """How many threads a compile may use: ``GRAPHSPORE_COMPILE_THREADS`` if set (at most the
-    usable CPUs), else every CPU this process may run on (``os.sched_getaffinity``)."""
+    usable CPUs), else the CPUs this process may run on (``os.sched_getaffinity``), at most
+    :data:`MAX_DEFAULT_THREADS`."""
     requested = os.environ.get("GRAPHSPORE_COMPILE_THREADS")
     if requested:
         try:
             return max(1, min(int(requested), usable_cpus()))
         except ValueError:
             pass
-    return usable_cpus()
+    return min(usable_cpus(), MAX_DEFAULT_THREADS)
 
 
 def _unlocked(name):
