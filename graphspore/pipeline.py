@@ -29,7 +29,6 @@ from .ir import Graph
 from .ir import dump as ir_dump
 from .ir.passes.index_checks import add_index_checks, drop_static_checks
 from .ir.passes.simplify import simplify
-from .ir.printer import print_graph
 from .ir.verify import verify
 
 
@@ -114,6 +113,7 @@ class Stage:
 
 
 def _graph_dump(c: Compilation) -> list:
+    from .ir.printer import print_graph      # (only dumps print: not imported with graphspore)
     return [(print_graph(c.graph), "mlir")]
 
 
@@ -143,7 +143,7 @@ def _autodiff(c: Compilation) -> None:
 
 
 def _drawn_graph(c: Compilation) -> list:
-    return [(print_graph(c.graph), "mlir"), (ir_dump.to_dot(c.graph), "dot")]
+    return _graph_dump(c) + [(ir_dump.to_dot(c.graph), "dot")]
 
 
 def _index_checks(c: Compilation) -> None:

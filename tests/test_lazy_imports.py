@@ -1,7 +1,8 @@
 """What `import graphspore` leaves for later: dataset, checkpoint, amp, experimental, the
-mindspore alias hook, and nn's metrics, callbacks and training wrappers are imported when
-one of their names is first read (without a bytecode cache every module costs its compile
-on every import). Each lazy name must be exactly the object its module defines."""
+mindspore alias hook, nn's metrics, callbacks and training wrappers (imported when one of
+their names is first read), the IR printer (used by dumps) and ml_dtypes (at the first
+bfloat16): without a bytecode cache every module costs its compile on every import. Each
+lazy name must be exactly the object its module defines."""
 import importlib
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from graphspore import nn
 LAZY_MODULES = ["graphspore.dataset", "graphspore.checkpoint", "graphspore.amp",
                 "graphspore.experimental", "graphspore.mindspore_alias",
                 "graphspore.nn.metrics", "graphspore.nn.callbacks", "graphspore.nn.train",
-                "ml_dtypes"]
+                "graphspore.ir.printer", "ml_dtypes"]
 
 
 def test_import_graphspore_leaves_them_unimported():
