@@ -11,7 +11,10 @@ output pixels), with cols = im2col of that image's channels, a (K, P) matrix:
 Every operand is a contiguous block of an NCHW buffer, so nothing is transposed; cols (or
 W_g.T @ dy) lives in a scratch buffer of one image's size, which stays in cache between the
 packing loop (`lower_window`'s tap nests, unit-stride rows) and the product (`gemm_tiles`, or
-BLAS for large images). A 1x1 stride-1 convolution reads x itself as cols. Images are split
+BLAS for large images). A 1x1 stride-1 convolution reads x itself as cols. With padding,
+the image group is first copied into the interior of a zero-bordered scratch copy (the
+input gradient is summed into one and its interior copied out), so every tap packs whole
+rows: no zero fill of the columns, no rows one element short. Images are split
 into tasks on the thread pool (the products then run on their task's core); the weight
 gradient sums one partial per task at the end. A forward convolution takes its consumer's
 elementwise ops (bias, ReLU) as the tiles' epilogue, as a matrix product does (`fuse`). The
@@ -154,6 +157,25 @@ class _Geometry:
                                                           ("stride", "dilation", "pads")}}
         self.identity = ((self.kh, self.kw) == (1, 1) and attrs["stride"] == (1, 1)
                          and not any(attrs["pads"]))
+        top, bottom, left, right = attrs["pads"]
+        self.padded = (1, self.cg, self.h + top + bottom, self.w + left + right)
+        self.padded_size = (self.cg * self.padded[2] * self.padded[3]
+                            if any(attrs["pads"]) else 0)
+
+    def scratch(self, op: str) -> dict[str, int]:
+        """Element offsets of one task's scratch regions, and its "size": the packed taps
+        ("cols", and "cols2" for the combined backward's input gradient), then the zero-padded
+        image group for the packing ("x") and for the input gradient's unpacking ("dx")."""
+        if self.identity:
+            return {"size": 0}
+        columns = self.k * self.p
+        regions = {"cols": 0, "cols2": columns} if op == BACKWARD else {"cols": 0}
+        end = len(regions) * columns
+        if self.padded_size:
+            for region in (("x",) if op == "conv2d" else ("dx",) if op == "conv2d_input_grad"
+                           else ("x", "dx") if op == BACKWARD else ("x",)):
+                regions[region], end = end, end + self.padded_size
+        return {**regions, "size": end}
 
     def products(self, op: str) -> tuple[int, int, int, bool, bool]:
         """(m, n, k, transpose_a, transpose_b) of the per-image, per-group product."""
@@ -339,17 +361,20 @@ def _function(module, name, count, extra=()):
 
 def _images_function(module, name, stmt, geometry, element, step, count, output_sized=()):
     """`images(a, b, c, [w, dx,] epilogue..., start, end)`: images [start, end) of every
-    group, with one scratch block for the packed taps (two for the combined backward); a
-    weight gradient first zeroes its c. The next image's part of the streamed operand, and
+    group, with one scratch block (`_Geometry.scratch`) for the packed taps (two for the
+    combined backward) and zero-padded image groups; a weight gradient first zeroes its c. The next image's part of the streamed operand, and
     of the epilogue's inputs of the output's shape (`output_sized`: (position, bytes per
     image)), is prefetched while this one computes."""
     function = _function(module, f"{name}.images", count, (_I64, _I64))
     b = ir.IRBuilder(function.append_basic_block("entry"))
     *pointers, start, end = function.args
-    blocks = 2 if stmt.op == BACKWARD else 1
-    scratch_bytes = 0 if geometry.identity else (
-        blocks * geometry.k * geometry.p * stmt.a.dtype.itemsize)
+    regions = geometry.scratch(stmt.op)
+    itemsize = stmt.a.dtype.itemsize
+    scratch_bytes = regions["size"] * itemsize
     scratch = _malloc(b, scratch_bytes) if scratch_bytes else ir.Constant(_PTR, None)
+    if "x" in regions:              # the padded image's border: zero once, never written
+        _memset(b, b.gep(scratch, [ir.Constant(_I64, regions["x"] * itemsize)],
+                         inbounds=True, source_etype=_I8), geometry.padded_size * itemsize)
     if stmt.op in ("conv2d_filter_grad", BACKWARD):
         _memset(b, pointers[2], geometry.o * geometry.k * stmt.a.dtype.itemsize)
 
@@ -418,9 +443,16 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
 
     image_plane = gm.h * gm.w
     m, n_cols, k, ta, tb = gm.products(stmt.op)
+    regions = gm.scratch(stmt.op)
+
+    def region(key):
+        if key not in regions:
+            return None
+        return b.gep(scratch, [ir.Constant(_I64, regions[key])], inbounds=True,
+                     source_etype=element)
     if stmt.op == "conv2d":
         x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
-        cols = x if gm.identity else _pack(module, name, b, gm, element, x, scratch)
+        cols = x if gm.identity else _pack(module, name, b, gm, x, scratch, region("x"))
         weights = at(w, (g, gm.og * gm.k))
         epilogue = None
         if stmt.sums:
@@ -442,11 +474,11 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
         emit_matmul(b, weights, dy, dx if gm.identity else scratch, m, n_cols, k, gm.dtype,
                     ta, tb, parallel)
         if not gm.identity:
-            _unpack(module, name, b, gm, element, scratch, dx)
+            _unpack(module, name, b, gm, scratch, dx, region("dx"))
     else:                                   # weight gradient (and, combined, input gradient)
         x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
         dy = at(w, (n, gm.o * gm.p), (g, gm.og * gm.p))
-        cols = x if gm.identity else _pack(module, name, b, gm, element, x, scratch)
+        cols = x if gm.identity else _pack(module, name, b, gm, x, scratch, region("x"))
         dw = at(c, (g, gm.og * gm.k))
         if choose_strategy(m, n_cols, k, gm.dtype, ta, tb) == "tiles":
             emit_matmul(b, dy, cols, None, m, n_cols, k, gm.dtype, ta, tb, parallel,
@@ -457,13 +489,12 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
         if stmt.op == BACKWARD:             # dy of this image is in cache: dx from it now
             weights, dx_image = extra[0], extra[1]
             dx = at(dx_image, (n, gm.c * image_plane), (g, gm.cg * image_plane))
-            columns = None if gm.identity else b.gep(
-                scratch, [ir.Constant(_I64, gm.k * gm.p)], inbounds=True, source_etype=element)
+            columns = region("cols2")
             m2, n2, k2, ta2, tb2 = gm.products("conv2d_input_grad")
             emit_matmul(b, at(weights, (g, gm.og * gm.k)), dy, dx if gm.identity else columns,
                         m2, n2, k2, gm.dtype, ta2, tb2, parallel)
             if not gm.identity:
-                _unpack(module, name, b, gm, element, columns, dx)
+                _unpack(module, name, b, gm, columns, dx, region("dx"))
     b.ret_void()
     return function
 
@@ -558,32 +589,70 @@ def _window_kernel(module, name, body, buffers):
 
 
 def _group_buffers(gm):
-    """Loop-IR buffers of one image's group (1, C/g, H, W) and its columns (K, P)."""
+    """Loop-IR buffers of one image's group (1, C/g, H, W), its columns (K, P) and the group
+    with its zero border (1, C/g, H + pads, W + pads)."""
     from ..ir.types import DType
     dt = DType.f32 if gm.dtype == "f32" else DType.f64
     image = L.Buffer("image", (1, gm.cg, gm.h, gm.w), dt, "in")
     cols = L.Buffer("cols", (gm.k, gm.p), dt, "out", 1)
-    return image, cols
+    padded = L.Buffer("padded", gm.padded, dt, "out", 2)
+    return image, cols, padded
 
 
-def _pack(module, name, b, gm, element, x, scratch):
-    """scratch = im2col of one image's group (K x P); returns scratch."""
+def _interior(gm, padded, image, into_padded: bool) -> list:
+    """Copy between one image group and the interior of its padded copy, row by row."""
+    top, left = gm.window["pads"][0], gm.window["pads"][2]
+
+    def element(ix):
+        _, c, h, w = ix
+        inside = L.linear([L.index_const(0), c, L.iadd(h, L.index_const(top)),
+                           L.iadd(w, L.index_const(left))], padded.shape)
+        plain = L.linear(ix, image.shape)
+        if into_padded:
+            return [L.Store(padded, inside, L.Load(image, plain))]
+        return [L.Store(image, plain, L.Load(padded, inside))]
+    return L.nest(image.shape, "p", element)
+
+
+def _unpadded(gm) -> dict:
+    return {**gm.window, "pads": (0, 0, 0, 0)}
+
+
+def _pack(module, name, b, gm, x, scratch, padded_scratch=None):
+    """scratch = im2col of one image's group (K x P); returns scratch. With padding the
+    group is first copied into the interior of `padded_scratch` (whose border is zero), so
+    that every tap reads whole rows: no zero fill of the columns, no short rows."""
     function = module.globals.get(f"{name}.pack")
     if function is None:
-        image, cols = _group_buffers(gm)
-        body = im2col_body(image.shape, gm.window, cols,
-                           lambda ix: L.Load(image, L.linear(ix, image.shape)))
-        function = _window_kernel(module, f"{name}.pack", body, [image, cols])
-    b.call(function, [x, scratch])
+        image, cols, padded = _group_buffers(gm)
+        if padded_scratch is None:
+            body = im2col_body(image.shape, gm.window, cols,
+                               lambda ix: L.Load(image, L.linear(ix, image.shape)))
+            buffers = [image, cols]
+        else:
+            body = _interior(gm, padded, image, True) + im2col_body(
+                padded.shape, _unpadded(gm), cols,
+                lambda ix: L.Load(padded, L.linear(ix, padded.shape)))
+            buffers = [image, cols, padded]
+        function = _window_kernel(module, f"{name}.pack", body, buffers)
+    b.call(function, [x, scratch] + ([] if padded_scratch is None else [padded_scratch]))
     return scratch
 
 
-def _unpack(module, name, b, gm, element, scratch, dx):
-    """dx (one image's group) = col2im of the scratch columns."""
-    image, cols = _group_buffers(gm)
-    body = col2im_body(gm.window, image, lambda ix: L.Load(cols, L.linear(ix, cols.shape)))
-    function = _window_kernel(module, f"{name}.unpack", body, [cols, image])
-    b.call(function, [scratch, dx])
+def _unpack(module, name, b, gm, scratch, dx, padded_scratch=None):
+    """dx (one image's group) = col2im of the scratch columns; with padding, summed into
+    the padded copy in whole rows, whose interior is then copied to dx."""
+    image, cols, padded = _group_buffers(gm)
+
+    def read(ix):
+        return L.Load(cols, L.linear(ix, cols.shape))
+    if padded_scratch is None:
+        body, buffers, args = col2im_body(gm.window, image, read), [cols, image], [scratch, dx]
+    else:
+        body = col2im_body(_unpadded(gm), padded, read) + _interior(gm, padded, image, False)
+        buffers, args = [cols, image, padded], [scratch, dx, padded_scratch]
+    function = _window_kernel(module, f"{name}.unpack", body, buffers)
+    b.call(function, args)
 
 
 def _sum_partials(b, partials, out, tasks, size, element):

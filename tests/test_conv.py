@@ -54,6 +54,9 @@ CASES = {
                  (1, 1, 1, 1)),
     "depthwise x2": ((2, 4, 7, 7), (8, 1, 3, 3), dict(pad_mode="same", groups=4),
                      (1, 1, 1, 1)),
+    "padding wider than the taps reach": ((3, 3, 5, 6), (4, 3, 3, 3),
+                                          dict(pad_mode="pad", padding=(3, 2, 0, 4)),
+                                          (3, 2, 0, 4)),
     "1x1": ((2, 6, 5, 4), (3, 6, 1, 1), dict(), (0, 0, 0, 0)),
     "1x1 stride 2": ((2, 3, 5, 6), (4, 3, 1, 1), dict(stride=2), (0, 0, 0, 0)),
 }
