@@ -154,6 +154,8 @@ class Conv:
     w: Buffer | None = None        # conv2d_backward: the filter, and dx written beside dW
     dx: Buffer | None = None
     sums: bool = False
+    forward: bool = False          # conv2d_backward also computes conv2d(a, w): into y, or
+    y: Buffer | None = None        # through the epilogue
 
 
 @dataclass(eq=False, slots=True)
@@ -387,8 +389,18 @@ def _print_stmts(stmts: list, depth: int, lines: list[str]) -> None:
             attrs = ", ".join(f"{k}={v}" for k, v in stmt.attrs.items())
             operands = ", ".join(x.name for x in (stmt.a, stmt.b, stmt.w) if x is not None)
             target = f", {stmt.dx.name} (input gradient)" if stmt.dx is not None else ""
-            _print_product(f"{stmt.op}({operands}, {attrs}){target}", stmt, "n, i0, i1",
-                           depth, lines)
+            if not stmt.forward:
+                _print_product(f"{stmt.op}({operands}, {attrs}){target}", stmt, "n, i0, i1",
+                               depth, lines)
+                continue
+            forward = f"conv2d({stmt.a.name}, {stmt.w.name}) in the same image loop"
+            if stmt.epilogue is None:
+                lines.append(f"{pad}{stmt.c.name} = {stmt.op}({operands}, {attrs}){target}, "
+                             f"{stmt.y.name} = {forward}")
+            else:
+                lines.append(f"{pad}{stmt.c.name} = {stmt.op}({operands}, {attrs}){target}")
+                lines.append(f"{pad}for n, i0, i1, acc in {forward}:")
+                _print_stmts([stmt.epilogue], depth + 1, lines)
         elif isinstance(stmt, Matmul):
             product = (f"matmul({stmt.a.name}, {stmt.b.name}, m={stmt.m}, n={stmt.n}, "
                        f"k={stmt.k}, transpose_a={stmt.transpose_a}, "

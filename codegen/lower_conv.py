@@ -20,7 +20,9 @@ gradient sums one partial per task at the end. A forward convolution takes its c
 elementwise ops (bias, ReLU) as the tiles' epilogue, as a matrix product does (`fuse`). The
 input and weight gradients of one convolution, when their kernels are adjacent, run as one
 `conv2d_backward` kernel (`backward_pairs`): each image's dy is read from memory once, while
-it is in cache, by both products.
+it is in cache, by both products. When the kernel before them is the forward convolution of
+the same x and w (a training step's `sum(conv(x) * G)`), it joins that image loop too: each
+image is packed once for the forward product and the weight gradient.
 """
 from __future__ import annotations
 
@@ -213,7 +215,8 @@ def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
 def backward_pairs(fused) -> dict[int, tuple | None]:
     """Adjacent input- and weight-gradient kernels of one convolution (the same dy, window
     and filter), to run as one kernel at the later one's place, each image's dy read once
-    for both products: {later index: (input_grad op, filter_grad op), earlier index: None}.
+    for both products: {later index: (input_grad op, filter_grad op, forward kernel or None),
+    earlier index (and the forward's): None}.
     Skipped when the earlier kernel is the last reader of an arena value the later one does
     not read (the later kernel's result may have been placed over it)."""
     kernels = fused.kernels
@@ -243,17 +246,62 @@ def backward_pairs(fused) -> dict[int, tuple | None]:
         if wgrad.result.dtype.mlir not in _ELEMENTS or _per_image_strategy(
                 BACKWARD, geometry) != "tiles":
             continue
-        pairs[i], pairs[i + 1] = None, (dgrad, wgrad)
+        forward = _forward_before(fused, i, dgrad, wgrad, last_read, pairs)
+        if forward is not None:
+            pairs[i - 1] = None
+        pairs[i], pairs[i + 1] = None, (dgrad, wgrad, forward)
     return pairs
 
 
-def lower_conv_backward(lw, dgrad: Op, wgrad: Op) -> list:
-    """One `L.Conv` computing both gradients: a = x, b = dy, c = dW, w and dx."""
+def _forward_before(fused, i: int, dgrad: Op, wgrad: Op, last_read: dict, pairs: dict):
+    """The kernel before the gradient pair at (i, i + 1) when it is the forward convolution
+    of the same x, w and window (stored, or with its epilogue) and can run in the pair's
+    image loop: each image's columns are then packed once for the forward product and the
+    weight gradient, and dy (the forward epilogue's G in `sum(conv(x) * G)`) read from
+    memory once. Not when the pair reads its result (dy = y), or when it last reads an
+    arena value the later kernel does not read (the gradients may be placed over it)."""
+    if i == 0 or i - 1 in pairs:
+        return None
+    kernel = fused.kernels[i - 1]
+    if kernel.kind != "matmul" or kernel.value is None:
+        return None
+    op = kernel.product.op if kernel.product is not None else kernel.value.op
+    if op is None or op.name != "gs.conv2d" or kernel.regions:
+        return None
+    x, w = op.operands
+    if (x is not wgrad.operands[0] or w is not dgrad.operands[1]
+            or any(op.attrs[a] != wgrad.attrs[a] for a in _WINDOW_ATTRS)
+            or op.result.dtype is not wgrad.result.dtype):
+        return None
+    if any(kernel.value in fused.kernels[j].reads for j in (i, i + 1)):
+        return None
+    if any(fused.homes.get(v, ("",))[0] == "ws" and last_read.get(v, -1) <= i
+           for v in kernel.reads):
+        return None
+    geometry = _Geometry(*_shapes(op), op.attrs, op.result.dtype.mlir)
+    if _per_image_strategy("conv2d", geometry) != "tiles":
+        return None
+    return kernel
+
+
+def lower_conv_backward(lw, dgrad: Op, wgrad: Op, forward: FusedKernel | None = None) -> list:
+    """One `L.Conv` computing both gradients: a = x, b = dy, c = dW, w and dx; with the
+    `forward` kernel (`_forward_before`) also y (`Conv.y`) or its epilogue."""
     image, filter_, out_shape = _shapes(wgrad)
     x, dy = wgrad.operands
-    return [L.Conv(BACKWARD, lw.buffer_of(x), lw.buffer_of(dy), lw.buffer_of(wgrad.result),
-                   image, filter_, out_shape, {k: wgrad.attrs[k] for k in _WINDOW_ATTRS},
-                   None, lw.buffer_of(dgrad.operands[1]), lw.buffer_of(dgrad.result))]
+    statement = L.Conv(BACKWARD, lw.buffer_of(x), lw.buffer_of(dy),
+                       lw.buffer_of(wgrad.result), image, filter_, out_shape,
+                       {k: wgrad.attrs[k] for k in _WINDOW_ATTRS}, None,
+                       lw.buffer_of(dgrad.operands[1]), lw.buffer_of(dgrad.result))
+    if forward is not None:
+        out = lw.buffer_of(forward.value)
+        if forward.product is not None:
+            alone = lower_conv_epilogue(lw, forward, out)[0]
+        else:
+            alone = lower_conv(lw, forward.value.op, out)[0]
+        statement.forward, statement.y = True, alone.c
+        statement.epilogue, statement.sums = alone.epilogue, alone.sums
+    return [statement]
 
 
 CONV_LOWERINGS = {name: lower_conv for name in
@@ -289,10 +337,14 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
                 ir.Constant(_PTR, None) if stmt.c is None else emitter.params[id(stmt.c)]]
     if stmt.op == BACKWARD:
         pointers += [emitter.params[id(stmt.w)], emitter.params[id(stmt.dx)]]
+    if stmt.forward:                # the forward's y (or its partial sums, or nothing)
+        pointers.append(ir.Constant(_PTR, None) if stmt.y is None else emitter.params[id(stmt.y)])
+    first_epilogue = len(pointers)
     pointers += [emitter.params[id(x)] for x in epilogue_buffers]
     name = f"{emitter.function.name}.conv{_count(b.module, emitter.function.name + '.conv')}"
 
-    fmas = geometry.n * geometry.o * geometry.p * geometry.k * (2 if stmt.op == BACKWARD else 1)
+    products = (2 if stmt.op == BACKWARD else 1) + stmt.forward
+    fmas = geometry.n * geometry.o * geometry.p * geometry.k * products
     tasks = 1
     if emitter.parallel and _per_image_strategy(stmt.op, geometry) == "tiles":
         tasks = max(1, min(geometry.n, MAX_TASKS, fmas // MIN_TASK_FMAS))
@@ -304,22 +356,27 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     inner_parallel = emitter.parallel and tasks == 1
     step = _step_function(b.module, name, stmt, geometry, element, epilogue_buffers,
                           inner_parallel)
-    output_sized = [(3 + i, geometry.o * geometry.p * x.dtype.itemsize)
+    output_sized = [(first_epilogue + i, geometry.o * geometry.p * x.dtype.itemsize)
                     for i, x in enumerate(epilogue_buffers)
-                    if x.shape == tuple(stmt.out_shape) and x is not stmt.epilogue.buffer]
+                    if x.shape == tuple(stmt.out_shape) and x is not stmt.epilogue.buffer
+                    and (stmt.op != BACKWARD or x is not stmt.b)]
     images = _images_function(b.module, name, stmt, geometry, element, step, len(pointers),
                               output_sized)
     partial_elements = geometry.o * geometry.k
+    sums_at = first_epilogue - 1 if stmt.forward else 2
     if stmt.sums:                    # SUM_LANES partial sums per (image, channel) row
         sum_rows = geometry.n * geometry.o
-        pointers[2] = _malloc(b, sum_rows * SUM_LANES * itemsize)
-        _memset(b, pointers[2], sum_rows * SUM_LANES * itemsize)
+        pointers[sums_at] = _malloc(b, sum_rows * SUM_LANES * itemsize)
+        _memset(b, pointers[sums_at], sum_rows * SUM_LANES * itemsize)
+        sums = pointers[sums_at]
+
+    def finish_sums():
+        if stmt.sums:
+            _sum_rows(b, sums, emitter.params[id(stmt.epilogue.buffer)], sum_rows, element)
+            _free(b, sums)
     if tasks == 1:
         b.call(images, pointers + [ir.Constant(_I64, 0), ir.Constant(_I64, geometry.n)])
-        if stmt.sums:
-            _sum_rows(b, pointers[2], emitter.params[id(stmt.epilogue.buffer)], sum_rows,
-                      element)
-            _free(b, pointers[2])
+        finish_sums()
         return
     if weights:                                      # one partial weight gradient per task
         partials = _malloc(b, tasks * partial_elements * itemsize)
@@ -338,9 +395,7 @@ def emit_conv(emitter, stmt: L.Conv) -> None:
     t.call(images, inside + [start, end])
     t.ret_void()
     call_parallel_for(b, task, pointer_context(b, pointers), tasks)
-    if stmt.sums:
-        _sum_rows(b, pointers[2], emitter.params[id(stmt.epilogue.buffer)], sum_rows, element)
-        _free(b, pointers[2])
+    finish_sums()
     if weights:
         _sum_partials(b, partials, emitter.params[id(stmt.c)], tasks, partial_elements,
                       element)
@@ -424,9 +479,9 @@ def _prefetch(b, pointer, nbytes: int, line: int = 64) -> None:
 
 
 def _step_function(module, name, stmt, geometry, element, epilogue_buffers, parallel):
-    """`step(a, b, c, [w, dx,] epilogue..., scratch, n, g)`: one image's group (its own
+    """`step(a, b, c, [w, dx, [y,]] epilogue..., scratch, n, g)`: one image's group (its own
     function, so the product's context array is freed on return)."""
-    count = 3 + len(epilogue_buffers) + (2 if stmt.op == BACKWARD else 0)
+    count = 3 + len(epilogue_buffers) + (2 if stmt.op == BACKWARD else 0) + stmt.forward
     function = _function(module, f"{name}.step", count + 1, (_I64, _I64))
     for arg in function.args[:count + 1]:
         arg.add_attribute("noalias")
@@ -450,23 +505,26 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
             return None
         return b.gep(scratch, [ir.Constant(_I64, regions[key])], inbounds=True,
                      source_etype=element)
+    def forward(cols, weights, y, epilogue_pointers):
+        """y (or its epilogue, or its partial sums at y) of this image's group."""
+        first_channel = b.mul(g, ir.Constant(_I64, gm.og))
+        epilogue, target = None, None
+        if stmt.sums:
+            epilogue = _summing_epilogue(b, stmt.epilogue, epilogue_buffers, epilogue_pointers,
+                                         y, n, first_channel, gm.o)
+        elif stmt.epilogue is not None:
+            epilogue = _forward_epilogue(b, stmt.epilogue, epilogue_buffers, epilogue_pointers,
+                                         n, first_channel)
+        else:
+            target = at(y, (n, gm.o * gm.p), (g, gm.og * gm.p))
+        m1, n1, k1, ta1, tb1 = gm.products("conv2d")
+        emit_matmul(b, at(weights, (g, gm.og * gm.k)), cols, target, m1, n1, k1, gm.dtype,
+                    ta1, tb1, parallel, epilogue)
+
     if stmt.op == "conv2d":
         x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
         cols = x if gm.identity else _pack(module, name, b, gm, x, scratch, region("x"))
-        weights = at(w, (g, gm.og * gm.k))
-        epilogue = None
-        if stmt.sums:
-            epilogue = _summing_epilogue(b, stmt.epilogue, epilogue_buffers, extra, c, n,
-                                         b.mul(g, ir.Constant(_I64, gm.og)), gm.o)
-            target = None
-        elif stmt.epilogue is not None:
-            epilogue = _forward_epilogue(b, stmt.epilogue, epilogue_buffers, extra, n,
-                                         b.mul(g, ir.Constant(_I64, gm.og)))
-            target = None
-        else:
-            target = at(c, (n, gm.o * gm.p), (g, gm.og * gm.p))
-        emit_matmul(b, weights, cols, target, m, n_cols, k, gm.dtype, ta, tb, parallel,
-                    epilogue)
+        forward(cols, w, c, extra)
     elif stmt.op == "conv2d_input_grad":
         dy = at(a, (n, gm.o * gm.p), (g, gm.og * gm.p))
         weights = at(w, (g, gm.og * gm.k))
@@ -479,6 +537,8 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
         x = at(a, (n, gm.c * image_plane), (g, gm.cg * image_plane))
         dy = at(w, (n, gm.o * gm.p), (g, gm.og * gm.p))
         cols = x if gm.identity else _pack(module, name, b, gm, x, scratch, region("x"))
+        if stmt.forward:                    # the columns are packed: the forward from them
+            forward(cols, extra[0], extra[2], extra[3:])
         dw = at(c, (g, gm.og * gm.k))
         if choose_strategy(m, n_cols, k, gm.dtype, ta, tb) == "tiles":
             emit_matmul(b, dy, cols, None, m, n_cols, k, gm.dtype, ta, tb, parallel,

@@ -277,7 +277,7 @@ def _buffers_in(body: list) -> list[L.Buffer]:
                 for b in s.buffers:
                     seen.setdefault(id(b), b)
             elif isinstance(s, (L.Matmul, L.Conv)):
-                extra = (s.w, s.dx) if isinstance(s, L.Conv) else ()
+                extra = (s.w, s.dx, s.y) if isinstance(s, L.Conv) else ()
                 for b in (s.c, s.a, s.b) + extra:
                     if b is not None:
                         seen.setdefault(id(b), b)

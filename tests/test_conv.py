@@ -204,9 +204,10 @@ def test_gradient_of_a_weighted_sum_reads_the_weights_directly():
     args = (Tensor(x), Tensor(w), Tensor(g))
     value, (dx, dw) = step(*args)
     loops = compile_graph(step.program_for(*args).graph).loops_text
-    # conv with the weighted sum as its epilogue, both gradients in one kernel (one pass over
-    # dy per image)
-    assert loops.count("kernel ") == 2 and "conv2d_backward(" in loops, loops
+    # one kernel: per image the forward product with the weighted sum as its epilogue and
+    # both gradients (one pass over dy, one packing of the image)
+    assert loops.count("kernel ") == 1 and "conv2d_backward(" in loops, loops
+    assert "conv2d(a, b) in the same image loop" in loops, loops
     np.testing.assert_allclose(value.asnumpy(), (conv_reference(x, w, pads=(1, 1, 1, 1))
                                                  * g).sum(), rtol=1e-12)
     assert "mul(1.0" not in loops, loops
@@ -251,6 +252,49 @@ def test_full_sum_is_the_convolution_epilogue(dtype):
                                (np.maximum(y, 0) * g).sum(axis=(1, 2, 3)), rtol=0,
                                atol=tolerance * scale)
     assert "reduce_" in compile_graph(partial.program_for(*args).graph).loops_text
+
+
+FORWARD_BACKWARD_CASES = {
+    "same, 13 channels, 9x11": ((5, 3, 9, 11), (13, 3, 3, 3), dict(pad_mode="same"),
+                                (1, 1, 1, 1)),
+    "groups 2, stride 2, asymmetric pads": ((3, 4, 9, 8), (6, 2, 3, 2),
+                                            dict(pad_mode="pad", padding=(1, 0, 2, 1),
+                                                 stride=2, groups=2), (1, 0, 2, 1)),
+    "1x1 (x is the columns)": ((4, 6, 5, 7), (3, 6, 1, 1), dict(), (0, 0, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(FORWARD_BACKWARD_CASES))
+@pytest.mark.parametrize("returns_y", [False, True])
+def test_forward_and_both_gradients_in_one_image_loop(case, returns_y):
+    """value_and_grad of sum(conv(x, w) * G): the forward product (its sum taken from the
+    registers, or y stored when it is also returned) runs in the gradients' image loop, so
+    each image is packed once and G read once. Value, y and both gradients against float64
+    loops (the gradients through the exact adjoints <dx, u> = <conv(u, w), G>, <dw, v> =
+    <conv(x, v), G>)."""
+    shape, wshape, kwargs, pads = FORWARD_BACKWARD_CASES[case]
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
+    stride, dilation, groups = _arguments(kwargs)
+    y = conv_reference(x, w, stride, pads, dilation, groups)
+    g = rng.standard_normal(y.shape)
+    def loss(a, b, c):
+        return (ops.conv2d(a, b, **kwargs) * c).sum()
+    if returns_y:           # y stored by the forward (an output), the gradients of the loss
+        step = jit(lambda a, b, c: (ops.conv2d(a, b, **kwargs), grad(loss, (0, 1))(a, b, c)))
+        got_y, (dx, dw) = step(Tensor(x), Tensor(w), Tensor(g))
+        np.testing.assert_allclose(got_y.asnumpy(), y, rtol=1e-12, atol=1e-12)
+    else:
+        step = jit(value_and_grad(loss, (0, 1)))
+        value, (dx, dw) = step(Tensor(x), Tensor(w), Tensor(g))
+        np.testing.assert_allclose(float(value.asnumpy()), (y * g).sum(), rtol=1e-12)
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    np.testing.assert_allclose((dx.asnumpy() * u).sum(), (conv_reference(
+        u, w, stride, pads, dilation, groups) * g).sum(), rtol=1e-11)
+    np.testing.assert_allclose((dw.asnumpy() * v).sum(), (conv_reference(
+        x, v, stride, pads, dilation, groups) * g).sum(), rtol=1e-11)
+    loops = compile_graph(step.program_for(Tensor(x), Tensor(w), Tensor(g)).graph).loops_text
+    assert "in the same image loop" in loops, loops
 
 
 def test_float16_convolution_accumulates_in_float32():
