@@ -32,7 +32,7 @@ from ..ir.core import Op, Value
 from ..ir.ops.conv import window_geometry
 from . import loops as L
 from .fuse import GATHERS, FusedKernel, full_sum_operand
-from .gemm_tiles import MAX_TASKS, MIN_TASK_FMAS, Epilogue
+from .gemm_tiles import DOT_TILE, MAX_TASKS, MIN_TASK_FMAS, Epilogue
 from .lower_window import col2im_body, im2col_body
 from .matmul import choose_strategy, emit_matmul
 from .parallel import call_parallel_for, load_context, pointer_context, task_function
@@ -541,8 +541,13 @@ def _step_function(module, name, stmt, geometry, element, epilogue_buffers, para
             forward(cols, extra[0], extra[2], extra[3:])
         dw = at(c, (g, gm.og * gm.k))
         if choose_strategy(m, n_cols, k, gm.dtype, ta, tb) == "tiles":
-            emit_matmul(b, dy, cols, None, m, n_cols, k, gm.dtype, ta, tb, parallel,
-                        _accumulating(dw, gm.k, element, stmt.a.dtype.itemsize))
+            if _transposed_fits_better(m, n_cols) and choose_strategy(
+                    n_cols, m, k, gm.dtype, ta, tb) == "tiles":     # dW.T = cols @ dy.T
+                emit_matmul(b, cols, dy, None, n_cols, m, k, gm.dtype, ta, tb, parallel,
+                            _accumulating(dw, gm.k, element, stmt.a.dtype.itemsize, True))
+            else:
+                emit_matmul(b, dy, cols, None, m, n_cols, k, gm.dtype, ta, tb, parallel,
+                            _accumulating(dw, gm.k, element, stmt.a.dtype.itemsize))
         else:
             emit_matmul(b, dy, cols, dw, m, n_cols, k, gm.dtype, ta, tb, parallel,
                         alpha=ir.Constant(element, 1.0), accumulate=True)
@@ -625,10 +630,33 @@ def _sum_rows(b, sums, out, rows: int, element) -> None:
     b.store(result, out)
 
 
-def _accumulating(target, width: int, element, align: int) -> Epilogue:
+def _transposed_fits_better(m: int, n: int) -> bool:
+    """True when the weight gradient's dot tiles (DOT_TILE rows x columns) waste fewer
+    products on the short edge tiles as the (n, m) product than as (m, n): 3->64 filters
+    give 64 x 27 (a 1-row tile, 3-column tiles) but 27 x 64 (none)."""
+    rows, cols = DOT_TILE
+
+    def covered(a, b):
+        return -(-a // rows) * rows * -(-b // cols) * cols
+    return covered(n, m) < covered(m, n)
+
+
+def _accumulating(target, width: int, element, align: int, transposed=False) -> Epilogue:
     """target[i, j] += acc (a scalar or consecutive columns): the weight gradient summed over
-    images in its task's partial."""
+    images in its task's partial. `transposed`: the product is dW.T, so element (i, j) goes
+    to target[j, i] (a vector lane by lane)."""
     def emit(builder, inside, i, j, acc):
+        if transposed:
+            lanes = acc.type.count if isinstance(acc.type, ir.VectorType) else 1
+            for lane in range(lanes):
+                value = acc if lanes == 1 else builder.extract_element(
+                    acc, ir.Constant(ir.IntType(32), lane))
+                row = builder.add(j, ir.Constant(_I64, lane))
+                offset = builder.add(builder.mul(row, ir.Constant(_I64, width)), i)
+                address = builder.gep(inside[0], [offset], inbounds=True, source_etype=element)
+                old = builder.load(address, typ=value.type, align=align)
+                builder.store(builder.fadd(old, value), address, align=align)
+            return
         offset = builder.add(builder.mul(i, ir.Constant(_I64, width)), j)
         address = builder.gep(inside[0], [offset], inbounds=True, source_etype=element)
         old = builder.load(address, typ=acc.type, align=align)
