@@ -36,6 +36,7 @@ from .gemm_tiles import DOT_TILE, MAX_TASKS, MIN_TASK_FMAS, Epilogue
 from .lower_window import col2im_body, im2col_body
 from .matmul import choose_strategy, emit_matmul
 from .parallel import call_parallel_for, load_context, pointer_context, task_function
+from .scalar_ops import FLOAT_FLAGS
 from .simplify_index import simplify_body
 
 _I64 = ir.IntType(64)
@@ -602,7 +603,8 @@ def _summing_epilogue(b, store, buffers, pointers, sums, n, first_channel,
                            inbounds=True, source_etype=acc.type.element
                            if isinstance(acc.type, ir.VectorType) else acc.type)
         old = builder.load(slot, typ=value.type, align=4)
-        builder.store(builder.fadd(old, value), slot, align=4)
+        # contractible with the summand's multiply: one FMA per vector, one rounding
+        builder.store(builder.fadd(old, value, flags=FLOAT_FLAGS), slot, align=4)
     return Epilogue(carried, emit)
 
 
