@@ -416,11 +416,12 @@ def _function(module, name, count, extra=()):
 
 
 def _images_function(module, name, stmt, geometry, element, step, count, output_sized=()):
-    """`images(a, b, c, [w, dx,] epilogue..., start, end)`: images [start, end) of every
-    group, with one scratch block (`_Geometry.scratch`) for the packed taps (two for the
-    combined backward) and zero-padded image groups; a weight gradient first zeroes its c. The next image's part of the streamed operand, and
-    of the epilogue's inputs of the output's shape (`output_sized`: (position, bytes per
-    image)), is prefetched while this one computes."""
+    """`images(a, b, c, [w, dx, [y,]] epilogue..., start, end)`: images [start, end) of
+    every group, with one scratch block (`_Geometry.scratch`) for the packed taps (two for
+    the combined backward) and zero-padded image groups; a weight gradient first zeroes its
+    c. The next image's part of the streamed operand, and of the epilogue's inputs of the
+    output's shape (`output_sized`: (position, bytes per image)), is prefetched while this
+    one computes."""
     function = _function(module, f"{name}.images", count, (_I64, _I64))
     b = ir.IRBuilder(function.append_basic_block("entry"))
     *pointers, start, end = function.args
