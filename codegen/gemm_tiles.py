@@ -6,7 +6,8 @@ Two tile kernels, by where the reduction index ``p`` is contiguous:
   ``rows x width`` of C lives in vector registers; for each ``p`` it loads B[p, j0:j0+width]
   once and adds A[i, p] * that row for every row i of the tile (one broadcast, one FMA per
   vector). With AVX2 the tile is 6 x 16 floats: 12 accumulators + 2 B vectors + 1 broadcast,
-  within the 16 ymm registers; with AVX-512 12 x 32 (8 x 32 when that divides m and 12 not).
+  within the 16 ymm registers; with AVX-512 12 x 32 (8 x 32 when that divides m and 12 does
+  not; m rows when m is smaller).
 - *Dot* (``A @ B.T``: both operands contiguous along ``p``, Dense's forward ``x @ W.T``).
   A tile of 3 x 4 outputs (4 x 4 with 32 registers when 4 divides m) keeps one vector
   accumulator per output of partial sums along ``p``; at the end each row's accumulators are
@@ -21,8 +22,8 @@ each call site's exact sizes, the tiles were 87% of a train step's LLVM IR (377 
 digits MLP step), which Python took ~90 ms to emit and LLVM O3 + codegen then chewed; shared,
 the step's IR is 138 KB at the same speed (a call per tile costs nanoseconds against the
 tile's hundreds of FMAs). Widths that are not a multiple of the vector are covered by
-narrower vectors (8 + 2 for a tail of 10), and a last row tile with fewer rows by its own
-kernel. Work is split by row tiles into tasks ``task(ctx, t)``; the kernel hands them to
+narrower vectors (8 + 2 for a tail of 10), each width its own kernel; a last row tile with
+fewer rows (and a dot tile with fewer columns) calls the full kernel with its row count. Work is split by row tiles into tasks ``task(ctx, t)``; the kernel hands them to
 ``gs_parallel_for`` (:mod:`graphspore.runtime.thread_pool`) when the product is big enough
 to pay for a second thread, or runs them in a loop. ``ctx`` is a stack array ``[a, b, c,
 extra...]`` of the kernel's buffer pointers.
@@ -92,8 +93,9 @@ class _Shape:
         else:                              # outer-product kernel: rows x 2 vectors
             self.rows, self.cols = (6 if registers == 16 else 12), 2 * self.lanes
             if registers == 32 and m % 12 and m % 8 == 0:
-                self.rows = 8              # whole tiles: no second, shorter kernel
-        self.rows = min(self.rows, m)
+                self.rows = 8              # whole tiles: no work wasted on a short one
+            self.rows = min(self.rows, m)  # m < rows: one exact tile (10 rows computed as
+                                           # 8 + 8 ran 1.24x slower at 10 x 128 x 64)
 
     def vector(self, width):
         return ir.VectorType(self.scalar, width)
@@ -178,8 +180,8 @@ def _row_panel(b, shape, a, bm, c, tile, i0):
 
 
 def _tile(b, shape, a, bm, c, tile, i0, j0, rows, width):
-    """C[i0:i0+rows, j0:j0+width] by one micro-kernel call (the full-height kernel, or the
-    short one when ``rows`` is less), then the epilogue over the tile buffer."""
+    """C[i0:i0+rows, j0:j0+width] by one micro-kernel call (``rows`` an i64, at most the
+    tile height), then the epilogue over the tile buffer."""
     if shape.ta:          # A[p, i] at a + p*m + i
         a_tile, a_row, a_step = _offset(b, shape, a, i0), 1, shape.m
     else:                 # A[i, p] at a + i*k + p
@@ -195,18 +197,11 @@ def _tile(b, shape, a, bm, c, tile, i0, j0, rows, width):
         out, ldc = tile, shape.cols
     arguments = [a_tile, ir.Constant(_I64, a_row), ir.Constant(_I64, a_step), b_tile,
                  ir.Constant(_I64, b_stride), ir.Constant(_I64, shape.k), out,
-                 ir.Constant(_I64, ldc)]
-    short = shape.m % shape.rows
-    full = _micro_kernel(b.module, shape, shape.rows, width)
-    if not short:
-        b.call(full, arguments)
-    else:
-        with b.if_else(b.icmp_unsigned("==", rows, ir.Constant(_I64, shape.rows))) as (then,
-                                                                                       other):
-            with then:
-                b.call(full, arguments)
-            with other:
-                b.call(_micro_kernel(b.module, shape, short, width), arguments)
+                 ir.Constant(_I64, ldc), rows, ir.Constant(_I64, width)]
+    # Dot tiles always use the full-width kernel (the column count is an argument); outer
+    # tiles have one kernel per width (its vectors), each taking the row count.
+    kernel_width = shape.cols if shape.tb else width
+    b.call(_micro_kernel(b.module, shape, shape.rows, kernel_width), arguments)
     if tile is not None:
         _count_loop(b, rows, lambda r: _epilogue_row(b, shape, tile, i0, j0, r, width))
 
@@ -231,17 +226,21 @@ def _epilogue_row(b, shape, tile, i0, j0, r, width):
         offset += lanes
 
 
-_KERNEL_ARGUMENTS = ("a", "a_row", "a_step", "b", "b_stride", "k", "c", "ldc")
+_KERNEL_ARGUMENTS = ("a", "a_row", "a_step", "b", "b_stride", "k", "c", "ldc", "rows", "cols")
 
 
 def _micro_kernel(module, shape, rows, width):
-    """The module's function computing one ``rows x width`` tile, made on first use and
-    shared by every product of the module with that tile, kind and dtype::
+    """The module's function computing one tile of at most ``rows x width``, made on first
+    use and shared by every product of the module with that tile, kind and dtype::
 
-        void (ptr a, i64 a_row, i64 a_step, ptr b, i64 b_stride, i64 k, ptr c, i64 ldc)
+        void (ptr a, i64 a_row, i64 a_step, ptr b, i64 b_stride, i64 k, ptr c, i64 ldc,
+              i64 rows, i64 cols)
 
     A[r, p] is at ``a + r*a_row + p*a_step``; B[p, j] at ``b + p*b_stride + j`` (outer
     product) or B[j, p] at ``b + j*b_stride + p`` (dot); the tile goes to ``c + r*ldc + j``.
+    Only the first ``rows`` rows (1 <= rows <= the kernel's) are read and stored, and for a
+    dot tile only the first ``cols`` columns: the missing ones are computed again from the
+    last real row or column and dropped, so a short last tile needs no kernel of its own.
     Sizes and strides are arguments: one body serves any product, where code specialised
     to each call site made the tiles ~87% of a train step's IR (and of its LLVM time)."""
     kind = "dot" if shape.tb else "outer"
@@ -250,7 +249,7 @@ def _micro_kernel(module, shape, rows, width):
     if function is not None:
         return function
     function = ir.Function(module, ir.FunctionType(
-        ir.VoidType(), [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64]), name)
+        ir.VoidType(), [_PTR, _I64, _I64, _PTR, _I64, _I64, _PTR, _I64, _I64, _I64]), name)
     function.linkage = "internal"
     function.attributes.add("nounwind")
     function.attributes.add("noinline")
@@ -342,8 +341,27 @@ def _reduction_loop(b, trip, accumulators, step, may_skip=False):
     return merged
 
 
-def _outer_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, width):
-    """c[r, 0:width] = sum_p A[r, p] * B[p, 0:width] for r < rows (k >= 1)."""
+def _clamped(b, index, count):
+    """``min(index, count - 1)`` for a Python int ``index`` and an i64 ``count`` >= 1."""
+    if index == 0:
+        return ir.Constant(_I64, 0)
+    last = b.sub(count, ir.Constant(_I64, 1))
+    return b.select(b.icmp_unsigned("<", ir.Constant(_I64, index), count),
+                    ir.Constant(_I64, index), last)
+
+
+def _stores_up_to(b, count, total, store):
+    """``store(r)`` for r < ``count`` (an i64, 1..total): the first unconditionally, each
+    further one only while r < count."""
+    store(0)
+    for r in range(1, total):
+        with b.if_then(b.icmp_unsigned("<", ir.Constant(_I64, r), count)):
+            store(r)
+
+
+def _outer_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, count, _cols, rows,
+                width):
+    """c[r, 0:width] = sum_p A[r, p] * B[p, 0:width] for r < count <= rows (k >= 1)."""
     pieces, offset = [], 0
     for lanes in shape.widths(width):
         pieces.append((offset, shape.vector(lanes)))
@@ -352,7 +370,7 @@ def _outer_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, width
     # Loop-invariant addresses are formed once, before the p loop: per step each row costs
     # one gep, one load, one broadcast per vector width and its FMAs.
     columns = [ir.Constant(_I64, off) for off, _ in pieces]
-    a_bases = [_offset(b, shape, a, b.mul(a_row, ir.Constant(_I64, r))) for r in range(rows)]
+    a_bases = [_offset(b, shape, a, b.mul(a_row, _clamped(b, r, count))) for r in range(rows)]
 
     def step(p, accumulators):
         b_row = _offset(b, shape, bm, b.mul(p, b_stride))
@@ -371,23 +389,25 @@ def _outer_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, width
         return updated
 
     sums = _reduction_loop(b, k, zeros, step)
-    index = 0
-    for r in range(rows):
+
+    def store(r):
         row = _offset(b, shape, c, b.mul(ldc, ir.Constant(_I64, r)))
-        for j in columns:
-            b.store(sums[index], _offset(b, shape, row, j), align=_BYTES[shape.dtype])
-            index += 1
+        for index, j in enumerate(columns):
+            b.store(sums[r * len(columns) + index], _offset(b, shape, row, j),
+                    align=_BYTES[shape.dtype])
+    _stores_up_to(b, count, rows, store)
 
 
-def _dot_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, cols):
-    """c[r, j] = sum_p A[r, p] * B[j, p] for r < rows, j < cols, both contiguous along p
-    (``a_step`` is 1): vector partial sums over whole vectors of p, folded to one 4-lane
-    vector per row, then scalar FMAs for the last ``k % lanes`` steps."""
+def _dot_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, count, col_count, rows,
+              cols):
+    """c[r, j] = sum_p A[r, p] * B[j, p] for r < count <= rows, j < col_count <= cols, both
+    contiguous along p (``a_step`` is 1): vector partial sums over whole vectors of p, folded
+    to one 4-lane vector per row, then scalar FMAs for the last ``k % lanes`` steps."""
     lanes = shape.lanes
     vt = shape.vector(lanes)
     chunks = b.udiv(k, ir.Constant(_I64, lanes))
-    a_rows = [_offset(b, shape, a, b.mul(a_row, ir.Constant(_I64, r))) for r in range(rows)]
-    b_rows = [_offset(b, shape, bm, b.mul(b_stride, ir.Constant(_I64, j)))
+    a_rows = [_offset(b, shape, a, b.mul(a_row, _clamped(b, r, count))) for r in range(rows)]
+    b_rows = [_offset(b, shape, bm, b.mul(b_stride, _clamped(b, j, col_count)))
               for j in range(cols)]
 
     def step(p, accumulators):
@@ -417,14 +437,18 @@ def _dot_tile(b, shape, a, a_row, a_step, bm, b_stride, k, c, ldc, rows, cols):
                 for row, total in zip(a_rows, accumulators)]
 
     totals = _reduction_loop(b, b.sub(k, done), totals, tail_step, may_skip=True)
-    for r in range(rows):
+    lanes_of = ir.VectorType(_I64, out_type.count)
+    mask = b.icmp_unsigned("<", ir.Constant(lanes_of, list(range(out_type.count))),
+                           _splat(b, col_count, out_type.count))
+    suffix = f"v{out_type.count}{shape.dtype}.p0"
+    masked_store = b.module.globals.get(f"llvm.masked.store.{suffix}") or ir.Function(
+        b.module, ir.FunctionType(ir.VoidType(), [out_type, _PTR, _I32, mask.type]),
+        f"llvm.masked.store.{suffix}")
+
+    def store(r):       # lanes j < col_count of row r
         row = _offset(b, shape, c, b.mul(ldc, ir.Constant(_I64, r)))
-        if cols == out_type.count:
-            b.store(totals[r], row, align=_BYTES[shape.dtype])
-            continue
-        for jj in range(cols):
-            b.store(b.extract_element(totals[r], ir.Constant(_I32, jj)),
-                    _offset(b, shape, row, ir.Constant(_I64, jj)), align=_BYTES[shape.dtype])
+        b.call(masked_store, [totals[r], row, ir.Constant(_I32, _BYTES[shape.dtype]), mask])
+    _stores_up_to(b, count, rows, store)
 
 
 def _fold_rows(b, shape, vectors):
