@@ -3,12 +3,12 @@ for those larger than the cache.
 
 A flat elementwise loop (its body one store at the loop index, coefficient 1, every load
 stepping by 1 (a vector load) or 0 (a splat) with it, as in a matrix product's epilogue,
-:class:`~.emit_llvm.LanesEmitter`) is emitted as a loop over full vectors of the widest
-width, then one masked vector (``llvm.masked.load/store``) for the rest, instead of a scalar
-loop for LLVM's vectoriser to widen: every element goes through the same vector code (a
-float32 ``sigmoid`` uses AVX-512's ``vrcp14ps``/``vscalefps``, which exist only as vector
-intrinsics; see :mod:`.vector_math`), and the remainder costs one masked vector, not up to
-15 scalar iterations. Gathers keep the plain loop.
+:class:`~.emit_llvm.LanesEmitter`) that streams (below) or evaluates an op with its own
+vector code (a float32 ``sigmoid`` uses AVX-512's ``vrcp14ps``/``vscalefps``, which exist
+only as vector intrinsics; see :mod:`.vector_math`) is emitted as a loop over full vectors of
+the widest width, then one masked vector (``llvm.masked.load/store``) for the rest, instead
+of a scalar loop for LLVM's vectoriser to widen: every element goes through the same vector
+code, whatever the size. Other loops and gathers keep the plain loop.
 
 A normal store to a line that is not cached first reads the line (read-for-ownership), so an
 elementwise kernel from DRAM moves 12 bytes per f32 element (read x, read and write y) where a
@@ -43,9 +43,24 @@ def _bytes(buffer: L.Buffer) -> int:
 
 
 def vectorizes(loop: L.Loop) -> bool:
-    """True when `loop` (a kernel's only loop, or a split kernel's outer loop) is a flat
-    elementwise loop that :func:`emit_vector_loop` emits: x86-64 with AVX2 or AVX-512, one
-    store at the loop index of a 4- or 8-byte dtype, loads that step by 0 or 1."""
+    """True when :func:`emit_vector_loop` emits `loop` (a kernel's only loop, or a split
+    kernel's outer loop): a flat elementwise loop (:func:`_flat`) that streams or evaluates
+    an op whose vector code differs from its scalar code (``vector_math.has_vector_form``:
+    the float32 sigmoid on AVX-512), so that all its elements get the vector code. Others
+    keep the scalar loop LLVM's vectoriser widens: as fast, and cheaper to compile (no
+    masked copy of the body)."""
+    return _flat(loop) and (_large(loop) or _has_vector_form(loop.body[0].value))
+
+
+def streams(loop: L.Loop) -> bool:
+    """True when the vector loop of `loop` stores around the cache (it touches more than
+    :data:`STREAM_MIN_BYTES`)."""
+    return _flat(loop) and _large(loop)
+
+
+def _flat(loop: L.Loop) -> bool:
+    """x86-64 with AVX2 or AVX-512, one store at the loop index of a 4- or 8-byte dtype,
+    loads that step by 0 or 1."""
     from ..runtime.target import host
     target = host()
     if not target.triple.startswith("x86_64") or target.vector_width_bits < 256:
@@ -61,16 +76,20 @@ def vectorizes(loop: L.Loop) -> bool:
                for load in L.loads_in(store.value))
 
 
-def streams(loop: L.Loop) -> bool:
-    """True when the vector loop of `loop` stores around the cache (it touches more than
-    :data:`STREAM_MIN_BYTES`)."""
-    if not vectorizes(loop):
-        return False
+def _large(loop: L.Loop) -> bool:
     store = loop.body[0]
     touched = {id(store.buffer): store.buffer}
     for load in L.loads_in(store.value):
         touched.setdefault(id(load.buffer), load.buffer)
     return sum(_bytes(b) for b in touched.values()) >= STREAM_MIN_BYTES
+
+
+def _has_vector_form(expr: L.Expr) -> bool:
+    if not isinstance(expr, L.Call):
+        return False
+    from .vector_math import has_vector_form
+    return has_vector_form(expr.op, expr.dtype.bits) or any(_has_vector_form(a)
+                                                             for a in expr.args)
 
 
 def _only_var(expr: L.Expr, var: str) -> bool:

@@ -39,9 +39,21 @@ def undef(typ: ir.Type) -> ir.Constant:
         else ir.Constant(typ, ir.Undefined)
 
 
+def splat_constant(typ: ir.Type, value) -> ir.Constant:
+    """The constant `value` in every lane of vector type `typ`, as ``splat (float 1.0)``
+    (LLVM 19+) rather than one element a lane; a scalar type gets a plain constant."""
+    if not isinstance(typ, ir.VectorType):
+        return ir.Constant(typ, value)
+    element = ir.Constant(typ.element, value)
+    return _Spelled(typ, value, f"splat ({typ.element} {element.get_reference()})")
+
+
 def splat(builder: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
     """``value`` (a scalar) in every one of ``lanes`` lanes: insertelement + a zero-mask
     shuffle, the form LLVM matches to one broadcast instruction."""
+    if type(value) is ir.Constant and isinstance(value.constant, (int, float)) \
+            and isinstance(value.type, (ir.IntType, ir.FloatType, ir.DoubleType)):
+        return splat_constant(ir.VectorType(value.type, lanes), value.constant)
     vector = ir.VectorType(value.type, lanes)
     first = builder.insert_element(undef(vector), value, ir.Constant(_I32, 0))
     return builder.shuffle_vector(first, undef(vector), zeros(ir.VectorType(_I32, lanes)))

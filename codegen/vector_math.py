@@ -65,6 +65,8 @@ from fractions import Fraction
 
 from llvmlite import ir
 
+from .vector_constants import splat_constant, undef
+
 _CONTRACT = ("contract",)
 
 # The float functions this module defines, each the scalar body of the elementwise primitive
@@ -123,11 +125,11 @@ def _const(kind, value):
     """A float constant of ``kind.type`` (splat for vectors), exactly representable."""
     if kind.bits == 32 and math.isfinite(value):
         value = _round_to_f32(value)
-    return ir.Constant(kind.type, value)
+    return splat_constant(kind.type, value)
 
 
 def _iconst(kind, value):
-    return ir.Constant(kind.int_type, value)
+    return splat_constant(kind.int_type, value)
 
 
 def _intrinsic(builder, name, *args):
@@ -303,9 +305,22 @@ def avx512_estimates() -> bool:
     """True when float32 vectors may use AVX-512's ``vrcp14ps`` (reciprocal to 2^-14) and
     ``vscalefps`` (x 2^n, rounded once): the host has AVX-512F and VL (the 128/256-bit
     forms). Tests switch it off to run the portable sequence an AVX2 machine gets."""
-    from ..runtime.target import host
-    target = host()
-    return target.has_avx512 and "+avx512vl" in target.features.split(",")
+    global _AVX512_ESTIMATES
+    if _AVX512_ESTIMATES is None:
+        from ..runtime.target import host
+        target = host()
+        _AVX512_ESTIMATES = target.has_avx512 and "+avx512vl" in target.features.split(",")
+    return _AVX512_ESTIMATES
+
+
+_AVX512_ESTIMATES = None                 # the host's answer, once
+
+
+def has_vector_form(op: str, bits: int) -> bool:
+    """True when elementwise `op` on `bits`-bit floats has vector code that differs from
+    what its scalar code vectorises to (the float32 sigmoid with AVX-512 estimates), so a
+    loop should hand it explicit vectors (codegen.streaming)."""
+    return op == "sigmoid" and bits == 32 and avx512_estimates()
 
 
 def _x86_vector(kind) -> str | None:
@@ -333,7 +348,7 @@ def _reciprocal_estimate(builder, kind, d):
     if width is None:
         return builder.fdiv(_const(kind, 1.0), d)
     return _x86_call(builder, f"llvm.x86.avx512.rcp14.ps.{width}", kind.type,
-                     [d, ir.Constant(kind.type, None), _all_lanes(kind)])
+                     [d, undef(kind.type), _all_lanes(kind)])
 
 
 def _scale_by_power_of_two(builder, kind, p, n, t):
@@ -343,7 +358,7 @@ def _scale_by_power_of_two(builder, kind, p, n, t):
     times 2^-64. Neither is defined for a NaN p: callers select."""
     width = _x86_vector(kind)
     if width is not None:
-        args = [p, n, ir.Constant(kind.type, None), _all_lanes(kind)]
+        args = [p, n, undef(kind.type), _all_lanes(kind)]
         if width == "512":
             args.append(ir.Constant(ir.IntType(32), 4))          # the current rounding mode
         return _x86_call(builder, f"llvm.x86.avx512.mask.scalef.ps.{width}", kind.type, args)

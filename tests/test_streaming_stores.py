@@ -106,17 +106,30 @@ def test_gathers_keep_the_plain_loop(stream_everything):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
-def test_masked_remainder_every_length(dtype):
-    """Serial kernels (below the split size) of every length up to a few vectors: full
-    vectors, then one masked vector; results exact, nothing written past the end."""
-    for n in list(range(1, 41)) + [257, 1000]:
+def test_masked_head_and_tail_every_length(stream_everything, dtype):
+    """Serial kernels (below the split size) of every length up to a few vectors, streamed:
+    masked head, aligned vectors, masked tail; results exact, nothing written past the end."""
+    for n in list(range(2, 41)) + [257, 1000]:
         rng = np.random.default_rng(n)
         x, y = (rng.integers(-1000, 1000, n).astype(dtype) for _ in range(2))
         graph = build(lambda a, b: gs.add(gs.mul(a, b), a), ((n,), DType.from_numpy(dtype)),
                       ((n,), DType.from_numpy(dtype)))
         (got,), result = run_compiled(graph, [x, y])
         np.testing.assert_array_equal(got, x * y + x)
-        assert n == 1 or "llvm.masked.store" in result.llvm_ir   # n = 1: no loop at all
+        assert "llvm.masked.store" in result.llvm_ir
+
+
+def test_sigmoid_kernels_are_vector_loops_of_every_length():
+    """A kernel holding the float32 sigmoid is an explicit vector loop with one masked vector
+    for the rest at every length (its AVX-512 vector code differs from the scalar one);
+    kernels without such an op keep the scalar loop LLVM widens."""
+    for n in list(range(2, 41)) + [1000]:
+        x = np.random.default_rng(n).standard_normal(n).astype(np.float32) * 8
+        (got,), result = run_compiled(build(gs.sigmoid, ((n,), DType.f32)), [x])
+        np.testing.assert_allclose(got, 1 / (1 + np.exp(-x.astype(np.float64))), rtol=2e-7)
+        assert ("llvm.masked.store" in result.llvm_ir) == vector_math.avx512_estimates()
+    (_,), plain = run_compiled(build(gs.exp, ((1000,), DType.f32)), [x])
+    assert "llvm.masked.store" not in plain.llvm_ir
 
 
 def test_sigmoid_bits_do_not_depend_on_size_or_position():
