@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from .fuse import GATHERS, FusedKernel
-from .lower_conv import epilogue_ok as conv_epilogue_ok
 from . import loops as L
 from .matmul import choose_strategy
 
@@ -47,6 +46,7 @@ def epilogue_ok(product: Value, kernel: FusedKernel) -> bool:
     own index) be emitted as `product`'s epilogue? Tiles take any without a gather (an
     epilogue's loads must be contiguous in the column); BLAS takes `x +- s * p`."""
     if product.op.name != "gs.matmul":
+        from .lower_conv import epilogue_ok as conv_epilogue_ok   # (imported for convolutions)
         return conv_epilogue_ok(product, kernel)
     if kernel.kind != "elementwise":        # a summing epilogue: convolutions only
         return False

@@ -10,6 +10,7 @@ globals). Loops of extent 1 are dropped (their index is the constant 0).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import re
 
@@ -20,14 +21,46 @@ from .fuse import FusedGraph, FusedKernel
 from .memory_plan import MemoryPlan
 from ..ir.types import DType
 from . import loops as L
-from .lower_window import WINDOW_LOWERINGS
-from .lower_conv import (CONV_LOWERINGS, backward_pairs, lower_conv_backward,
-                         lower_conv_epilogue)
 from .simplify_index import simplify_body
-from .lower_indexing import lower_update_row, gather_at, gather_elements_at, lower_scatter_add
 from .lower_matmul import (lower_matmul, lower_matmul_accumulate, lower_matmul_epilogue,
                            uses_tiles)
 from .scalar_ops import SCALAR_OPS, LoweringError
+
+
+def _later(module: str, name: str):
+    """`codegen.<module>.<name>`, imported at its first call: the convolution, window and
+    indexing lowerings are a sixth of codegen's source, most programs use none of them, and
+    without a bytecode cache every module costs its compile in every process."""
+    def call(*args):
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)(*args)
+    call.__name__ = name
+    return call
+
+
+def _later_in(module: str, table: str, op: str):
+    """The lowering of `op` in `codegen.<module>.<table>`, imported at its first call."""
+    def call(*args):
+        return getattr(importlib.import_module(f"{__package__}.{module}"), table)[op](*args)
+    call.__name__ = f"lower_{op}"
+    return call
+
+
+# The ops of lower_conv.CONV_LOWERINGS and lower_window.WINDOW_LOWERINGS (kept equal by
+# tests/test_lazy_imports.py), dispatched here without importing those modules.
+CONV_OPS = ("gs.conv2d", "gs.conv2d_input_grad", "gs.conv2d_filter_grad")
+WINDOW_OPS = ("gs.im2col", "gs.col2im", "gs.max_pool2d", "gs.max_pool2d_grad")
+backward_pairs = _later("lower_conv", "backward_pairs")
+lower_conv_backward = _later("lower_conv", "lower_conv_backward")
+lower_conv_epilogue = _later("lower_conv", "lower_conv_epilogue")
+
+
+def _has_conv(fused: FusedGraph) -> bool:
+    """Whether a kernel of `fused` computes a convolution (else no gradient pairs)."""
+    for k in fused.kernels:
+        ops = list(k.ops) + [getattr(v, "op", None) for v in (k.value, k.product)]
+        if any(op is not None and op.name in CONV_OPS for op in ops):
+            return True
+    return False
 
 
 def _axes(axes, rank: int) -> tuple[int, ...]:
@@ -142,7 +175,7 @@ class Lowerer:
                 target, L.linear(ix, target.shape), L.Load(source, L.linear(ix, target.shape)))])
         elif k.product is not None:
             out = self.buffer_of(k.value)
-            if k.product.op.name in CONV_LOWERINGS:
+            if k.product.op.name in CONV_OPS:
                 body = lower_conv_epilogue(self, k, out)
             elif uses_tiles(k.product):
                 body = lower_matmul_epilogue(self, k, out)
@@ -160,7 +193,8 @@ class Lowerer:
         `self.kernels`. Region kernels become `If`/`While`/`For` steps (`lower_regions`)."""
         from .lower_regions import lower_region
         steps = []
-        pairs = backward_pairs(self.fused)      # conv gradients sharing one pass over dy
+        pairs = backward_pairs(self.fused) if _has_conv(self.fused) else {}   # conv
+        # gradients sharing one pass over dy
         for index, k in enumerate(self.fused.kernels):
             if k.regions:
                 steps.extend(lower_region(self, k))
@@ -245,8 +279,8 @@ INDEX_MAP_LOWERINGS = {
     "transpose": _transpose_at,
     "reverse": _reverse_at,
     "slice": _slice_at,
-    "gather": gather_at,                   # index maps through a loaded position
-    "gather_elements": gather_elements_at,
+    "gather": _later("lower_indexing", "gather_at"),   # index maps through a loaded position
+    "gather_elements": _later("lower_indexing", "gather_elements_at"),
 }
 
 
@@ -615,16 +649,16 @@ KERNEL_LOWERINGS = {
     "gs.all_reduce": lower_all_reduce,
     "gs.host_hook": lower_host_hook,
     "gs.grad_hook": lower_grad_hook,
-    "gs.scatter_add": lower_scatter_add,
-    "gs.update_row": lower_update_row,
+    "gs.scatter_add": _later("lower_indexing", "lower_scatter_add"),
+    "gs.update_row": _later("lower_indexing", "lower_update_row"),
     "gs.reduce_sum": lower_reduce,
     "gs.reduce_max": lower_reduce,
     "gs.argmax": lower_argmax,
     "gs.matmul": lower_matmul,
     "gs.pad": lower_pad,
     "gs.concat": lower_concat,
-    **WINDOW_LOWERINGS,
-    **CONV_LOWERINGS,
+    **{op: _later_in("lower_window", "WINDOW_LOWERINGS", op) for op in WINDOW_OPS},
+    **{op: _later_in("lower_conv", "CONV_LOWERINGS", op) for op in CONV_OPS},
 }
 
 

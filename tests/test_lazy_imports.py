@@ -4,6 +4,7 @@ their names is first read), the IR printer (used by dumps) and ml_dtypes (at the
 bfloat16): without a bytecode cache every module costs its compile on every import. Each
 lazy name must be exactly the object its module defines."""
 import importlib
+import os
 import subprocess
 import sys
 
@@ -55,3 +56,24 @@ def test_unknown_names_still_raise_attribute_error():
             assert "no_such_name" in str(exc)
         else:
             raise AssertionError("no AttributeError")
+
+
+def test_codegen_dispatches_conv_window_and_indexing_ops_without_their_modules(tmp_path):
+    from graphspore.codegen import lower_conv, lower_window
+    lower_to_loops = importlib.import_module("graphspore.codegen.lower_to_loops")
+    assert lower_to_loops.CONV_OPS == tuple(lower_conv.CONV_LOWERINGS)
+    assert lower_to_loops.WINDOW_OPS == tuple(lower_window.WINDOW_LOWERINGS)
+    script = ("import sys, numpy as np, graphspore as ms\n"
+              "net = ms.nn.Dense(3, 2)\n"
+              "f = ms.value_and_grad(lambda x: ms.ops.relu(net(x)).sum(), None,\n"
+              "                      net.trainable_params())\n"
+              "loss, grads = ms.jit(f)(ms.Tensor(np.ones((4, 3), np.float32)))\n"
+              "print([m for m in ('graphspore.codegen.lower_conv',\n"
+              "    'graphspore.codegen.lower_window', 'graphspore.codegen.lower_indexing')\n"
+              "    if m in sys.modules], 'graphspore.codegen.lower_to_loops' in sys.modules)\n")
+    (tmp_path / "dense_step.py").write_text(script)
+    run = subprocess.run([sys.executable, str(tmp_path / "dense_step.py")], capture_output=True,
+                         text=True, timeout=300,
+                         env=dict(os.environ, GRAPHSPORE_CACHE_DIR=str(tmp_path / "cache")))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[] True"
