@@ -261,6 +261,8 @@ FORWARD_BACKWARD_CASES = {
                                             dict(pad_mode="pad", padding=(1, 0, 2, 1),
                                                  stride=2, groups=2), (1, 0, 2, 1)),
     "1x1 (x is the columns)": ((4, 6, 5, 7), (3, 6, 1, 1), dict(), (0, 0, 0, 0)),
+    "one image, its products split over the threads": ((1, 3, 32, 32), (64, 3, 3, 3),
+                                                      dict(pad_mode="same"), (1, 1, 1, 1)),
 }
 
 
