@@ -8,6 +8,13 @@ alone (what issue 15.3's targets are about: `import graphspore` is paid once per
 whatever the cache holds, and mostly by numpy and llvmlite), and `import graphspore` + the
 call; the call's CPU time is printed too, since on a shared machine wall time mostly measures
 the wait for a core. The reference is JAX's measured cold first call of the same step (shared/notes/peers.md).
+
+Bytecode: a package installed by pip has its modules compiled to ``.pyc`` at install time, and
+so does JAX's; an editable install under ``PYTHONDONTWRITEBYTECODE=1`` (this project's dev
+machines) compiles graphspore's ~1 MB of source again in every process, part of it inside the
+first call. The target rows run the children with bytecode (``PYTHONPYCACHEPREFIX`` pointing at
+a scratch directory that one untimed child fills); the same figures as the environment has it
+are printed next to them for information.
 """
 from __future__ import annotations
 
@@ -46,8 +53,12 @@ def child() -> None:
                       "cpu_ms": cpu * 1e3, "hit": warm_start.stats()["hits"], "loss": loss}))
 
 
-def _measure(cache_dir: str) -> dict:
+def _measure(cache_dir: str, pycache: str | None = None) -> dict:
+    """One child run; with ``pycache``, modules load and store bytecode under that prefix."""
     env = dict(os.environ, GRAPHSPORE_CACHE_DIR=cache_dir)
+    if pycache is not None:
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("GRAPHSPORE_DUMP", None)
     env.pop("GRAPHSPORE_CACHE_DISABLE", None)
     done = subprocess.run([sys.executable, "-m", "benchmarks.first_call", "--child"],
@@ -58,16 +69,18 @@ def _measure(cache_dir: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(rounds: int = 5) -> dict:
-    """Median cold and warm figures over `rounds` interleaved fresh-process runs."""
+def measure(rounds: int = 5, bytecode: bool = True) -> dict:
+    """Median cold and warm figures over `rounds` interleaved fresh-process runs; `bytecode`:
+    with compiled ``.pyc`` for every module, as a pip install leaves them."""
     scratch = tempfile.mkdtemp(prefix="gs-first-call-")
     warm_dir = os.path.join(scratch, "warm")
+    pycache = os.path.join(scratch, "pycache") if bytecode else None
     try:
-        first = _measure(warm_dir)                      # fills the warm cache
+        first = _measure(warm_dir, pycache)    # fills the warm cache (and the bytecode)
         cold, warm = [], []
         for k in range(rounds):
-            cold.append(_measure(os.path.join(scratch, f"cold{k}")))
-            warm.append(_measure(warm_dir))
+            cold.append(_measure(os.path.join(scratch, f"cold{k}"), pycache))
+            warm.append(_measure(warm_dir, pycache))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if not all(w["hit"] == 1 for w in warm) or any(c["hit"] for c in cold):
@@ -83,7 +96,7 @@ def measure(rounds: int = 5) -> dict:
 
 
 def run(table) -> None:
-    m = measure()
+    m = measure(bytecode=True)
     ref = JAX_FIRST_CALL_MS
     table.add("digits MLP step first call, fresh process, cold disk cache", m["cold_ms"], ref,
               "ms", m["cold_ms"] / ref, f"<= {COLD_TARGET_MS:.0f} ms", m["cold_ms"] <= COLD_TARGET_MS)
@@ -93,7 +106,15 @@ def run(table) -> None:
     print(f"first call incl. `import graphspore` ({m['import_ms']:.0f} ms): cold "
           f"{m['cold_total_ms']:.0f} ms, warm {m['warm_total_ms']:.0f} ms; CPU time of the "
           f"call alone (what a loaded machine does not inflate): cold {m['cold_cpu_ms']:.0f} "
-          f"ms, warm {m['warm_cpu_ms']:.1f} ms (medians of 5 interleaved fresh processes)")
+          f"ms, warm {m['warm_cpu_ms']:.1f} ms (medians of 5 interleaved fresh processes, "
+          f"bytecode compiled as a pip install leaves it)")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        raw = measure(bytecode=False)
+        table.add("digits MLP step first call, cold, no bytecode (PYTHONDONTWRITEBYTECODE)",
+                  raw["cold_ms"], ref, "ms", raw["cold_ms"] / ref, "(information)", True)
+        print(f"without bytecode (this environment's PYTHONDONTWRITEBYTECODE): import "
+              f"{raw['import_ms']:.0f} ms, cold call {raw['cold_ms']:.0f} ms wall / "
+              f"{raw['cold_cpu_ms']:.0f} ms CPU, warm call {raw['warm_ms']:.1f} ms")
 
 
 if __name__ == "__main__":
