@@ -30,6 +30,7 @@ from llvmlite import ir
 from . import loops as L
 from .emit_llvm import ExprEmitter, _from_memory, _to_memory, lanes_load, memory_type
 from .vector_constants import splat, zeros
+from .vector_math import call_intrinsic
 from ..ir.types import DType
 
 STREAM_MIN_BYTES = 32 << 20
@@ -118,13 +119,6 @@ def _mangle(vector: ir.VectorType) -> str:
     return f"v{vector.count}{name}"
 
 
-def _masked(builder, name, return_type, args):
-    module = builder.module
-    function = module.globals.get(name) or ir.Function(
-        module, ir.FunctionType(return_type, [a.type for a in args]), name)
-    return builder.call(function, args)
-
-
 class VectorEmitter(ExprEmitter):
     """Emits the store of a flat elementwise loop for `lanes` consecutive values of the loop
     index `var` at once (vector values): a plain vector store, an aligned non-temporal one,
@@ -144,7 +138,7 @@ class VectorEmitter(ExprEmitter):
         address = self.indices.address(stmt.buffer, stmt.index)
         itemsize = stmt.buffer.dtype.itemsize
         if self.mask is not None:
-            _masked(b, f"llvm.masked.store.{_mangle(value.type)}.p0", ir.VoidType(),
+            call_intrinsic(b, f"llvm.masked.store.{_mangle(value.type)}.p0", ir.VoidType(),
                     [value, address, ir.Constant(_I32, itemsize), self.mask])
             return
         if not self.nontemporal:
@@ -156,7 +150,7 @@ class VectorEmitter(ExprEmitter):
     def _load(self, e: L.Load) -> ir.Value:
         if self.mask is not None and L.coefficient(e.index, self.var) == 1:
             vector = ir.VectorType(memory_type(e.buffer.dtype), self.lanes)
-            return _masked(self.builder, f"llvm.masked.load.{_mangle(vector)}.p0", vector,
+            return call_intrinsic(self.builder, f"llvm.masked.load.{_mangle(vector)}.p0", vector,
                            [self.indices.address(e.buffer, e.index),
                             ir.Constant(_I32, e.buffer.dtype.itemsize), self.mask,
                             zeros(vector)])

@@ -331,7 +331,8 @@ def _x86_vector(kind) -> str | None:
     return str(32 * kind.lanes)
 
 
-def _x86_call(builder, name, return_type, args):
+def call_intrinsic(builder, name, return_type, args):
+    """A call of the LLVM intrinsic `name`, declared in the builder's module on first use."""
     module = builder.module
     function = module.globals.get(name) or ir.Function(
         module, ir.FunctionType(return_type, [a.type for a in args]), name)
@@ -347,7 +348,7 @@ def _reciprocal_estimate(builder, kind, d):
     width = _x86_vector(kind)
     if width is None:
         return builder.fdiv(_const(kind, 1.0), d)
-    return _x86_call(builder, f"llvm.x86.avx512.rcp14.ps.{width}", kind.type,
+    return call_intrinsic(builder, f"llvm.x86.avx512.rcp14.ps.{width}", kind.type,
                      [d, undef(kind.type), _all_lanes(kind)])
 
 
@@ -361,7 +362,7 @@ def _scale_by_power_of_two(builder, kind, p, n, t):
         args = [p, n, undef(kind.type), _all_lanes(kind)]
         if width == "512":
             args.append(ir.Constant(ir.IntType(32), 4))          # the current rounding mode
-        return _x86_call(builder, f"llvm.x86.avx512.mask.scalef.ps.{width}", kind.type, args)
+        return call_intrinsic(builder, f"llvm.x86.avx512.mask.scalef.ps.{width}", kind.type, args)
     # bits(t) = bits(1.5 2^23) + n, so (bits(t) << 23) is (n << 23) plus a constant.
     offset = (64 << 23) - ((struct.unpack("<I", struct.pack("<f", _SHIFTER_F32))[0] << 23)
                            & 0xFFFFFFFF)

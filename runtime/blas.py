@@ -28,7 +28,7 @@ import threading
 import llvmlite.binding as llvm
 
 from .fork_guard import guard
-from .target import usable_cpus
+from .target import requested_threads
 
 SYMBOLS = ("scipy_cblas_sgemm", "scipy_cblas_dgemm")
 _lock = guard(threading.Lock(), hold=False)  # a leaf lock, taken under LLVM_LOCK
@@ -77,13 +77,7 @@ def _default_threads():
     """``GRAPHSPORE_BLAS_THREADS`` if set (at most the usable CPUs: a process pinned to one
     core must not run two BLAS threads on it), else 1: parallelism comes from splitting each
     product over the runtime's pool (module docstring)."""
-    requested = os.environ.get("GRAPHSPORE_BLAS_THREADS")
-    if requested:
-        try:
-            return max(1, min(int(requested), usable_cpus()))
-        except ValueError:
-            pass
-    return 1
+    return requested_threads("GRAPHSPORE_BLAS_THREADS", 1)
 
 
 def set_num_threads(count):

@@ -77,6 +77,19 @@ def usable_cpus():
         return max(1, os.cpu_count() or 1)
 
 
+def requested_threads(variable, default):
+    """The thread count the environment variable `variable` asks for, at most the usable CPUs
+    (a process pinned to one core must not run two threads on it); `default` when it is unset
+    or not an integer."""
+    requested = os.environ.get(variable)
+    if requested:
+        try:
+            return max(1, min(int(requested), usable_cpus()))
+        except ValueError:
+            pass
+    return default
+
+
 def host():
     """Return the cached :class:`HostTarget`, creating it (and initialising LLVM) on first use."""
     global _HOST

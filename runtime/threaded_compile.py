@@ -18,7 +18,6 @@ around this call) never copies one mid-compile.
 """
 
 import ctypes
-import os
 import queue
 import threading
 
@@ -26,7 +25,7 @@ import llvmlite.binding as llvm
 from llvmlite.binding import ffi
 
 from .llvm_lock import CompileError
-from .target import host, usable_cpus
+from .target import host, requested_threads, usable_cpus
 
 
 # Default cap: a part costs about 2 ms of its own, and a program has a few dozen kernels.
@@ -37,13 +36,8 @@ def compile_threads():
     """How many threads a compile may use: ``GRAPHSPORE_COMPILE_THREADS`` if set (at most the
     usable CPUs), else the CPUs this process may run on (``os.sched_getaffinity``), at most
     :data:`MAX_DEFAULT_THREADS`."""
-    requested = os.environ.get("GRAPHSPORE_COMPILE_THREADS")
-    if requested:
-        try:
-            return max(1, min(int(requested), usable_cpus()))
-        except ValueError:
-            pass
-    return min(usable_cpus(), MAX_DEFAULT_THREADS)
+    return requested_threads("GRAPHSPORE_COMPILE_THREADS",
+                             min(usable_cpus(), MAX_DEFAULT_THREADS))
 
 
 def _unlocked(name):
