@@ -13,7 +13,7 @@ import numpy as np
 from .timing import measure
 
 MINDSPORE_US = {("forward", 10_000): 30.0, ("grad", 10_000): 8324.0,
-                ("forward", 100_000): 30.0, ("grad", 100_000): float("nan")}
+                ("forward", 100_000): 30.0, ("grad", 100_000): None}   # segfaults
 MINDSPORE_FIRST_GRAD_S = 35.9
 
 
@@ -74,8 +74,10 @@ def run(table) -> None:
             seconds = measure(lambda: fn(x, count), repeat=5, budget_s=0.5)
             ours = seconds / n * 1e6
             ref = MINDSPORE_US[(kind, n)]
-            table.add(f"scalar while x*=1.0001, {n} iterations, {kind} per iteration", ours,
-                      ref, "us", ref / ours, "<= 1 us", ours <= 1.0)
+            note = " (MindSpore 2.10 segfaults)" if ref is None else ""
+            table.add(f"scalar while x*=1.0001, {n} iterations, {kind} per iteration{note}",
+                      ours, ref, "us", None if ref is None else ref / ours, "<= 1 us",
+                      ours <= 1.0)
     fresh = ms.grad(loop(1.0001 + float(np.random.default_rng().integers(1, 1 << 20)) * 1e-12))
     start = time.perf_counter()
     fresh(x, Tensor(np.float32(10_000)))

@@ -102,7 +102,11 @@ class Table:
         self.title, self.rows = title, []
 
     def add(self, name, ours, ref, unit, ratio, target_text, ok):
-        self.rows.append((name, f"{ours:.3g} {unit}", f"{ref:.3g} {unit}", f"{ratio:.2f}x",
+        """One row; `ref` and `ratio` may be None where the reference has no figure (a peer
+        that crashes on the workload)."""
+        ref_text = "-" if ref is None else f"{ref:.3g} {unit}"
+        ratio_text = "-" if ratio is None else f"{ratio:.2f}x"
+        self.rows.append((name, f"{ours:.3g} {unit}", ref_text, ratio_text,
                           target_text, "ok" if ok else "MISSED"))
 
     def markdown(self) -> str:
