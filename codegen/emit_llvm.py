@@ -403,11 +403,38 @@ def lanes_load(emitter, e: L.Load, var: str):
     return None
 
 
-class LanesEmitter(ExprEmitter):
+class LaneVectorEmitter(ExprEmitter):
+    """Base of the emitters that compute `lanes` consecutive values of the index variable
+    `lane_var` at once: constants and other indices are broadcast, `lane_var` gets the lane
+    offsets added, loads go through the subclass's `_load`; `indices` (a scalar
+    `ExprEmitter`) does the index arithmetic."""
+    lane_var = ""
+
+    def _splat(self, value):
+        return splat(self.builder, value, self.lanes)
+
+    def _var(self, e: L.Var) -> ir.Value:
+        value = self._splat(self.indices.expr(e))
+        if e.name != self.lane_var:
+            return value
+        return self.builder.add(value, ir.Constant(value.type, list(range(self.lanes))))
+
+    def _expr(self, e: L.Expr) -> ir.Value:
+        if isinstance(e, L.Const):
+            return self._splat(super()._expr(e))
+        if isinstance(e, L.Var):
+            return self._var(e)
+        if isinstance(e, L.Load):
+            return _from_memory(self.builder, self._load(e), e.buffer.dtype)
+        return super()._expr(e)
+
+
+class LanesEmitter(LaneVectorEmitter):
     """Emits an epilogue store for `acc.type.count` consecutive columns at once: elements
     (i0, i1 + lane) are one vector. Loads that step with i1 become vector loads, loads that
     do not are broadcast, other strides are gathered lane by lane; index arithmetic runs on
     scalars (separate `ExprEmitter`s). The store must step with i1 (see `emit_epilogue`)."""
+    lane_var = "i1"
 
     def __init__(self, builder, params, i, j, acc, extra=None, shared=None):
         super().__init__(builder, params, {"acc": acc}, shared)
@@ -418,16 +445,13 @@ class LanesEmitter(ExprEmitter):
     def var_value(self, name: str):
         return self.vars["acc"] if name == "acc" else self.indices.vars.get(name)
 
-    def _splat(self, value):
-        return splat(self.builder, value, self.lanes)
-
     def store(self, stmt: L.Store) -> None:
         value = _to_memory(self.builder, self.expr(stmt.value), stmt.buffer.dtype)
         self.builder.store(value, self.indices.address(stmt.buffer, stmt.index),
                            align=stmt.buffer.dtype.itemsize)
 
     def _load(self, e: L.Load) -> ir.Value:
-        vector = lanes_load(self, e, "i1")
+        vector = lanes_load(self, e, self.lane_var)
         if vector is not None:
             return vector
         b = self.builder
@@ -441,20 +465,8 @@ class LanesEmitter(ExprEmitter):
                                                      align=align), ir.Constant(_I32, lane))
         return vector
 
-    def _expr(self, e: L.Expr) -> ir.Value:
-        b = self.builder
-        if isinstance(e, L.Const):
-            return self._splat(super()._expr(e))
-        if isinstance(e, L.Var):
-            if e.name == "acc":
-                return self.vars["acc"]
-            value = self._splat(self.indices.expr(e))
-            if e.name == "i1":
-                value = b.add(value, ir.Constant(value.type, list(range(self.lanes))))
-            return value
-        if isinstance(e, L.Load):
-            return _from_memory(b, self._load(e), e.buffer.dtype)
-        return super()._expr(e)
+    def _var(self, e: L.Var) -> ir.Value:
+        return self.vars["acc"] if e.name == "acc" else super()._var(e)
 
 
 def emit_epilogue(builder, params, store: L.Store, i, j, acc, extra=None,

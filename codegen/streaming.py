@@ -28,7 +28,8 @@ import math
 from llvmlite import ir
 
 from . import loops as L
-from .emit_llvm import ExprEmitter, _from_memory, _to_memory, lanes_load, memory_type
+from .emit_llvm import (ExprEmitter, LaneVectorEmitter, _to_memory, lanes_load,
+                        memory_type)
 from .vector_constants import splat, zeros
 from .vector_math import call_intrinsic
 from ..ir.types import DType
@@ -119,7 +120,7 @@ def _mangle(vector: ir.VectorType) -> str:
     return f"v{vector.count}{name}"
 
 
-class VectorEmitter(ExprEmitter):
+class VectorEmitter(LaneVectorEmitter):
     """Emits the store of a flat elementwise loop for `lanes` consecutive values of the loop
     index `var` at once (vector values): a plain vector store, an aligned non-temporal one,
     or, given `mask` (the lanes below the count left), masked loads and a masked store."""
@@ -128,9 +129,7 @@ class VectorEmitter(ExprEmitter):
         super().__init__(builder, params, {var: index})
         self.var, self.lanes, self.nontemporal, self.mask = var, lanes, nontemporal, mask
         self.indices = ExprEmitter(builder, params, {var: index})
-
-    def _splat(self, value):
-        return splat(self.builder, value, self.lanes)
+        self.lane_var = var
 
     def store(self, stmt: L.Store) -> None:
         b = self.builder
@@ -139,7 +138,7 @@ class VectorEmitter(ExprEmitter):
         itemsize = stmt.buffer.dtype.itemsize
         if self.mask is not None:
             call_intrinsic(b, f"llvm.masked.store.{_mangle(value.type)}.p0", ir.VoidType(),
-                    [value, address, ir.Constant(_I32, itemsize), self.mask])
+                           [value, address, ir.Constant(_I32, itemsize), self.mask])
             return
         if not self.nontemporal:
             b.store(value, address, align=itemsize)
@@ -150,25 +149,14 @@ class VectorEmitter(ExprEmitter):
     def _load(self, e: L.Load) -> ir.Value:
         if self.mask is not None and L.coefficient(e.index, self.var) == 1:
             vector = ir.VectorType(memory_type(e.buffer.dtype), self.lanes)
-            return call_intrinsic(self.builder, f"llvm.masked.load.{_mangle(vector)}.p0", vector,
-                           [self.indices.address(e.buffer, e.index),
-                            ir.Constant(_I32, e.buffer.dtype.itemsize), self.mask,
-                            zeros(vector)])
-        vector = lanes_load(self, e, self.var)
+            return call_intrinsic(self.builder, f"llvm.masked.load.{_mangle(vector)}.p0",
+                                  vector, [self.indices.address(e.buffer, e.index),
+                                           ir.Constant(_I32, e.buffer.dtype.itemsize),
+                                           self.mask, zeros(vector)])
+        vector = lanes_load(self, e, self.lane_var)
         if vector is None:                                 # vectorizes() admits no others
             raise AssertionError(f"vector loop with a strided load: {e.index}")
         return vector
-
-    def _expr(self, e: L.Expr) -> ir.Value:
-        b = self.builder
-        if isinstance(e, L.Const):
-            return self._splat(super()._expr(e))
-        if isinstance(e, L.Var):
-            value = self._splat(self.indices.expr(e))
-            return b.add(value, ir.Constant(value.type, list(range(self.lanes))))
-        if isinstance(e, L.Load):
-            return _from_memory(b, self._load(e), e.buffer.dtype)
-        return super()._expr(e)
 
 
 def emit_vector_loop(emitter, loop: L.Loop, start: ir.Value, end: ir.Value) -> None:

@@ -193,45 +193,6 @@ def test_reductions_and_compares(rng, path):
     np.testing.assert_array_equal(above, a.astype(np.float32) > 0.5)
 
 
-def test_compiled_tensor_api_equals_eager(rng):
-    a, w = brains(rng, (8, 16)), brains(rng, (16, 4))
-
-    def f(x, y):
-        return ops.tanh(ops.matmul(x, y) * 0.5 + 1.0).sum(axis=1)
-
-    eager = f(Tensor(a), Tensor(w))
-    compiled = ms.jit(f)(Tensor(a), Tensor(w))
-    assert compiled.dtype is eager.dtype is ms.bfloat16
-    np.testing.assert_allclose(compiled.asnumpy().astype(np.float32),
-                               eager.asnumpy().astype(np.float32), rtol=2 ** -6, atol=2 ** -6)
-
-
-def test_gradients_of_a_bfloat16_graph(rng):
-    a, w = brains(rng, (4, 6)), brains(rng, (6, 3))
-
-    def loss(x, y):
-        return (ops.matmul(x, y) ** 2).sum()
-
-    dx, dy = ms.jit(ms.grad(loss, grad_position=(0, 1)))(Tensor(a), Tensor(w))
-    assert dx.dtype is dy.dtype is ms.bfloat16
-    x64, w64 = a.astype(np.float64), w.astype(np.float64)
-    g = 2 * (x64 @ w64)
-    for got, want in ((dx, g @ w64.T), (dy, x64.T @ g)):
-        np.testing.assert_allclose(got.asnumpy().astype(np.float64), want, rtol=3e-2,
-                                   atol=3e-2 * np.abs(want).max())
-
-
-def test_checkpoint_keeps_bfloat16(tmp_path, rng):
-    weight = ms.Parameter(Tensor(brains(rng, (2, 3))), name="weight")
-    path = str(tmp_path / "brain.ckpt")
-    ms.save_checkpoint([{"name": "weight", "data": weight},
-                        {"name": "step", "data": Tensor(np.array([3], np.int32))}], path)
-    loaded = ms.load_checkpoint(path)
-    assert loaded["weight"].dtype is ms.bfloat16 and loaded["step"].dtype is ms.int32
-    np.testing.assert_array_equal(loaded["weight"].asnumpy().view(np.uint16),
-                                  weight.asnumpy().view(np.uint16))
-
-
 def test_printed_constants_parse_back_bit_exactly():
     from graphspore.ir.parser import parse_graph
     from graphspore.ir.printer import print_graph

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphspore as ms
-from graphspore import Tensor, ops
+from graphspore import Tensor
 from graphspore import codegen
 from graphspore.ir import ops as gs
 from graphspore.ir.interpreter import run as interpret
@@ -133,39 +133,3 @@ def test_sum_does_not_stall_in_a_half_accumulator():
     assert float(ms.jit(lambda a: a.sum())(x).asnumpy()) == 10000.0
     assert float(x.sum().asnumpy()) == 10000.0
     assert ms.jit(lambda a: a.mean())(x).dtype == ms.float16
-
-
-def test_compiled_tensor_api_equals_eager(rng):
-    a, w = halves(rng, (8, 16)), halves(rng, (16, 4))
-
-    def f(x, y):
-        return ops.tanh(ops.matmul(x, y) * 0.5 + 1.0).sum(axis=1)
-
-    eager = f(Tensor(a), Tensor(w))
-    compiled = ms.jit(f)(Tensor(a), Tensor(w))
-    assert compiled.dtype == eager.dtype == ms.float16
-    np.testing.assert_allclose(compiled.asnumpy().astype(np.float32),
-                               eager.asnumpy().astype(np.float32), rtol=2e-3, atol=2e-3)
-
-
-def test_gradients_of_a_float16_graph(rng):
-    a, w = halves(rng, (4, 6)), halves(rng, (6, 3))
-
-    def loss(x, y):
-        return (ops.matmul(x, y) ** 2).sum()
-
-    dx, dy = ms.jit(ms.grad(loss, grad_position=(0, 1)))(Tensor(a), Tensor(w))
-    assert dx.dtype == dy.dtype == ms.float16
-    x32, w32 = a.astype(np.float64), w.astype(np.float64)
-    g = 2 * (x32 @ w32)
-    np.testing.assert_allclose(dx.asnumpy().astype(np.float64), g @ w32.T, rtol=1e-2, atol=1e-2)
-    np.testing.assert_allclose(dy.asnumpy().astype(np.float64), x32.T @ g, rtol=1e-2, atol=1e-2)
-
-
-def test_checkpoint_keeps_float16(tmp_path, rng):
-    weight = ms.Parameter(Tensor(halves(rng, (2, 3))), name="weight")
-    path = str(tmp_path / "half.ckpt")
-    ms.save_checkpoint([{"name": "weight", "data": weight}], path)
-    loaded = ms.load_checkpoint(path)["weight"]
-    assert loaded.dtype == ms.float16
-    np.testing.assert_array_equal(loaded.asnumpy(), weight.asnumpy())
